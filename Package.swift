@@ -1,0 +1,142 @@
+// swift-tools-version:6.1
+//
+// FrameFlow: a distributed video frame-extraction cluster.
+//
+// One module per concern; the folder tree under Sources/ mirrors this list.
+// C libraries are reached only through the thin `C*` system-library targets,
+// each imported by exactly one Swift wrapper module.
+import PackageDescription
+
+let package = Package(
+    name: "FrameFlow",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "frameflow-coordinator", targets: ["frameflow-coordinator"]),
+        .executable(name: "frameflow-node", targets: ["frameflow-node"]),
+        .executable(name: "frameflow", targets: ["frameflow"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+    ],
+    targets: [
+        // MARK: C libraries (system-library targets, pkg-config)
+        .systemLibrary(
+            name: "CFFmpeg",
+            path: "Sources/CSystem/CFFmpeg",
+            pkgConfig: "libavformat",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libavutil-dev", "libswscale-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibZip",
+            path: "Sources/CSystem/CLibZip",
+            pkgConfig: "libzip",
+            providers: [.apt(["libzip-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLibPQ",
+            path: "Sources/CSystem/CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+
+        // MARK: Libraries, one concern each
+        /// Shared vocabulary: error codes, rationals, segment specs. No dependencies.
+        .target(name: "FrameCore"),
+        /// The node protocol: message types and the length-prefixed frame codec.
+        .target(name: "FrameWire", dependencies: [
+            "FrameCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        /// FFmpeg wrapper: probe, keyframe index, sample clock, planner, segment decoder, encoders.
+        .target(name: "FrameMedia", dependencies: ["FrameCore", "CFFmpeg"]),
+        /// libzip wrapper: ZIP assembly.
+        .target(name: "FrameArchive", dependencies: ["FrameCore", "CLibZip"]),
+        /// In-process pipeline (plan, decode segments in parallel, archive): `frameflow extract`.
+        .target(name: "FrameExtract", dependencies: ["FrameCore", "FrameMedia", "FrameArchive"]),
+        /// libpq wrapper: connection pool, migrations, queries.
+        .target(name: "FrameStore", dependencies: [
+            "FrameCore", "CLibPQ",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// cluster.yaml, certificates, TLS contexts and the NIO pipeline both sides share.
+        .target(name: "FrameCluster", dependencies: [
+            "FrameCore", "FrameWire",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOExtras", package: "swift-nio-extras"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// The coordinator service: HTTP API, node sessions, scheduler.
+        .target(name: "FrameCoordinator", dependencies: [
+            "FrameCore", "FrameWire", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// The node agent: connect, register, run leases in slots, heartbeat, reconnect.
+        .target(name: "FrameNode", dependencies: [
+            "FrameCore", "FrameWire", "FrameCluster", "FrameMedia",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// HTTP client for the API (used by the `frameflow` CLI).
+        .target(name: "FrameClient", dependencies: ["FrameCore"]),
+
+        // MARK: Executables: parse arguments, load config, start a service
+        .executableTarget(name: "frameflow-coordinator", dependencies: [
+            "FrameCoordinator", "FrameCluster",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "frameflow-node", dependencies: [
+            "FrameNode", "FrameCluster",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "frameflow", dependencies: [
+            "FrameCluster", "FrameExtract", "FrameClient", "FrameCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // MARK: Tests, one target per module, plus process-level integration tests
+        .testTarget(name: "FrameCoreTests", dependencies: ["FrameCore"]),
+        .testTarget(name: "FrameWireTests", dependencies: [
+            "FrameWire", "FrameCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ], resources: [.copy("Vectors")]),
+        .testTarget(name: "FrameMediaTests", dependencies: [
+            "FrameMedia", "FrameCore",
+            .product(name: "PropertyBased", package: "swift-property-based"),
+        ]),
+        .testTarget(name: "FrameArchiveTests", dependencies: ["FrameArchive", "FrameCore"]),
+        .testTarget(name: "FrameExtractTests", dependencies: ["FrameExtract", "FrameMedia", "FrameCore"]),
+        .testTarget(name: "FrameStoreTests", dependencies: ["FrameStore", "FrameCore"]),
+        .testTarget(name: "FrameClusterTests", dependencies: [
+            "FrameCluster", "FrameWire", "FrameCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,4 @@
+#ifndef FRAMEFLOW_CLIBZIP_SHIM_H
+#define FRAMEFLOW_CLIBZIP_SHIM_H
+#include <zip.h>
+#endif

@@ -1,0 +1,1 @@
+// FrameArchive module: see Package.swift for its concern.

@@ -1,0 +1,1 @@
+// FrameClient module: see Package.swift for its concern.

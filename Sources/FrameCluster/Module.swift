@@ -1,0 +1,1 @@
+// FrameCluster module: see Package.swift for its concern.

@@ -1,0 +1,1 @@
+// FrameCoordinator module: see Package.swift for its concern.

@@ -1,0 +1,128 @@
+/// The stable error vocabulary of FrameFlow.
+///
+/// One code means the same thing everywhere it appears: in an HTTP problem
+/// document (`code`, as the ``name``), in a protocol `ERROR` or
+/// `SEGMENT_FAILED` frame (as the 16-bit ``rawValue``) and in a job record
+/// (`error_code`). Numbers are grouped by concern and never reused; a new
+/// failure gets a new code rather than a new meaning for an old one.
+public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
+    // 1: generic
+    case internalError = 1
+
+    // 100-199: node protocol and transport
+    case malformedFrame = 100
+    case frameTooLarge = 101
+    case unknownMessageType = 102
+    case unsupportedVersion = 103
+    case unexpectedMessage = 104
+    case heartbeatTimeout = 105
+    case nodeRevoked = 106
+    case identityMismatch = 107
+    case staleEpoch = 108
+    case unknownLease = 109
+    case readOutOfRange = 110
+    case shuttingDown = 111
+    case duplicateSession = 112
+    case tlsFailure = 113
+
+    // 200-299: media (probe, decode, encode)
+    case notMedia = 200
+    case noVideoStream = 201
+    case unsupportedCodec = 202
+    case corruptMedia = 203
+    case zeroDuration = 204
+    case absurdDimensions = 205
+    case decodeFailed = 206
+    case encodeFailed = 207
+    case ioError = 208
+    case cancelled = 209
+    case invalidRate = 210
+    case invalidOptions = 211
+
+    // 300-399: jobs, uploads and storage
+    case uploadTooLarge = 300
+    case unsupportedExtension = 301
+    case attemptsExhausted = 302
+    case storageFull = 303
+    case archiveFailed = 304
+    case frameCountMismatch = 305
+    case jobNotFound = 306
+    case invalidJobState = 307
+
+    // 400-499: API, auth and configuration
+    case validationFailed = 400
+    case unauthorized = 401
+    case forbidden = 403
+    case notFound = 404
+    case conflict = 409
+    case configInvalid = 420
+    case databaseUnavailable = 430
+
+    /// The upper-snake-case name used in JSON bodies and logs, e.g. `NOT_MEDIA`.
+    public var name: String {
+        switch self {
+        case .internalError: "INTERNAL_ERROR"
+        case .malformedFrame: "MALFORMED_FRAME"
+        case .frameTooLarge: "FRAME_TOO_LARGE"
+        case .unknownMessageType: "UNKNOWN_MESSAGE_TYPE"
+        case .unsupportedVersion: "UNSUPPORTED_VERSION"
+        case .unexpectedMessage: "UNEXPECTED_MESSAGE"
+        case .heartbeatTimeout: "HEARTBEAT_TIMEOUT"
+        case .nodeRevoked: "NODE_REVOKED"
+        case .identityMismatch: "IDENTITY_MISMATCH"
+        case .staleEpoch: "STALE_EPOCH"
+        case .unknownLease: "UNKNOWN_LEASE"
+        case .readOutOfRange: "READ_OUT_OF_RANGE"
+        case .shuttingDown: "SHUTTING_DOWN"
+        case .duplicateSession: "DUPLICATE_SESSION"
+        case .tlsFailure: "TLS_FAILURE"
+        case .notMedia: "NOT_MEDIA"
+        case .noVideoStream: "NO_VIDEO_STREAM"
+        case .unsupportedCodec: "UNSUPPORTED_CODEC"
+        case .corruptMedia: "CORRUPT_MEDIA"
+        case .zeroDuration: "ZERO_DURATION"
+        case .absurdDimensions: "ABSURD_DIMENSIONS"
+        case .decodeFailed: "DECODE_FAILED"
+        case .encodeFailed: "ENCODE_FAILED"
+        case .ioError: "IO_ERROR"
+        case .cancelled: "CANCELLED"
+        case .invalidRate: "INVALID_RATE"
+        case .invalidOptions: "INVALID_OPTIONS"
+        case .uploadTooLarge: "UPLOAD_TOO_LARGE"
+        case .unsupportedExtension: "UNSUPPORTED_EXTENSION"
+        case .attemptsExhausted: "ATTEMPTS_EXHAUSTED"
+        case .storageFull: "STORAGE_FULL"
+        case .archiveFailed: "ARCHIVE_FAILED"
+        case .frameCountMismatch: "FRAME_COUNT_MISMATCH"
+        case .jobNotFound: "JOB_NOT_FOUND"
+        case .invalidJobState: "INVALID_JOB_STATE"
+        case .validationFailed: "VALIDATION_FAILED"
+        case .unauthorized: "UNAUTHORIZED"
+        case .forbidden: "FORBIDDEN"
+        case .notFound: "NOT_FOUND"
+        case .conflict: "CONFLICT"
+        case .configInvalid: "CONFIG_INVALID"
+        case .databaseUnavailable: "DATABASE_UNAVAILABLE"
+        }
+    }
+
+    /// Looks a code up by its ``name``.
+    public init?(name: String) {
+        guard let code = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = code
+    }
+
+    /// Whether a segment that failed with this code is worth another attempt.
+    ///
+    /// Corrupt or unsupported input fails the same way on every node, so
+    /// retrying it only delays the user's error.
+    public var isRetryable: Bool {
+        switch self {
+        case .notMedia, .noVideoStream, .unsupportedCodec, .corruptMedia, .zeroDuration,
+             .absurdDimensions, .invalidRate, .invalidOptions, .unsupportedExtension:
+            false
+        default:
+            true
+        }
+    }
+}

@@ -1,0 +1,1 @@
+// FrameExtract module: see Package.swift for its concern.

@@ -1,0 +1,1 @@
+// FrameMedia module: see Package.swift for its concern.

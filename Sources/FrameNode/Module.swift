@@ -1,0 +1,1 @@
+// FrameNode module: see Package.swift for its concern.

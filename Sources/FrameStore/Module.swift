@@ -1,0 +1,1 @@
+// FrameStore module: see Package.swift for its concern.

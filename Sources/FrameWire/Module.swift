@@ -1,0 +1,1 @@
+// FrameWire module: see Package.swift for its concern.
