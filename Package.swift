@@ -136,6 +136,13 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
+        .testTarget(name: "FrameCoordinatorTests", dependencies: [
+            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient"]),
     ],
     swiftLanguageModes: [.v6]

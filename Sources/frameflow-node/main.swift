@@ -1,1 +1,75 @@
-print("not yet wired")
+import ArgumentParser
+import FrameCluster
+import FrameNode
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `frameflow-node`: parses arguments, loads `cluster.yaml`, starts the node agent.
+@main
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "frameflow-node",
+        abstract: "Run a FrameFlow node: connect to the coordinator over mutual TLS and decode the segments it leases.",
+        discussion: """
+        The node's identity is the common name of its certificate (from `frameflow certs issue NAME`). \
+        Settings come from cluster.yaml (the `node:` and `logging:` sections), FRAMEFLOW_NODE_* environment \
+        variables and flags. Exit status: 0 after a graceful shutdown (SIGTERM/SIGINT), 2 for a configuration \
+        error, 3 when the coordinator refuses this node for good (revoked, identity mismatch, incompatible version).
+        """)
+
+    @Option(name: .long, help: "Path of cluster.yaml.")
+    var config: String = "cluster.yaml"
+
+    @Option(name: .customLong("set"), help: "Override a cluster.yaml key, e.g. node.slots=4 (repeatable).")
+    var overrides: [String] = []
+
+    @Option(help: "Coordinator address HOST:PORT (node.coordinator).")
+    var coordinator: String?
+
+    @Option(help: "Node certificate PEM (node.tls.cert).")
+    var cert: String?
+
+    @Option(help: "Node private key PEM (node.tls.key).")
+    var key: String?
+
+    @Option(help: "Cluster CA PEM (node.tls.ca).")
+    var ca: String?
+
+    @Option(help: "Parallel segments (node.slots; 0 = number of cores).")
+    var slots: Int?
+
+    @Option(help: "Node name; must equal the certificate's common name (node.name).")
+    var name: String?
+
+    mutating func run() async throws {
+        var sets = overrides
+        if let coordinator { sets.append("node.coordinator=\(coordinator)") }
+        if let cert { sets.append("node.tls.cert=\(cert)") }
+        if let key { sets.append("node.tls.key=\(key)") }
+        if let ca { sets.append("node.tls.ca=\(ca)") }
+        if let slots { sets.append("node.slots=\(slots)") }
+        if let name { sets.append("node.name=\(name)") }
+        let node: NodeConfig
+        let agent: NodeAgent
+        let logger: Logger
+        do {
+            let cluster = try ClusterConfig.load(file: ConfigFile.resolve(config), overrides: sets)
+            node = try cluster.validatedForNode()
+            LoggingSetup.bootstrap(node.logging)
+            logger = Logger(label: "frameflow.node")
+            agent = try NodeAgent(config: node, runner: IdleLeaseRunner(), softwareVersion: FrameFlowVersion.current, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("frameflow-node: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: agent)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch let stopped as NodeAgent.Stopped {
+            FileHandle.standardError.write(Data("frameflow-node: \(stopped)\n".utf8))
+            throw ExitCode(3)
+        }
+    }
+}

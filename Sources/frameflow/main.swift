@@ -1,1 +1,11 @@
-print("not yet wired")
+import ArgumentParser
+
+/// `frameflow`: the client and operator command line.
+@main
+struct FrameFlowCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "frameflow",
+        abstract: "FrameFlow client and operator tool.",
+        version: "0.1.0",
+        subcommands: [CertsCommand.self, NodesCommand.self])
+}

@@ -1,1 +1,0 @@
-// FrameClient module: see Package.swift for its concern.

@@ -1,0 +1,151 @@
+import FrameCore
+import Foundation
+
+/// The whole of `cluster.yaml`: both processes read the same file and take
+/// their own section, so one file describes a cluster.
+///
+/// Loading applies, in rising priority: built-in defaults, the file,
+/// `FRAMEFLOW_*` environment variables, `--set key=value` flags. Unknown keys,
+/// wrong types and impossible values stop start-up with a ``ConfigError``
+/// naming the key.
+public struct ClusterConfig: Sendable {
+    public var coordinator: CoordinatorConfig
+    public var node: NodeConfig
+
+    /// Loads and validates a configuration.
+    ///
+    /// - Parameters:
+    ///   - file: path of `cluster.yaml`; nil uses only defaults and overrides.
+    ///   - environment: usually `ProcessInfo.processInfo.environment`.
+    ///   - overrides: `key=value` strings from `--set` flags.
+    public static func load(
+        file: URL?, environment: [String: String] = ProcessInfo.processInfo.environment, overrides: [String] = []
+    ) throws(ConfigError) -> ClusterConfig {
+        let s = try ConfigSource.load(file: file, environment: environment, overrides: overrides)
+        func fail(_ key: String, _ problem: String) -> ConfigError {
+            ConfigError(key: key, problem: problem, source: s.origin(key))
+        }
+        func positiveDuration(_ key: String) throws(ConfigError) -> Duration {
+            let d = s.duration(key)
+            guard d > .zero else { throw fail(key, "must be greater than zero") }
+            return d
+        }
+        let logging = LoggingConfig(
+            format: LoggingConfig.Format(rawValue: s.string("logging.format") ?? "text") ?? .text,
+            level: s.string("logging.level") ?? "info"
+        )
+
+        let interval = try positiveDuration("coordinator.heartbeat_interval")
+        let timeout = try positiveDuration("coordinator.heartbeat_timeout")
+        guard timeout > interval else {
+            throw fail("coordinator.heartbeat_timeout",
+                       "must be greater than coordinator.heartbeat_interval (\(timeout) <= \(interval))")
+        }
+        let leaseTTL = try positiveDuration("coordinator.lease_ttl")
+        guard leaseTTL > timeout else {
+            throw fail("coordinator.lease_ttl", "must be greater than coordinator.heartbeat_timeout")
+        }
+        let segmentSeconds = s.double("coordinator.segment_seconds")
+        guard segmentSeconds >= 0.5, segmentSeconds <= 3600 else {
+            throw fail("coordinator.segment_seconds", "must be between 0.5 and 3600, got \(segmentSeconds)")
+        }
+        let maxAttempts = s.int("coordinator.max_attempts")
+        guard (1...100).contains(maxAttempts) else {
+            throw fail("coordinator.max_attempts", "must be between 1 and 100, got \(maxAttempts)")
+        }
+        let maxFrame = s.int("coordinator.max_frame_bytes")
+        guard maxFrame >= 65_536, maxFrame <= 1 << 30 else {
+            throw fail("coordinator.max_frame_bytes", "must be between 64KiB and 1GiB, got \(maxFrame)")
+        }
+        let maxUpload = s.int("coordinator.upload.max_bytes")
+        guard maxUpload > 0 else { throw fail("coordinator.upload.max_bytes", "must be greater than zero") }
+        let extensions = s.list("coordinator.upload.allowed_extensions").map {
+            $0.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "."))
+        }
+        guard !extensions.isEmpty else {
+            throw fail("coordinator.upload.allowed_extensions", "must name at least one extension")
+        }
+        let quality = s.int("coordinator.defaults.quality")
+        guard (1...31).contains(quality) else {
+            throw fail("coordinator.defaults.quality", "must be between 1 (best) and 31 (worst), got \(quality)")
+        }
+        guard let rate = { () -> Rational? in
+            if case .rational(let r)? = s.values["coordinator.defaults.fps"] { return r }
+            return nil
+        }() else { throw fail("coordinator.defaults.fps", "must be set") }
+        let retention = s.int("coordinator.retention_days")
+        guard retention >= 1 else { throw fail("coordinator.retention_days", "must be at least 1") }
+        if let token = s.string("coordinator.admin_token"), token.count < 16 {
+            throw fail("coordinator.admin_token", "must be at least 16 characters")
+        }
+
+        let coordinator = CoordinatorConfig(
+            httpListen: s.hostPort("coordinator.http_listen")!,
+            clusterListen: s.hostPort("coordinator.cluster_listen")!,
+            databaseURL: s.string("coordinator.database_url") ?? "",
+            tls: TLSFiles(
+                ca: try required(s, "coordinator.tls.ca"),
+                certificate: try required(s, "coordinator.tls.cert"),
+                key: try required(s, "coordinator.tls.key")),
+            uploadsDirectory: try required(s, "coordinator.storage.uploads_dir"),
+            spoolDirectory: try required(s, "coordinator.storage.spool_dir"),
+            resultsDirectory: try required(s, "coordinator.storage.results_dir"),
+            segmentSeconds: segmentSeconds,
+            heartbeatInterval: interval,
+            heartbeatTimeout: timeout,
+            leaseTTL: leaseTTL,
+            maxAttempts: Int(maxAttempts),
+            maxFrameBytes: Int(maxFrame),
+            maxUploadBytes: maxUpload,
+            allowedExtensions: extensions,
+            defaultRate: rate,
+            defaultFormat: ImageFormat(name: s.string("coordinator.defaults.format") ?? "png") ?? .png,
+            defaultQuality: Int(quality),
+            adminToken: s.string("coordinator.admin_token"),
+            jwtSecret: s.string("coordinator.jwt_secret"),
+            retentionDays: Int(retention),
+            logging: logging
+        )
+
+        let slots = s.int("node.slots")
+        guard slots >= 0, slots <= 256 else {
+            throw fail("node.slots", "must be between 0 (one per core) and 256, got \(slots)")
+        }
+        if let name = s.string("node.name"), !NodeName.isValid(name) {
+            throw fail("node.name", "'\(name)' is not a valid node name (letters, digits, '.', '_', '-'; at most 64)")
+        }
+        let backoff = try positiveDuration("node.reconnect_max_backoff")
+        let node = NodeConfig(
+            name: s.string("node.name"),
+            coordinator: s.hostPort("node.coordinator")!,
+            serverName: s.string("node.server_name"),
+            tls: TLSFiles(
+                ca: try required(s, "node.tls.ca"),
+                certificate: s.path("node.tls.cert") ?? URL(fileURLWithPath: "/nonexistent"),
+                key: s.path("node.tls.key") ?? URL(fileURLWithPath: "/nonexistent")),
+            slots: slots == 0 ? ProcessInfo.processInfo.activeProcessorCount : Int(slots),
+            labels: s.map("node.labels"),
+            reconnectMaxBackoff: backoff,
+            logging: logging
+        )
+        return ClusterConfig(coordinator: coordinator, node: node)
+    }
+
+    private static func required(_ s: ConfigSource, _ key: String) throws(ConfigError) -> URL {
+        guard let url = s.path(key) else {
+            throw ConfigError(key: key, problem: "must be set", source: s.origin(key))
+        }
+        return url
+    }
+
+    /// Checks that the node's own certificate and key are configured (they
+    /// have no sensible default: each node has its own).
+    public func validatedForNode() throws(ConfigError) -> NodeConfig {
+        for (key, url) in [("node.tls.cert", node.tls.certificate), ("node.tls.key", node.tls.key)]
+        where url.path == "/nonexistent" {
+            throw ConfigError(key: key, problem: "must be set (the node's own certificate from `frameflow certs issue`)",
+                              source: "configuration")
+        }
+        return node
+    }
+}

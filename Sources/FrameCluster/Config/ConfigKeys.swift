@@ -1,0 +1,65 @@
+/// One key of `cluster.yaml`: its dotted path, its kind and its default.
+struct ConfigKey: Sendable {
+    var path: String
+    var kind: ConfigKind
+    /// Textual default, parsed like any override; nil means "no value".
+    var defaultValue: String?
+
+    /// The environment variable that overrides this key:
+    /// `coordinator.heartbeat_timeout` -> `FRAMEFLOW_COORDINATOR_HEARTBEAT_TIMEOUT`.
+    var environmentName: String {
+        "FRAMEFLOW_" + path.uppercased().replacingOccurrences(of: ".", with: "_")
+    }
+}
+
+/// Every key `cluster.yaml` knows. An unknown key in the file, the environment
+/// or a flag is an error, so a typo never silently falls back to a default.
+enum ConfigKeys {
+    static let all: [ConfigKey] = [
+        // coordinator
+        .init(path: "coordinator.http_listen", kind: .hostPort, defaultValue: "127.0.0.1:8080"),
+        .init(path: "coordinator.cluster_listen", kind: .hostPort, defaultValue: "0.0.0.0:7070"),
+        .init(path: "coordinator.database_url", kind: .string,
+              defaultValue: "postgresql://frameflow@127.0.0.1:5432/frameflow"),
+        .init(path: "coordinator.tls.ca", kind: .path, defaultValue: "run/certs/ca.pem"),
+        .init(path: "coordinator.tls.cert", kind: .path, defaultValue: "run/certs/coordinator.pem"),
+        .init(path: "coordinator.tls.key", kind: .path, defaultValue: "run/certs/coordinator.key"),
+        .init(path: "coordinator.storage.uploads_dir", kind: .path, defaultValue: "run/data/uploads"),
+        .init(path: "coordinator.storage.spool_dir", kind: .path, defaultValue: "run/data/spool"),
+        .init(path: "coordinator.storage.results_dir", kind: .path, defaultValue: "run/data/results"),
+        .init(path: "coordinator.segment_seconds", kind: .double, defaultValue: "10"),
+        .init(path: "coordinator.heartbeat_interval", kind: .duration, defaultValue: "1s"),
+        .init(path: "coordinator.heartbeat_timeout", kind: .duration, defaultValue: "3s"),
+        .init(path: "coordinator.lease_ttl", kind: .duration, defaultValue: "30s"),
+        .init(path: "coordinator.max_attempts", kind: .int, defaultValue: "3"),
+        .init(path: "coordinator.max_frame_bytes", kind: .size, defaultValue: "16842752"),
+        .init(path: "coordinator.upload.max_bytes", kind: .size, defaultValue: "500MB"),
+        .init(path: "coordinator.upload.allowed_extensions", kind: .stringList,
+              defaultValue: "mp4,avi,mov,mkv,wmv,flv,webm"),
+        .init(path: "coordinator.defaults.fps", kind: .rational, defaultValue: "1"),
+        .init(path: "coordinator.defaults.format", kind: .choice(["png", "jpg"]), defaultValue: "png"),
+        .init(path: "coordinator.defaults.quality", kind: .int, defaultValue: "2"),
+        .init(path: "coordinator.admin_token", kind: .string, defaultValue: nil),
+        .init(path: "coordinator.jwt_secret", kind: .string, defaultValue: nil),
+        .init(path: "coordinator.retention_days", kind: .int, defaultValue: "7"),
+        // node
+        .init(path: "node.name", kind: .string, defaultValue: nil),
+        .init(path: "node.coordinator", kind: .hostPort, defaultValue: "127.0.0.1:7070"),
+        .init(path: "node.server_name", kind: .string, defaultValue: nil),
+        .init(path: "node.tls.ca", kind: .path, defaultValue: "run/certs/ca.pem"),
+        .init(path: "node.tls.cert", kind: .path, defaultValue: nil),
+        .init(path: "node.tls.key", kind: .path, defaultValue: nil),
+        .init(path: "node.slots", kind: .int, defaultValue: "0"),
+        .init(path: "node.labels", kind: .stringMap, defaultValue: ""),
+        .init(path: "node.reconnect_max_backoff", kind: .duration, defaultValue: "10s"),
+        // logging (both processes)
+        .init(path: "logging.format", kind: .choice(["json", "text"]), defaultValue: "text"),
+        .init(path: "logging.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+              defaultValue: "info"),
+    ]
+
+    static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })
+
+    /// Keys whose value is a mapping rather than a section.
+    static let mapKeys: Set<String> = Set(all.filter { if case .stringMap = $0.kind { true } else { false } }.map(\.path))
+}

@@ -1,1 +1,0 @@
-// FrameCluster module: see Package.swift for its concern.

@@ -1,1 +1,0 @@
-// FrameCoordinator module: see Package.swift for its concern.

@@ -1,0 +1,181 @@
+import FrameCore
+import FrameWire
+import Foundation
+import Logging
+
+/// The coordinator's view of which nodes are connected right now.
+///
+/// Each live session registers a ``LiveNode`` handle here; operators act on
+/// nodes through the registry (drain, revoke, enable), which persists the
+/// decision in the ``NodeDirectory`` and tells the live session. A node name
+/// has at most one live session: a newer connection replaces the older one,
+/// which is closed with `GOODBYE DUPLICATE_SESSION`.
+public actor NodeRegistry {
+    /// A live session's handle: what the registry may ask of it.
+    public struct LiveNode: Sendable {
+        public var sessionID: UInt64
+        public var name: String
+        public var slots: Int
+        public var labels: [String: String]
+        public var softwareVersion: String
+        public var address: String
+        public var connectedAt: Date
+        public var lastFrameAt: Date
+        public var lastHeartbeat: Heartbeat?
+        public var draining: Bool
+        /// Sends a message on the session (best effort).
+        public var send: @Sendable (Message) async -> Void
+        /// Closes the session, first sending a fatal ERROR or GOODBYE with `code` when given.
+        public var close: @Sendable (ErrorCode?, String) async -> Void
+    }
+
+    private var live: [String: LiveNode] = [:]
+    private var nextSessionID: UInt64 = 1
+    private var framesHistory: [String: (at: Date, frames: Int64, rate: Double)] = [:]
+    public let directory: any NodeDirectory
+    private let logger: Logger
+
+    public init(directory: any NodeDirectory, logger: Logger) {
+        self.directory = directory
+        self.logger = logger
+    }
+
+    public func makeSessionID() -> UInt64 {
+        defer { nextSessionID += 1 }
+        return nextSessionID
+    }
+
+    /// Whether `name` may connect (not revoked).
+    public func isRevoked(_ name: String) async -> Bool {
+        (try? await directory.adminState(name: name)) == .revoked
+    }
+
+    /// Records a newly established session; closes an older session of the same node.
+    public func attach(_ node: LiveNode) async {
+        let previous = live[node.name]
+        live[node.name] = node
+        if let previous, previous.sessionID != node.sessionID {
+            logger.warning("node reconnected while an older session was open; closing the older one",
+                           metadata: ["node": "\(node.name)"])
+            await previous.close(.duplicateSession, "a newer session for this node was opened")
+        }
+        do {
+            try await directory.register(
+                name: node.name, softwareVersion: node.softwareVersion, slots: node.slots,
+                labels: node.labels, address: node.address)
+        } catch {
+            logger.error("cannot persist node registration", metadata: ["node": "\(node.name)", "error": "\(error)"])
+        }
+        if (try? await directory.adminState(name: node.name)) == .draining {
+            live[node.name]?.draining = true
+            await node.send(.drain(Drain(reason: "node is draining (operator)")))
+        }
+    }
+
+    /// Removes a session (if it is still the current one for its node) and marks the node offline.
+    public func detach(name: String, sessionID: UInt64) async {
+        guard live[name]?.sessionID == sessionID else { return }
+        live[name] = nil
+        try? await directory.markOffline(name: name)
+    }
+
+    public func recordFrame(name: String, sessionID: UInt64) {
+        guard live[name]?.sessionID == sessionID else { return }
+        live[name]?.lastFrameAt = Date()
+    }
+
+    public func recordHeartbeat(name: String, sessionID: UInt64, _ heartbeat: Heartbeat) async {
+        guard live[name]?.sessionID == sessionID else { return }
+        let now = Date()
+        live[name]?.lastFrameAt = now
+        live[name]?.lastHeartbeat = heartbeat
+        if let previous = framesHistory[name], now.timeIntervalSince(previous.at) >= 1 {
+            let rate = Double(Int64(heartbeat.framesTotal) - previous.frames) / now.timeIntervalSince(previous.at)
+            framesHistory[name] = (now, Int64(heartbeat.framesTotal), max(0, rate))
+        } else if framesHistory[name] == nil {
+            framesHistory[name] = (now, Int64(heartbeat.framesTotal), 0)
+        }
+        try? await directory.heartbeat(
+            name: name, activeLeases: Int(heartbeat.activeLeases), framesTotal: Int64(heartbeat.framesTotal))
+    }
+
+    public func setDraining(name: String, sessionID: UInt64) {
+        guard live[name]?.sessionID == sessionID else { return }
+        live[name]?.draining = true
+    }
+
+    /// Live sessions, by node name.
+    public func liveNodes() -> [LiveNode] { live.values.sorted { $0.name < $1.name } }
+
+    public func isLive(_ name: String) -> Bool { live[name] != nil }
+
+    // MARK: operator actions
+
+    /// Finish current segments, take no new ones.
+    @discardableResult
+    public func drain(_ name: String) async throws -> Bool {
+        let known = try await directory.setAdminState(name: name, to: .draining)
+        if let node = live[name] {
+            live[name]?.draining = true
+            await node.send(.drain(Drain(reason: "drained by an operator")))
+        }
+        logger.notice("node draining", metadata: ["node": "\(name)"])
+        return known || live[name] != nil
+    }
+
+    /// Disconnect now and refuse the node's certificate from then on.
+    @discardableResult
+    public func revoke(_ name: String) async throws -> Bool {
+        let known = try await directory.setAdminState(name: name, to: .revoked)
+        if let node = live[name] {
+            live[name] = nil
+            await node.close(.nodeRevoked, "node revoked by an operator")
+            try? await directory.markOffline(name: name)
+        }
+        logger.notice("node revoked", metadata: ["node": "\(name)"])
+        return known
+    }
+
+    /// Lets a drained or revoked node take work again.
+    @discardableResult
+    public func enable(_ name: String) async throws -> Bool {
+        let known = try await directory.setAdminState(name: name, to: .enabled)
+        live[name]?.draining = false
+        logger.notice("node enabled", metadata: ["node": "\(name)"])
+        return known
+    }
+
+    /// Every known node, persisted records merged with live figures.
+    public func statuses() async throws -> [NodeStatus] {
+        var byName: [String: NodeStatus] = [:]
+        for record in try await directory.list() { byName[record.name] = record }
+        for node in live.values {
+            var s = byName[node.name] ?? NodeStatus(
+                name: node.name, state: "online", adminState: .enabled, online: true, slots: node.slots,
+                activeLeases: 0, framesTotal: 0, framesPerSecond: 0, lastHeartbeatAt: nil, connectedAt: nil,
+                softwareVersion: node.softwareVersion, address: node.address, labels: node.labels, recentFailures: 0)
+            s.online = true
+            s.slots = node.slots
+            s.labels = node.labels
+            s.connectedAt = node.connectedAt
+            s.lastHeartbeatAt = node.lastFrameAt
+            s.activeLeases = Int(node.lastHeartbeat?.activeLeases ?? 0)
+            s.framesTotal = Int64(node.lastHeartbeat?.framesTotal ?? 0)
+            s.framesPerSecond = framesHistory[node.name]?.rate ?? 0
+            s.softwareVersion = node.softwareVersion
+            s.address = node.address
+            byName[node.name] = s
+        }
+        return byName.values.map { status in
+            var s = status
+            if live[s.name] == nil { s.online = false }
+            s.state = switch (s.adminState, s.online) {
+            case (.revoked, _): "revoked"
+            case (.draining, true): "draining"
+            case (_, true): "online"
+            case (_, false): "offline"
+            }
+            return s
+        }.sorted { $0.name < $1.name }
+    }
+}

@@ -1,0 +1,147 @@
+import FrameCluster
+import FrameCore
+import FrameWire
+import Foundation
+import Logging
+import NIOCore
+
+/// One node's connection, from the first frame to the close.
+///
+/// Drives ``NodeSessionStateMachine`` with the inbound messages, performs the
+/// actions it returns, sends coordinator heartbeats every interval, and keeps
+/// the ``NodeRegistry`` and the ``NodeWorkHandler`` informed. Read-idle
+/// detection (heartbeat loss) is done by the pipeline's `ReadIdleCloser`,
+/// which ends the inbound stream with ``TransportError/heartbeatTimeout``.
+struct NodeSession {
+    let connection: FrameChannel.Async
+    let registry: NodeRegistry
+    let work: (any NodeWorkHandler)?
+    let settings: SessionSettings
+    let logger: Logger
+
+    func run() async {
+        let channel = connection.channel
+        let address = channel.remoteAddress?.description ?? "unknown"
+        var logger = self.logger
+        logger[metadataKey: "peer"] = "\(address)"
+        let sessionID = await registry.makeSessionID()
+        var nodeName: String?
+        var endReason = "connection closed"
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var iterator = inbound.makeAsyncIterator()
+                // The first frame arrives only after the TLS handshake, so the
+                // peer certificate is available from here on.
+                guard let first = try await iterator.next() else { return }
+                guard let certName = try await PeerIdentity.commonName(of: channel) else {
+                    await Self.reject(outbound, channel, .identityMismatch, "certificate has no common name")
+                    return
+                }
+                logger[metadataKey: "node"] = "\(certName)"
+                var machine = NodeSessionStateMachine(
+                    certificateName: certName, isRevoked: await registry.isRevoked(certName))
+                let send: @Sendable (Message) async -> Void = { message in
+                    try? await outbound.write(message)
+                }
+                let close: @Sendable (ErrorCode?, String) async -> Void = { code, text in
+                    if let code {
+                        if code == .duplicateSession {
+                            try? await outbound.write(.goodbye(Goodbye(code: code.rawValue, message: text)))
+                        } else {
+                            try? await outbound.write(.error(ErrorMessage(code: code.rawValue, fatal: true, message: text, lease: nil)))
+                        }
+                    }
+                    channel.close(mode: .all, promise: nil)
+                }
+
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    var pending: Message? = first
+                    while true {
+                        let message: Message
+                        if let p = pending { message = p; pending = nil } else {
+                            guard let next = try await iterator.next() else { break }
+                            message = next
+                        }
+                        switch machine.receive(message) {
+                        case .acceptHello(let hello, let version):
+                            nodeName = hello.nodeName
+                            let live = NodeRegistry.LiveNode(
+                                sessionID: sessionID, name: hello.nodeName, slots: Int(hello.slots),
+                                labels: Dictionary(hello.labels.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                                softwareVersion: hello.softwareVersion, address: address, connectedAt: Date(),
+                                lastFrameAt: Date(), lastHeartbeat: nil, draining: false, send: send, close: close)
+                            let resumed = await work?.nodeJoined(
+                                name: hello.nodeName, slots: Int(hello.slots), labels: live.labels,
+                                heldLeases: hello.heldLeases, send: send) ?? []
+                            try await outbound.write(.welcome(Welcome(
+                                version: version, coordinatorID: settings.coordinatorID,
+                                heartbeatIntervalMillis: UInt32(settings.heartbeatInterval.milliseconds),
+                                heartbeatTimeoutMillis: UInt32(settings.heartbeatTimeout.milliseconds),
+                                resumedLeases: resumed)))
+                            await registry.attach(live)
+                            logger.info("node connected", metadata: [
+                                "slots": "\(hello.slots)", "version": "\(hello.softwareVersion)",
+                                "protocol": "\(version)",
+                            ])
+                            let interval = settings.heartbeatInterval
+                            group.addTask {
+                                var sequence: UInt64 = 0
+                                while true {
+                                    try await Task.sleep(for: interval)
+                                    sequence += 1
+                                    try await outbound.write(.heartbeat(Heartbeat(sequence: sequence, activeLeases: 0, framesTotal: 0)))
+                                }
+                            }
+                        case .reject(let code, let text):
+                            logger.warning("node rejected", metadata: ["code": "\(code.name)", "reason": "\(text)"])
+                            endReason = "rejected: \(code.name)"
+                            await Self.reject(outbound, channel, code, text)
+                            group.cancelAll()
+                            return
+                        case .heartbeat(let hb):
+                            if let name = nodeName {
+                                await registry.recordHeartbeat(name: name, sessionID: sessionID, hb)
+                                await work?.heartbeat(from: name)
+                            }
+                        case .deliver(let m):
+                            if let name = nodeName {
+                                await registry.recordFrame(name: name, sessionID: sessionID)
+                                await work?.receive(m, from: name)
+                            }
+                        case .startDraining(let reason):
+                            if let name = nodeName {
+                                logger.notice("node is draining", metadata: ["reason": "\(reason)"])
+                                await registry.setDraining(name: name, sessionID: sessionID)
+                                await work?.nodeDraining(name: name)
+                            }
+                        case .close(let reason):
+                            endReason = reason
+                            group.cancelAll()
+                            return
+                        case .ignore:
+                            break
+                        }
+                    }
+                    group.cancelAll()
+                }
+            }
+        } catch TransportError.heartbeatTimeout {
+            endReason = "heartbeat timeout"
+        } catch {
+            endReason = "connection error: \(error)"
+        }
+        if let name = nodeName {
+            logger.warning("node disconnected", metadata: ["reason": "\(endReason)"])
+            await registry.detach(name: name, sessionID: sessionID)
+            await work?.nodeLeft(name: name, reason: endReason)
+        }
+    }
+
+    /// Sends a fatal ERROR and closes; used for every handshake refusal.
+    static func reject(
+        _ outbound: NIOAsyncChannelOutboundWriter<Message>, _ channel: any Channel, _ code: ErrorCode, _ text: String
+    ) async {
+        try? await outbound.write(.error(ErrorMessage(code: code.rawValue, fatal: true, message: text, lease: nil)))
+        try? await channel.close(mode: .all)
+    }
+}

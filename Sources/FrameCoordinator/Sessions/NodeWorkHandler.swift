@@ -1,0 +1,20 @@
+import FrameWire
+
+/// Receives the lease traffic of node sessions: the scheduler implements it.
+///
+/// The session owns the connection and the handshake; everything about work
+/// (leases, reads, frames, results) is the scheduler's, behind this seam.
+public protocol NodeWorkHandler: Sendable {
+    /// A node finished its handshake and can take work through `send`.
+    func nodeJoined(name: String, slots: Int, labels: [String: String], heldLeases: [LeaseRef], send: @escaping @Sendable (Message) async -> Void) async -> [LeaseRef]
+    /// A node's session ended (closed, lost, revoked): its leases must be requeued.
+    func nodeLeft(name: String, reason: String) async
+    /// A node stopped taking new work.
+    func nodeDraining(name: String) async
+    /// READ, FRAME, SEGMENT_DONE, SEGMENT_FAILED or a non-fatal ERROR from a node.
+    func receive(_ message: Message, from node: String) async
+    /// A heartbeat from a node: renew its leases.
+    func heartbeat(from node: String) async
+}
+
+import FrameCore

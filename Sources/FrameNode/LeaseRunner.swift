@@ -1,0 +1,23 @@
+import FrameWire
+
+/// Runs the leases a coordinator grants; the node agent hands it every
+/// work message and asks it for heartbeat figures.
+///
+/// The agent owns the connection; what happens to a lease (fetching bytes,
+/// decoding, streaming frames) sits behind this seam.
+public protocol LeaseRunner: Sendable {
+    /// A new session is established: `send` writes to the coordinator.
+    func attach(send: @escaping @Sendable (Message) async throws -> Void) async
+    /// The session ended; in-flight work keeps its results for the next session.
+    func detach() async
+    /// LEASE, READ_DATA, CANCEL or a non-fatal ERROR.
+    func handle(_ message: Message) async
+    /// Stop taking leases.
+    func drain() async
+    /// Leases still held (reported in HELLO after a reconnect).
+    func heldLeases() async -> [LeaseRef]
+    /// Figures for HEARTBEAT.
+    func figures() async -> (activeLeases: Int, framesTotal: UInt64)
+}
+
+import FrameCore

@@ -1,1 +1,0 @@
-// FrameNode module: see Package.swift for its concern.

@@ -1,0 +1,200 @@
+import FrameCluster
+import FrameCore
+import FrameWire
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
+
+/// The node process's connection to the coordinator: connect over mutual
+/// TLS, HELLO/WELCOME, heartbeat every interval, detect a silent coordinator,
+/// and reconnect with capped, jittered exponential backoff for as long as the
+/// process runs, so a coordinator restart needs no operator.
+public final class NodeAgent: Service, Sendable {
+    /// Why the agent stopped for good.
+    public struct Stopped: Error, CustomStringConvertible {
+        public var code: ErrorCode
+        public var reason: String
+        public var description: String { "\(code.name): \(reason)" }
+    }
+
+    public let name: String
+    private let config: NodeConfig
+    private let runner: any LeaseRunner
+    private let logger: Logger
+    private let softwareVersion: String
+    private let tls: NIOSSLContext
+
+    public init(config: NodeConfig, runner: any LeaseRunner, softwareVersion: String, logger: Logger) throws {
+        let certName = try? PeerIdentity.commonName(pemFile: config.tls.certificate.path)
+        guard let name = config.name ?? certName else {
+            throw ConfigError(key: "node.name", problem: "not set and the certificate has no common name",
+                              source: config.tls.certificate.path)
+        }
+        if let certName, certName != name {
+            throw ConfigError(key: "node.name",
+                              problem: "'\(name)' differs from the certificate's common name '\(certName)'",
+                              source: "configuration")
+        }
+        self.name = name
+        self.config = config
+        self.runner = runner
+        self.softwareVersion = softwareVersion
+        var logger = logger
+        logger[metadataKey: "node"] = "\(name)"
+        self.logger = logger
+        self.tls = try TLSContexts.node(config.tls)
+    }
+
+    public func run() async throws {
+        var backoff = ReconnectBackoff(initial: .milliseconds(500), maximum: config.reconnectMaxBackoff)
+        try await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let ending = await connectOnce(onEstablished: { backoff.reset() })
+                switch ending {
+                case .stop(let code, let reason):
+                    logger.critical("node stopped by the coordinator", metadata: ["code": "\(code.name)", "reason": "\(reason)"])
+                    throw Stopped(code: code, reason: reason)
+                case .reconnect(let reason):
+                    if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                    let delay = backoff.nextDelay()
+                    logger.warning("disconnected; reconnecting", metadata: [
+                        "reason": "\(reason)", "delay_ms": "\(delay.milliseconds)",
+                    ])
+                    try? await Task.sleep(for: delay)
+                }
+            }
+        } onGracefulShutdown: {
+            self.logger.notice("shutting down")
+        }
+    }
+
+    /// One connection, from dialling to its end.
+    private func connectOnce(onEstablished: () -> Void) async -> NodeConnectionStateMachine.Ending {
+        let target = config.coordinator
+        let serverName = config.serverName ?? (IPAddressCheck.isIPAddress(target.host) ? nil : target.host)
+        let connection: FrameChannel.Async
+        do {
+            let tls = self.tls
+            connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(5))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connect(host: target.host, port: target.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                        try FrameChannel.addCodec(
+                            to: channel, maxFrameLength: FrameCodec.defaultMaxFrameLength, readTimeout: nil)
+                        return try FrameChannel.wrap(channel)
+                    }
+                }
+        } catch {
+            return .reconnect("cannot connect to \(target): \(error)")
+        }
+
+        var ending: NodeConnectionStateMachine.Ending = .reconnect("connection closed by the coordinator")
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                let channel = connection.channel
+                let send: @Sendable (Message) async throws -> Void = { try await outbound.write($0) }
+                try await outbound.write(.hello(Hello(
+                    minVersion: ProtocolVersion.supported.lowerBound, maxVersion: ProtocolVersion.supported.upperBound,
+                    nodeName: name, softwareVersion: softwareVersion, slots: UInt16(clamping: config.slots),
+                    labels: config.labels.sorted { $0.key < $1.key }.map { Label(key: $0.key, value: $0.value) },
+                    heldLeases: await runner.heldLeases())))
+
+                let lastHeard = LastHeard()
+                var machine = NodeConnectionStateMachine()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    // Until WELCOME, the handshake timeout bounds the silence.
+                    group.addTask {
+                        try await Self.watchdog(lastHeard: lastHeard, channel: channel, timeout: .seconds(10))
+                    }
+                    defer { group.cancelAll() }
+                    for try await message in inbound {
+                        await lastHeard.touch()
+                        switch machine.receive(message) {
+                        case .established(let welcome):
+                            onEstablished()
+                            group.cancelAll()
+                            let interval = Duration.milliseconds(Int64(welcome.heartbeatIntervalMillis))
+                            let timeout = Duration.milliseconds(Int64(welcome.heartbeatTimeoutMillis))
+                            logger.info("connected to the coordinator", metadata: [
+                                "coordinator": "\(welcome.coordinatorID)", "protocol": "\(welcome.version)",
+                                "heartbeat_ms": "\(welcome.heartbeatIntervalMillis)",
+                            ])
+                            await runner.attach(send: send)
+                            let runner = self.runner
+                            group.addTask {
+                                var sequence: UInt64 = 0
+                                while true {
+                                    sequence += 1
+                                    let figures = await runner.figures()
+                                    try await outbound.write(.heartbeat(Heartbeat(
+                                        sequence: sequence, activeLeases: UInt16(clamping: figures.activeLeases),
+                                        framesTotal: figures.framesTotal)))
+                                    try await Task.sleep(for: interval)
+                                }
+                            }
+                            group.addTask {
+                                try await Self.watchdog(lastHeard: lastHeard, channel: channel, timeout: timeout)
+                            }
+                        case .alive:
+                            break
+                        case .deliver(let m):
+                            await runner.handle(m)
+                        case .drain(let reason):
+                            logger.notice("draining", metadata: ["reason": "\(reason)"])
+                            await runner.drain()
+                        case .end(let e):
+                            ending = e
+                            return
+                        case .violation(let code, let text):
+                            try? await outbound.write(.error(ErrorMessage(code: code.rawValue, fatal: true, message: text, lease: nil)))
+                            ending = .reconnect("protocol violation by the coordinator: \(text)")
+                            return
+                        }
+                    }
+                    if await lastHeard.timedOut {
+                        ending = .reconnect("no frame from the coordinator within the heartbeat timeout")
+                    }
+                }
+            }
+        } catch {
+            if case .reconnect = ending { ending = .reconnect("connection error: \(error)") }
+        }
+        await runner.detach()
+        return ending
+    }
+
+    /// Closes the channel when nothing has been heard for `timeout`.
+    private static func watchdog(lastHeard: LastHeard, channel: any Channel, timeout: Duration) async throws {
+        let tick = Duration.milliseconds(max(50, timeout.milliseconds / 10))
+        while true {
+            try await Task.sleep(for: tick)
+            if await lastHeard.silence() > timeout {
+                await lastHeard.markTimedOut()
+                try? await channel.close()
+                return
+            }
+        }
+    }
+}
+
+/// When the node last heard from the coordinator.
+actor LastHeard {
+    private var at = ContinuousClock.now
+    private(set) var timedOut = false
+    func touch() { at = .now }
+    func silence() -> Duration { ContinuousClock.now - at }
+    func markTimedOut() { timedOut = true }
+}
+
+/// Whether a host string is a literal IP address (TLS SNI must not carry one).
+enum IPAddressCheck {
+    static func isIPAddress(_ host: String) -> Bool {
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
+    }
+}

@@ -1,0 +1,73 @@
+import FrameCore
+import FrameWire
+import Foundation
+import Testing
+@testable import FrameCoordinator
+
+@Suite struct NodeSessionStateMachineTests {
+    func hello(_ name: String = "n1", min: UInt16 = 1, max: UInt16 = 1) -> Message {
+        .hello(Hello(minVersion: min, maxVersion: max, nodeName: name, softwareVersion: "t", slots: 2, labels: [], heldLeases: []))
+    }
+    let ref = LeaseRef(jobID: UUID(), segment: 0, epoch: 1)
+
+    @Test func helloEstablishes() {
+        var m = NodeSessionStateMachine(certificateName: "n1")
+        guard case .acceptHello(_, let version) = m.receive(hello()) else { Issue.record("not accepted"); return }
+        #expect(version == 1)
+        #expect(m.state == .established(node: "n1", version: 1))
+        #expect(m.acceptsLeases)
+    }
+
+    @Test func anythingBeforeHelloIsRejected() {
+        var m = NodeSessionStateMachine(certificateName: "n1")
+        guard case .reject(.unexpectedMessage, _) = m.receive(.heartbeat(Heartbeat(sequence: 1, activeLeases: 0, framesTotal: 0))) else {
+            Issue.record("expected rejection"); return
+        }
+        #expect(m.state == .closed)
+    }
+
+    @Test func incompatibleVersionIsRejected() {
+        var m = NodeSessionStateMachine(certificateName: "n1")
+        guard case .reject(.unsupportedVersion, _) = m.receive(hello(min: 7, max: 9)) else {
+            Issue.record("expected rejection"); return
+        }
+    }
+
+    @Test func nameMustMatchCertificate() {
+        var m = NodeSessionStateMachine(certificateName: "n1")
+        guard case .reject(.identityMismatch, _) = m.receive(hello("n2")) else { Issue.record("expected rejection"); return }
+    }
+
+    @Test func revokedNodeIsRejected() {
+        var m = NodeSessionStateMachine(certificateName: "n1", isRevoked: true)
+        guard case .reject(.nodeRevoked, _) = m.receive(hello()) else { Issue.record("expected rejection"); return }
+    }
+
+    @Test func establishedRoutesMessages() {
+        var m = NodeSessionStateMachine(certificateName: "n1")
+        _ = m.receive(hello())
+        let hb = Heartbeat(sequence: 3, activeLeases: 1, framesTotal: 9)
+        #expect(m.receive(.heartbeat(hb)) == .heartbeat(hb))
+        let done = Message.segmentDone(SegmentDone(lease: ref, frameCount: 1, decodedFrames: 2, bytesRead: 3, elapsedMillis: 4))
+        #expect(m.receive(done) == .deliver(done))
+        #expect(m.receive(.drain(Drain(reason: "bye"))) == .startDraining(reason: "bye"))
+        #expect(!m.acceptsLeases)
+        #expect(m.receive(done) == .deliver(done))
+        guard case .close = m.receive(.goodbye(Goodbye(code: 0, message: "x"))) else { Issue.record("expected close"); return }
+        #expect(m.state == .closed)
+    }
+
+    @Test func coordinatorMessagesFromANodeAreViolations() {
+        var m = NodeSessionStateMachine(certificateName: "n1")
+        _ = m.receive(hello())
+        guard case .reject(.unexpectedMessage, _) = m.receive(.cancel(Cancel(lease: ref, reason: 0))) else {
+            Issue.record("expected rejection"); return
+        }
+    }
+
+    @Test func secondHelloIsAViolation() {
+        var m = NodeSessionStateMachine(certificateName: "n1")
+        _ = m.receive(hello())
+        guard case .reject(.unexpectedMessage, _) = m.receive(hello()) else { Issue.record("expected rejection"); return }
+    }
+}

@@ -1,0 +1,85 @@
+import FrameClient
+import Foundation
+
+/// A coordinator and nodes as real processes on loopback, with their own CA,
+/// for process-level tests.
+final class LocalCluster: @unchecked Sendable {
+    let dir: URL
+    let certs: URL
+    let httpPort = freePort()
+    let clusterPort = freePort()
+    let adminToken = "test-admin-token-0123456789"
+    var coordinator: ChildProcess?
+    var nodes: [String: ChildProcess] = [:]
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-it-\(UUID().uuidString)")
+        certs = dir.appendingPathComponent("certs")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try "# empty: every setting comes from --set\n".write(
+            to: dir.appendingPathComponent("cluster.yaml"), atomically: true, encoding: .utf8)
+        let r = try runCommand(Binaries.url("frameflow"), ["certs", "init", "--dir", certs.path])
+        guard r.status == 0 else { throw Failure(description: "certs init failed: \(r.output)") }
+    }
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    var admin: AdminClient { AdminClient(baseURL: URL(string: "http://127.0.0.1:\(httpPort)")!, token: adminToken) }
+
+    func startCoordinator(extra: [String] = []) throws {
+        let args = [
+            "--config", dir.appendingPathComponent("cluster.yaml").path,
+            "--set", "coordinator.http_listen=127.0.0.1:\(httpPort)",
+            "--set", "coordinator.cluster_listen=127.0.0.1:\(clusterPort)",
+            "--set", "coordinator.tls.ca=\(certs.appendingPathComponent("ca.pem").path)",
+            "--set", "coordinator.tls.cert=\(certs.appendingPathComponent("coordinator.pem").path)",
+            "--set", "coordinator.tls.key=\(certs.appendingPathComponent("coordinator.key").path)",
+            "--set", "coordinator.admin_token=\(adminToken)",
+            "--set", "coordinator.storage.uploads_dir=\(dir.appendingPathComponent("data/uploads").path)",
+            "--set", "coordinator.storage.spool_dir=\(dir.appendingPathComponent("data/spool").path)",
+            "--set", "coordinator.storage.results_dir=\(dir.appendingPathComponent("data/results").path)",
+        ] + extra
+        coordinator = try ChildProcess(
+            Binaries.url("frameflow-coordinator"), args, log: dir.appendingPathComponent("coordinator.log"))
+    }
+
+    func issue(_ name: String) throws {
+        let r = try runCommand(Binaries.url("frameflow"), ["certs", "issue", name, "--dir", certs.path])
+        guard r.status == 0 else { throw Failure(description: "certs issue failed: \(r.output)") }
+    }
+
+    @discardableResult
+    func startNode(_ name: String, extra: [String] = []) throws -> ChildProcess {
+        if !FileManager.default.fileExists(atPath: certs.appendingPathComponent("\(name).pem").path) { try issue(name) }
+        let node = try ChildProcess(Binaries.url("frameflow-node"), [
+            "--config", dir.appendingPathComponent("cluster.yaml").path,
+            "--coordinator", "127.0.0.1:\(clusterPort)",
+            "--ca", certs.appendingPathComponent("ca.pem").path,
+            "--cert", certs.appendingPathComponent("\(name).pem").path,
+            "--key", certs.appendingPathComponent("\(name).key").path,
+            "--set", "node.reconnect_max_backoff=1s",
+        ] + extra, log: dir.appendingPathComponent("node-\(name).log"))
+        nodes[name] = node
+        return node
+    }
+
+    func nodeState(_ name: String) async -> String? {
+        (try? await admin.nodes())?.first { $0.name == name }?.state
+    }
+
+    func waitUntilReady() async throws {
+        try await eventually(60, "coordinator HTTP") { (try? await admin.nodes()) != nil }
+    }
+
+    func stop() {
+        for node in nodes.values { node.terminate() }
+        coordinator?.terminate()
+    }
+
+    /// Everything the processes logged, for failure messages.
+    var logs: String {
+        var all = "--- coordinator\n" + (coordinator?.output.suffix(4000) ?? "")
+        for (name, node) in nodes { all += "\n--- node \(name)\n" + node.output.suffix(3000) }
+        return String(all)
+    }
+}

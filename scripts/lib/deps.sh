@@ -1,0 +1,46 @@
+# Installs what FrameFlow needs to build, test and run, if it is missing.
+# Sourced by scripts/test, scripts/quickstart and scripts/bench.
+# Works as root on a fresh Debian bookworm (uses apt-get); elsewhere it only
+# checks and tells what is missing.
+
+FRAMEFLOW_APT_PACKAGES=(
+  pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  libzip-dev libpq-dev ffmpeg postgresql openssl ca-certificates curl procps iproute2
+)
+
+ff_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ensure_deps() {
+  local missing=()
+  local pkg
+  for pkg in "${FRAMEFLOW_APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+      echo "missing packages: ${missing[*]} (run as root or install them with apt-get)" >&2
+      return 1
+    fi
+    ff_log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  if ! command -v swift >/dev/null 2>&1; then
+    if [[ -x /opt/swift/usr/bin/swift ]]; then
+      export PATH="/opt/swift/usr/bin:$PATH"
+    else
+      echo "swift is not installed (Swift 6.x toolchain expected on PATH)" >&2
+      return 1
+    fi
+  fi
+}
+
+# Prints a free TCP port on 127.0.0.1, starting the search at $1.
+ff_free_port() {
+  local port=${1:-20000}
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    port=$((port + 1))
+  done
+  echo "$port"
+}
