@@ -1,1 +1,0 @@
-// FrameWire module: see Package.swift for its concern.
