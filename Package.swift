@@ -122,7 +122,7 @@ let package = Package(
             "FrameWire", "FrameCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),
-        ], resources: [.copy("Vectors")]),
+        ]),
         .testTarget(name: "FrameMediaTests", dependencies: [
             "FrameMedia", "FrameCore",
             .product(name: "PropertyBased", package: "swift-property-based"),

@@ -108,17 +108,15 @@ public final class NodeAgent: Service, Sendable {
                 let lastHeard = LastHeard()
                 var machine = NodeConnectionStateMachine()
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    // Until WELCOME, the handshake timeout bounds the silence.
-                    group.addTask {
-                        try await Self.watchdog(lastHeard: lastHeard, channel: channel, timeout: .seconds(10))
-                    }
+                    // Until WELCOME, the handshake timeout bounds the silence;
+                    // after it, the coordinator's heartbeat timeout.
+                    group.addTask { try await Self.watchdog(lastHeard: lastHeard, channel: channel) }
                     defer { group.cancelAll() }
                     for try await message in inbound {
                         await lastHeard.touch()
                         switch machine.receive(message) {
                         case .established(let welcome):
                             onEstablished()
-                            group.cancelAll()
                             let interval = Duration.milliseconds(Int64(welcome.heartbeatIntervalMillis))
                             let timeout = Duration.milliseconds(Int64(welcome.heartbeatTimeoutMillis))
                             logger.info("connected to the coordinator", metadata: [
@@ -138,9 +136,7 @@ public final class NodeAgent: Service, Sendable {
                                     try await Task.sleep(for: interval)
                                 }
                             }
-                            group.addTask {
-                                try await Self.watchdog(lastHeard: lastHeard, channel: channel, timeout: timeout)
-                            }
+                            await lastHeard.setTimeout(timeout)
                         case .alive:
                             break
                         case .deliver(let m):
@@ -170,10 +166,10 @@ public final class NodeAgent: Service, Sendable {
     }
 
     /// Closes the channel when nothing has been heard for `timeout`.
-    private static func watchdog(lastHeard: LastHeard, channel: any Channel, timeout: Duration) async throws {
-        let tick = Duration.milliseconds(max(50, timeout.milliseconds / 10))
+    private static func watchdog(lastHeard: LastHeard, channel: any Channel) async throws {
         while true {
-            try await Task.sleep(for: tick)
+            let timeout = await lastHeard.timeout
+            try await Task.sleep(for: .milliseconds(max(50, timeout.milliseconds / 10)))
             if await lastHeard.silence() > timeout {
                 await lastHeard.markTimedOut()
                 try? await channel.close()
@@ -186,6 +182,9 @@ public final class NodeAgent: Service, Sendable {
 /// When the node last heard from the coordinator.
 actor LastHeard {
     private var at = ContinuousClock.now
+    /// Handshake timeout at first, the coordinator's heartbeat timeout after WELCOME.
+    private(set) var timeout: Duration = .seconds(10)
+    func setTimeout(_ t: Duration) { timeout = t }
     private(set) var timedOut = false
     func touch() { at = .now }
     func silence() -> Duration { ContinuousClock.now - at }

@@ -103,20 +103,21 @@ struct RawClient {
     func exchange(_ messages: [Message], timeout: Duration = .seconds(5)) async throws -> [Message] {
         try await channel.executeThenClose { inbound, outbound in
             for m in messages { try await outbound.write(m) }
-            return try await withThrowingTaskGroup(of: [Message].self) { group in
+            let received = Received()
+            try? await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    var received: [Message] = []
-                    for try await m in inbound { received.append(m) }
-                    return received
+                    for try await m in inbound { await received.append(m) }
                 }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return []
-                }
-                let first = try await group.next()!
+                group.addTask { try await Task.sleep(for: timeout) }
+                _ = try await group.next()
                 group.cancelAll()
-                return first
             }
+            return await received.messages
         }
     }
+}
+
+actor Received {
+    var messages: [Message] = []
+    func append(_ m: Message) { messages.append(m) }
 }

@@ -1,4 +1,7 @@
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import SwiftASN1
 import X509
@@ -221,16 +224,11 @@ public struct CertificateAuthority: Sendable {
         let created = FileManager.default.createFile(
             atPath: tmp.path, contents: data, attributes: [.posixPermissions: mode])
         guard created else { throw CertificateError.io(tmp.path, "cannot create file") }
-        do {
-            if FileManager.default.fileExists(atPath: url.path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
-            } else {
-                try FileManager.default.moveItem(at: tmp, to: url)
-            }
-            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: url.path)
-        } catch {
+        // rename(2) replaces atomically: readers see the old file or the new one.
+        guard rename(tmp.path, url.path) == 0 else {
+            let why = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: tmp)
-            throw CertificateError.io(url.path, String(describing: error))
+            throw CertificateError.io(url.path, why)
         }
     }
 }

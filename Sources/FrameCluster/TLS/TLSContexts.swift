@@ -17,6 +17,8 @@ public enum TLSContexts {
                 trustRoots: .certificates(try NIOSSLCertificate.fromPEMFile(files.ca.path))
             )
             config.minimumTLSVersion = .tlsv13
+            // A lost peer never answers close_notify; do not wait long for it.
+            config.shutdownTimeout = .seconds(1)
             return try NIOSSLContext(configuration: config)
         } catch {
             throw TransportError.tlsSetup(files.certificate.path, String(describing: error))
@@ -32,6 +34,8 @@ public enum TLSContexts {
             config.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(files.ca.path))
             config.certificateVerification = .fullVerification
             config.minimumTLSVersion = .tlsv13
+            // A lost peer never answers close_notify; do not wait long for it.
+            config.shutdownTimeout = .seconds(1)
             return try NIOSSLContext(configuration: config)
         } catch {
             throw TransportError.tlsSetup(files.certificate.path, String(describing: error))

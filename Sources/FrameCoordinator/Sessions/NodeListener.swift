@@ -53,7 +53,7 @@ public final class NodeListener: Service, Sendable {
     public func run() async throws {
         logger.info("listening for nodes", metadata: ["port": "\(port)"])
         try await withTaskCancellationOrGracefulShutdownHandler {
-            try await withDiscardingTaskGroup { group in
+            try await withThrowingDiscardingTaskGroup { group in
                 try await server.executeThenClose { inbound in
                     for try await connection in inbound {
                         group.addTask {

@@ -27,8 +27,16 @@ struct NodeSession {
         let sessionID = await registry.makeSessionID()
         var nodeName: String?
         var endReason = "connection closed"
-        do {
-            try await connection.executeThenClose { inbound, outbound in
+        // Cleanup runs inside executeThenClose, before the TLS shutdown: closing
+        // waits for the peer's close_notify, which a stopped node never sends.
+        let cleanup: @Sendable (String?, String) async -> Void = { [registry, work, logger] name, reason in
+            guard let name else { return }
+            logger.warning("node disconnected", metadata: ["reason": "\(reason)"])
+            await registry.detach(name: name, sessionID: sessionID)
+            await work?.nodeLeft(name: name, reason: reason)
+        }
+        try? await connection.executeThenClose { inbound, outbound in
+          do {
                 var iterator = inbound.makeAsyncIterator()
                 // The first frame arrives only after the TLS handshake, so the
                 // peer certificate is available from here on.
@@ -124,16 +132,12 @@ struct NodeSession {
                     }
                     group.cancelAll()
                 }
-            }
-        } catch TransportError.heartbeatTimeout {
-            endReason = "heartbeat timeout"
-        } catch {
-            endReason = "connection error: \(error)"
-        }
-        if let name = nodeName {
-            logger.warning("node disconnected", metadata: ["reason": "\(endReason)"])
-            await registry.detach(name: name, sessionID: sessionID)
-            await work?.nodeLeft(name: name, reason: endReason)
+          } catch TransportError.heartbeatTimeout {
+              endReason = "heartbeat timeout"
+          } catch {
+              endReason = "connection error: \(error)"
+          }
+          await cleanup(nodeName, endReason)
         }
     }
 
