@@ -20,9 +20,10 @@ public enum FrameCodec {
     public static func encode(_ message: Message, into buffer: inout ByteBuffer) {
         let lengthIndex = buffer.writerIndex
         buffer.writeInteger(UInt32(0), endianness: .big)  // patched below, once the payload size is known
-        buffer.writeInteger(message.type.rawValue)
+        let payload = message.payload  // one existential, not one per use
+        buffer.writeInteger(payload.messageType.rawValue)
         buffer.writeInteger(UInt8(0))  // flags: reserved
-        message.payload.encodePayload(into: &buffer)
+        payload.encodePayload(into: &buffer)
         let length = buffer.writerIndex - lengthIndex - lengthPrefixSize
         precondition(length <= Int(UInt32.max), "a frame body cannot exceed 4 GiB")
         buffer.setInteger(UInt32(length), at: lengthIndex, endianness: .big)

@@ -39,6 +39,11 @@ public struct WireError: Error, Sendable, Equatable, CodedError, CustomStringCon
         self.message = message ?? Self.defaultMessage(for: kind)
     }
 
+    /// The same, with the label spelled out.
+    public init(kind: Kind, message: String? = nil) {
+        self.init(kind, message: message)
+    }
+
     public var description: String { "\(code.name): \(message)" }
 
     static func truncated(_ what: String) -> WireError {
