@@ -121,6 +121,7 @@ let package = Package(
         .testTarget(name: "FrameWireTests", dependencies: [
             "FrameWire", "FrameCore",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "FrameMediaTests", dependencies: [

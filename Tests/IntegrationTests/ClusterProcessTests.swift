@@ -62,6 +62,33 @@ import Testing
         #expect(with.stdout.count > 6 && with.stdout[4] == 0x02, "expected WELCOME, got \(with.stdout.count) bytes: \(with.stderr)")
     }
 
+    @Test func badFramesGetAnErrorFrameThenClose() async throws {
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        try cluster.startCoordinator()
+        try await cluster.waitUntilReady()
+        try cluster.issue("fuzzer")
+        // A length prefix over the limit: refused before any body is read.
+        let oversized = try await sClient(port: cluster.clusterPort, ca: cluster.certs, cert: "fuzzer",
+                                          send: [0x7F, 0xFF, 0xFF, 0xFF, 0x01, 0x00])
+        #expect(errorFrameCode(oversized.stdout) == ErrorCode.frameTooLarge.rawValue)
+        // An unknown message type.
+        let unknown = try await sClient(port: cluster.clusterPort, ca: cluster.certs, cert: "fuzzer",
+                                        send: [0x00, 0x00, 0x00, 0x02, 0x55, 0x00])
+        #expect(errorFrameCode(unknown.stdout) == ErrorCode.unknownMessageType.rawValue)
+    }
+
+    /// The code of the first ERROR frame (type 0x7F) in raw bytes.
+    func errorFrameCode(_ bytes: [UInt8]) -> UInt16? {
+        var i = 0
+        while i + 6 <= bytes.count {
+            let length = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            if bytes[i + 4] == 0x7F, i + 8 <= bytes.count { return UInt16(bytes[i + 6]) << 8 | UInt16(bytes[i + 7]) }
+            i += 4 + length
+        }
+        return nil
+    }
+
     @Test func stoppedNodeIsLostWithinTimeoutAndReconnectsAfterContinue() async throws {
         let cluster = try LocalCluster()
         defer { cluster.stop() }

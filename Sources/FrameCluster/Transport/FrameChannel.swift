@@ -17,6 +17,7 @@ public enum FrameChannel {
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(ByteToMessageHandler(MessageDecoder(maxFrameLength: maxFrameLength)))
         try ops.addHandler(MessageToByteHandler(MessageEncoder()))
+        try ops.addHandler(ProtocolErrorResponder())
         if let readTimeout {
             try ops.addHandler(IdleStateHandler(readTimeout: readTimeout))
             try ops.addHandler(ReadIdleCloser())
