@@ -86,6 +86,7 @@ public enum Migrations {
             frame_count       bigint NOT NULL DEFAULT 0,
             frames_done       bigint NOT NULL DEFAULT 0,
             segment_count     integer NOT NULL DEFAULT 0,
+            segments_done     integer NOT NULL DEFAULT 0,
             max_attempts      integer NOT NULL DEFAULT 3 CHECK (max_attempts > 0),
             error_code        text,
             error_message     text,
