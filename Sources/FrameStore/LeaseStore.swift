@@ -1,0 +1,425 @@
+import FrameCore
+import Foundation
+
+/// Timing rules for leases.
+public struct LeasePolicy: Sendable {
+    /// How long a grant or renewal keeps a lease alive without a heartbeat.
+    public var ttl: Duration
+    /// Back-off before a segment that failed with a retryable error is leased
+    /// again: `retryBaseDelay * 2^(attempts-1)`, capped at `retryMaxDelay`.
+    public var retryBaseDelay: Duration
+    public var retryMaxDelay: Duration
+
+    public init(ttl: Duration = .seconds(30), retryBaseDelay: Duration = .seconds(2), retryMaxDelay: Duration = .seconds(60)) {
+        self.ttl = ttl
+        self.retryBaseDelay = retryBaseDelay
+        self.retryMaxDelay = retryMaxDelay
+    }
+
+    func retryDelay(afterAttempt attempts: Int) -> Duration {
+        var delay = retryBaseDelay
+        for _ in 1..<max(1, min(attempts, 30)) { delay = min(delay * 2, retryMaxDelay) }
+        return min(delay, retryMaxDelay)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
+
+/// A segment granted to a node: everything the coordinator puts in a LEASE frame.
+public struct GrantedLease: Sendable, Hashable {
+    public var ref: LeaseRef
+    public var spec: SegmentSpec
+    public var output: OutputOptions
+    public var userID: UUID
+    /// Size and extension of the job's input, which the node reads through READ requests.
+    public var sourceSizeBytes: Int64
+    public var sourceExt: String
+    public var expiresAt: Date
+    /// 1 for the first grant of this segment, 2 for the first retry, ...
+    public var attempt: Int
+}
+
+/// What the store found when a result arrived for a lease it no longer recognises.
+public struct SegmentSnapshot: Sendable, Hashable {
+    public var state: SegmentState
+    public var epoch: UInt64
+    public var node: String?
+}
+
+/// The answer to SEGMENT_DONE.
+public enum CompletionOutcome: Sendable, Hashable {
+    /// Recorded; `allSegmentsDone` tells the caller to assemble the archive.
+    case accepted(JobProgress)
+    /// The (job, segment, epoch, node) is not the current lease: refuse with STALE_EPOCH.
+    /// `current` is nil when the job or segment does not exist.
+    case stale(current: SegmentSnapshot?)
+}
+
+/// The answer to SEGMENT_FAILED.
+public enum FailureOutcome: Sendable, Hashable {
+    /// The segment goes back to pending and may be leased again from `notBefore`.
+    case retrying(notBefore: Date, attempts: Int, maxAttempts: Int)
+    /// The segment failed for good and took its job with it; cancel `cancelledLeases`.
+    /// `failure` is nil if the job had already finished (e.g. cancelled meanwhile).
+    case jobFailed(failure: JobFailure?)
+    /// Not the current lease: ignore (and tell the node STALE_EPOCH).
+    case stale(current: SegmentSnapshot?)
+}
+
+/// Leases taken back from nodes by ``LeaseStore/requeue(node:reason:code:chargeAttempt:)``
+/// or ``LeaseStore/expireOverdue(limit:)``.
+public struct LeaseRelease: Sendable, Hashable {
+    /// One taken-back lease and what became of its segment.
+    public struct Released: Sendable, Hashable {
+        public var lease: HeldLease
+        /// `pending` (will be leased again) or `failed` (that was its last attempt).
+        public var newState: SegmentState
+        public var attempts: Int
+    }
+
+    public var released: [Released]
+    /// Jobs failed because a segment ran out of attempts; send CANCEL for their other live leases.
+    public var failedJobs: [JobFailure]
+
+    public var isEmpty: Bool { released.isEmpty }
+}
+
+/// The lease table: grants with fencing epochs, renewal, requeue, expiry,
+/// completion and failure of segments.
+///
+/// Leases live in `segments` (state `leased`, `node`, `epoch`,
+/// `lease_expires_at`). Every grant bumps the epoch, and results are accepted
+/// only for the current (job, segment, epoch, node), so a node that lost its
+/// lease cannot overwrite a newer holder's work. Grants are one statement with
+/// `FOR UPDATE SKIP LOCKED`, so concurrent claimers never block each other or
+/// receive the same segment. Every grant, requeue, expiry and fence is written
+/// to `job_events`. The SQL guards come from ``SegmentState`` and ``JobStatus``.
+public struct LeaseStore: Sendable {
+    let database: Database
+    public let policy: LeasePolicy
+
+    public init(database: Database, policy: LeasePolicy = LeasePolicy()) {
+        self.database = database
+        self.policy = policy
+    }
+
+    /// Grants up to `limit` pending segments to `node` in one statement.
+    ///
+    /// Only an `enabled` registered node gets leases, only for jobs that are
+    /// QUEUED or PROCESSING and whose label requirement the node's labels
+    /// satisfy, and only for segments whose retry back-off (`not_before`) has
+    /// passed. Fairness: each candidate's turn is (segments its user already
+    /// has leased) + (its rank within that user's pending work, oldest job
+    /// first), so users with fewer running segments go first and one claim
+    /// interleaves users instead of draining the oldest job. Each grant bumps
+    /// `epoch` and `attempts`; the job moves QUEUED -> PROCESSING.
+    public func claim(node: String, limit: Int) async throws -> [GrantedLease] {
+        guard limit > 0 else { return [] }
+        let ttl = policy.ttl.seconds
+        let schedulable = PostgresConnection.textArray(JobStatus.allCases.filter(\.isSchedulable))
+        return try await database.transaction { conn in
+            try conn.query("""
+                WITH me AS (
+                    SELECT labels FROM nodes WHERE name = $1 AND admin_state = 'enabled'
+                ), load AS (
+                    SELECT j.user_id, count(*) AS leased
+                    FROM segments s JOIN jobs j ON j.id = s.job_id
+                    WHERE s.state = 'leased'
+                    GROUP BY j.user_id
+                ), ranked AS (
+                    SELECT s.job_id, s.idx, j.created_at,
+                           COALESCE(l.leased, 0)
+                             + row_number() OVER (PARTITION BY j.user_id ORDER BY j.created_at, j.id, s.idx) AS turn
+                    FROM segments s
+                    JOIN jobs j ON j.id = s.job_id
+                    CROSS JOIN me
+                    LEFT JOIN load l ON l.user_id = j.user_id
+                    WHERE s.state = 'pending' AND s.not_before <= now()
+                      AND j.status = ANY($4::text[]) AND s.attempts < j.max_attempts
+                      AND j.label_requirement <@ me.labels
+                ), picked AS (
+                    SELECT s.job_id, s.idx, r.turn, r.created_at
+                    FROM segments s JOIN ranked r ON r.job_id = s.job_id AND r.idx = s.idx
+                    WHERE s.state = 'pending'
+                    ORDER BY r.turn, r.created_at, s.job_id, s.idx
+                    LIMIT $2::int
+                    FOR UPDATE OF s SKIP LOCKED
+                ), granted AS (
+                    UPDATE segments s
+                    SET state = 'leased', node = $1, epoch = s.epoch + 1, attempts = s.attempts + 1,
+                        lease_expires_at = now() + make_interval(secs => $3::float8)
+                    FROM picked p
+                    WHERE s.job_id = p.job_id AND s.idx = p.idx
+                    RETURNING s.job_id, s.idx, s.epoch, s.attempts, s.spec, s.lease_expires_at, p.turn, p.created_at
+                ), started AS (
+                    UPDATE jobs j SET status = 'PROCESSING', updated_at = now()
+                    WHERE j.id IN (SELECT job_id FROM granted) AND j.status = 'QUEUED'
+                    RETURNING j.id
+                ), grant_events AS (
+                    INSERT INTO job_events (job_id, kind, segment, node, epoch, reason, detail)
+                    SELECT job_id, 'lease_granted', idx, $1, epoch, 'claim', 'attempt ' || attempts FROM granted
+                ), status_events AS (
+                    INSERT INTO job_events (job_id, kind, reason, detail)
+                    SELECT id, 'status', 'first lease granted', 'QUEUED->PROCESSING' FROM started
+                )
+                SELECT g.job_id, g.idx, g.epoch, g.attempts, g.spec, g.lease_expires_at,
+                       j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext
+                FROM granted g JOIN jobs j ON j.id = g.job_id
+                ORDER BY g.turn, g.created_at, g.job_id, g.idx
+                """, node, limit, ttl, schedulable).rows.map { row in
+                let formatName = try row.string("format")
+                guard let format = ImageFormat(name: formatName) else {
+                    throw StoreError.decoding("unknown image format \(formatName)")
+                }
+                return GrantedLease(
+                    ref: LeaseRef(jobID: try row.uuid("job_id"), segment: UInt32(try row.int("idx")),
+                                  epoch: UInt64(try row.int64("epoch"))),
+                    spec: try row.json("spec"),
+                    output: OutputOptions(
+                        format: format, quality: UInt8(clamping: try row.int("quality")),
+                        maxWidth: UInt32(clamping: try row.int("max_width")),
+                        maxHeight: UInt32(clamping: try row.int("max_height"))),
+                    userID: try row.uuid("user_id"),
+                    sourceSizeBytes: try row.int64("size_bytes"),
+                    sourceExt: try row.string("ext"),
+                    expiresAt: try row.date("lease_expires_at"),
+                    attempt: try row.int("attempts"))
+            }
+        }
+    }
+
+    /// Extends every lease `node` holds by the TTL (one statement, on each
+    /// heartbeat) and returns the leases it still holds, so the caller can
+    /// spot leases the node thinks it has but lost.
+    public func renew(node: String) async throws -> [LeaseRef] {
+        let ttl = policy.ttl.seconds
+        return try await database.withConnection { conn in
+            try conn.query("""
+                UPDATE segments SET lease_expires_at = now() + make_interval(secs => $2::float8)
+                WHERE node = $1 AND state = 'leased'
+                RETURNING job_id, idx, epoch
+                """, node, ttl).rows.map(Self.leaseRef(row:)).sorted(by: Self.order)
+        }
+    }
+
+    /// The leases a node currently holds.
+    public func leases(node: String) async throws -> [LeaseRef] {
+        try await database.withConnection { conn in
+            try conn.query("SELECT job_id, idx, epoch FROM segments WHERE node = $1 AND state = 'leased'", node)
+                .rows.map(Self.leaseRef(row:)).sorted(by: Self.order)
+        }
+    }
+
+    /// Whether `lease` is the current lease held by `node` (e.g. to accept a FRAME).
+    public func isCurrent(_ lease: LeaseRef, node: String) async throws -> Bool {
+        try await database.withConnection { conn in
+            try !conn.query("""
+                SELECT 1 FROM segments WHERE job_id = $1::uuid AND idx = $2::int AND epoch = $3::bigint
+                  AND node = $4 AND state = 'leased'
+                """, lease.jobID, lease.segment, Int64(lease.epoch), node).rows.isEmpty
+        }
+    }
+
+    /// Takes back every lease of `node` at once (its connection dropped, it
+    /// was revoked or drained hard). With `chargeAttempt` false the grant does
+    /// not count against the segment's attempts (e.g. coordinator shutdown).
+    /// Segments whose last attempt this was fail, and so do their jobs.
+    public func requeue(
+        node: String, reason: String, code: ErrorCode = .heartbeatTimeout, chargeAttempt: Bool = true
+    ) async throws -> LeaseRelease {
+        try await database.transaction { conn in
+            try Self.release(
+                conn, condition: "node = $4", extra: [node], skipLocked: false, limit: Int.max,
+                kind: .leaseRequeued, reason: reason, code: code, refund: !chargeAttempt)
+        }
+    }
+
+    /// The reaper: takes back leases past `lease_expires_at` (their node
+    /// stopped renewing), charging the attempt and counting a node failure.
+    public func expireOverdue(limit: Int = 1000) async throws -> LeaseRelease {
+        try await database.transaction { conn in
+            let result = try Self.release(
+                conn, condition: "lease_expires_at < now()", extra: [], skipLocked: true, limit: limit,
+                kind: .leaseExpired, reason: "lease expired", code: .heartbeatTimeout, refund: false)
+            try Self.countNodeFailures(conn, result.released.map(\.lease.node))
+            return result
+        }
+    }
+
+    /// Records a finished segment if `lease` is still the current lease held
+    /// by `node`; otherwise records a fence event and reports `.stale`.
+    public func complete(_ lease: LeaseRef, node: String) async throws -> CompletionOutcome {
+        try await database.transaction { conn in
+            // Lock the job row first (same order as cancel) so that concurrent
+            // completions of one job serialise and the last one sees all done.
+            guard try conn.query("SELECT 1 FROM jobs WHERE id = $1::uuid FOR UPDATE", lease.jobID).first != nil else {
+                return .stale(current: nil)
+            }
+            let done = try conn.query("""
+                UPDATE segments SET state = 'done', done_at = now(), lease_expires_at = NULL
+                WHERE job_id = $1::uuid AND idx = $2::int AND epoch = $3::bigint AND node = $4 AND state = 'leased'
+                RETURNING sample_count
+                """, lease.jobID, lease.segment, Int64(lease.epoch), node).first
+            guard let done else {
+                return .stale(current: try Self.fence(conn, lease, node: node, what: "SEGMENT_DONE"))
+            }
+            let samples = try done.int("sample_count")
+            let row = try conn.query("""
+                UPDATE jobs SET frames_done = frames_done + $2::bigint, segments_done = segments_done + 1,
+                                updated_at = now()
+                WHERE id = $1::uuid
+                RETURNING frames_done, frame_count, segments_done, segment_count
+                """, lease.jobID, samples).first!
+            try conn.query("UPDATE nodes SET updated_at = now() WHERE name = $1", node)
+            try conn.recordEvent(
+                job: lease.jobID, kind: .segmentDone, segment: lease.segment, node: node, epoch: lease.epoch,
+                reason: "segment done", detail: "\(samples) frames")
+            return .accepted(JobProgress(
+                jobID: lease.jobID, framesDone: try row.int64("frames_done"), frameCount: try row.int64("frame_count"),
+                segmentsDone: try row.int("segments_done"), segmentCount: try row.int("segment_count")))
+        }
+    }
+
+    /// Records a segment failure reported by `node` under `lease`.
+    ///
+    /// A retryable code with attempts left puts the segment back to pending
+    /// after a back-off; a non-retryable code fails the job with that code at
+    /// once; the last attempt fails the job with `ATTEMPTS_EXHAUSTED`.
+    public func fail(_ lease: LeaseRef, node: String, code: ErrorCode, message: String) async throws -> FailureOutcome {
+        let policy = self.policy
+        return try await database.transaction { conn in
+            guard let job = try conn.query(
+                "SELECT max_attempts FROM jobs WHERE id = $1::uuid FOR UPDATE", lease.jobID).first
+            else { return .stale(current: nil) }
+            let maxAttempts = try job.int("max_attempts")
+            guard let seg = try conn.query("""
+                SELECT attempts FROM segments
+                WHERE job_id = $1::uuid AND idx = $2::int AND epoch = $3::bigint AND node = $4 AND state = 'leased'
+                FOR UPDATE
+                """, lease.jobID, lease.segment, Int64(lease.epoch), node).first
+            else {
+                return .stale(current: try Self.fence(conn, lease, node: node, what: "SEGMENT_FAILED"))
+            }
+            let attempts = try seg.int("attempts")
+            try Self.countNodeFailures(conn, [node])
+            if code.isRetryable && attempts < maxAttempts {
+                let delay = policy.retryDelay(afterAttempt: attempts).seconds
+                let notBefore = try conn.query("""
+                    UPDATE segments SET state = 'pending', node = NULL, lease_expires_at = NULL,
+                        last_error_code = $3, last_error_message = $4,
+                        not_before = now() + make_interval(secs => $5::float8)
+                    WHERE job_id = $1::uuid AND idx = $2::int
+                    RETURNING not_before
+                    """, lease.jobID, lease.segment, code.name, message, delay).first!.date("not_before")
+                try conn.recordEvent(
+                    job: lease.jobID, kind: .segmentRetry, segment: lease.segment, node: node, epoch: lease.epoch,
+                    reason: code.name, detail: message)
+                return .retrying(notBefore: notBefore, attempts: attempts, maxAttempts: maxAttempts)
+            }
+            try conn.query("""
+                UPDATE segments SET state = 'failed', lease_expires_at = NULL, last_error_code = $3, last_error_message = $4
+                WHERE job_id = $1::uuid AND idx = $2::int
+                """, lease.jobID, lease.segment, code.name, message)
+            try conn.recordEvent(
+                job: lease.jobID, kind: .segmentFailed, segment: lease.segment, node: node, epoch: lease.epoch,
+                reason: code.name, detail: message)
+            let jobCode: ErrorCode = code.isRetryable ? .attemptsExhausted : code
+            let jobMessage = code.isRetryable
+                ? "segment \(lease.segment) failed \(attempts) times; last error \(code.name): \(message)"
+                : "segment \(lease.segment): \(message)"
+            let failure = try conn.failJob(lease.jobID, code: jobCode, message: jobMessage, reason: "segment failed")
+            return .jobFailed(failure: failure)
+        }
+    }
+
+    // MARK: Internals
+
+    static func leaseRef(row: PostgresRow) throws -> LeaseRef {
+        LeaseRef(jobID: try row.uuid("job_id"), segment: UInt32(try row.int("idx")), epoch: UInt64(try row.int64("epoch")))
+    }
+
+    static func order(_ a: LeaseRef, _ b: LeaseRef) -> Bool {
+        (a.jobID.uuidString, a.segment) < (b.jobID.uuidString, b.segment)
+    }
+
+    /// Records that a result for a non-current lease was refused; returns what is current.
+    static func fence(_ conn: PostgresConnection, _ lease: LeaseRef, node: String, what: String) throws -> SegmentSnapshot? {
+        guard let row = try conn.query(
+            "SELECT state, epoch, node FROM segments WHERE job_id = $1::uuid AND idx = $2::int",
+            lease.jobID, lease.segment).first
+        else { return nil }
+        let current = SegmentSnapshot(
+            state: try row.enum("state"), epoch: UInt64(try row.int64("epoch")), node: try row.optionalString("node"))
+        try conn.recordEvent(
+            job: lease.jobID, kind: .fenced, segment: lease.segment, node: node, epoch: lease.epoch,
+            reason: "stale \(what)",
+            detail: "current epoch \(current.epoch), state \(current.state.rawValue), node \(current.node ?? "-")")
+        return current
+    }
+
+    static func countNodeFailures(_ conn: PostgresConnection, _ nodes: [String]) throws {
+        var counts: [String: Int] = [:]
+        for n in nodes { counts[n, default: 0] += 1 }
+        for (n, c) in counts.sorted(by: { $0.key < $1.key }) {
+            try conn.query("UPDATE nodes SET failures = failures + $2::int, updated_at = now() WHERE name = $1", n, c)
+        }
+    }
+
+    /// Shared by requeue and expiry: leased segments matching `condition`
+    /// go back to pending, or to failed when the grant they lose was their
+    /// last attempt (then their jobs fail with ATTEMPTS_EXHAUSTED).
+    static func release(
+        _ conn: PostgresConnection, condition: String, extra: [String], skipLocked: Bool, limit: Int,
+        kind: JobEventKind, reason: String, code: ErrorCode, refund: Bool
+    ) throws -> LeaseRelease {
+        let params: [(any PostgresParameter)?] = [kind.rawValue, reason, code.name] + extra.map { $0 } + [min(limit, Int(Int32.max))]
+        let limitParam = "$\(params.count)"
+        let rows = try conn.query("""
+            WITH victims AS (
+                SELECT job_id, idx, node, epoch FROM segments
+                WHERE state = 'leased' AND \(condition)
+                ORDER BY job_id, idx
+                LIMIT \(limitParam)::int
+                FOR UPDATE\(skipLocked ? " SKIP LOCKED" : "")
+            ), released AS (
+                UPDATE segments s SET
+                    attempts = s.attempts - \(refund ? 1 : 0),
+                    state = CASE WHEN s.attempts - \(refund ? 1 : 0) >= j.max_attempts THEN 'failed' ELSE 'pending' END,
+                    node = CASE WHEN s.attempts - \(refund ? 1 : 0) >= j.max_attempts THEN s.node ELSE NULL END,
+                    lease_expires_at = NULL, not_before = now(),
+                    last_error_code = $3, last_error_message = $2
+                FROM victims v, jobs j
+                WHERE s.job_id = v.job_id AND s.idx = v.idx AND j.id = s.job_id
+                RETURNING s.job_id, s.idx, v.node, v.epoch, s.state, s.attempts, j.max_attempts
+            ), events AS (
+                INSERT INTO job_events (job_id, kind, segment, node, epoch, reason, detail)
+                SELECT job_id, $1, idx, node, epoch, $2, 'segment ' || state || ', attempt ' || attempts || ' of ' || max_attempts
+                FROM released
+            )
+            SELECT job_id, idx, node, epoch, state, attempts, max_attempts FROM released ORDER BY job_id, idx
+            """, params).rows
+        var released: [LeaseRelease.Released] = []
+        var exhausted: [(UUID, UInt32, Int)] = []
+        for row in rows {
+            let ref = try leaseRef(row: row)
+            let state: SegmentState = try row.enum("state")
+            let attempts = try row.int("attempts")
+            released.append(.init(lease: HeldLease(ref: ref, node: try row.string("node")), newState: state, attempts: attempts))
+            if state == .failed { exhausted.append((ref.jobID, ref.segment, attempts)) }
+        }
+        var failedJobs: [JobFailure] = []
+        var seen = Set<UUID>()
+        for (job, segment, attempts) in exhausted where seen.insert(job).inserted {
+            let message = "segment \(segment) lost its lease \(attempts) times; last: \(reason)"
+            if let failure = try conn.failJob(job, code: .attemptsExhausted, message: message, reason: reason) {
+                failedJobs.append(failure)
+            }
+        }
+        return LeaseRelease(released: released, failedJobs: failedJobs)
+    }
+}

@@ -1,0 +1,160 @@
+import FrameCore
+import Foundation
+
+/// One versioned schema change: an ordered list of statements applied in a single transaction.
+///
+/// Statements are kept separate (rather than one script) because every
+/// statement goes through `PQexecParams`, which runs exactly one command.
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    public let statements: [String]
+}
+
+/// The schema's history, in Swift source so that the binary and its schema can never disagree.
+///
+/// ``apply(on:)`` runs at coordinator start-up: inside one transaction it
+/// takes a transaction-scoped advisory lock (so two coordinators starting at
+/// once serialise instead of racing), creates `schema_migrations` if needed,
+/// and applies every migration whose version is not recorded yet, in order.
+/// Running it again is a no-op. Never edit a released migration; append one.
+public enum Migrations {
+    /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
+    static let lockKey: Int64 = 0x4672_616D_6546_6C6F
+
+    public static let all: [Migration] = [migration1]
+
+    /// The highest version this build knows.
+    public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
+
+    static func apply(on database: Database) async throws {
+        let applied = try await database.transaction { conn -> [Int] in
+            try conn.query("SELECT pg_advisory_xact_lock($1::bigint)", lockKey)
+            try conn.query("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version    integer PRIMARY KEY,
+                    name       text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """)
+            let done = Set(try conn.query("SELECT version FROM schema_migrations").rows.map { try $0.int("version") })
+            var newlyApplied: [Int] = []
+            for migration in all.sorted(by: { $0.version < $1.version }) where !done.contains(migration.version) {
+                for statement in migration.statements { try conn.query(statement) }
+                try conn.query("INSERT INTO schema_migrations (version, name) VALUES ($1::int, $2)",
+                               migration.version, migration.name)
+                newlyApplied.append(migration.version)
+            }
+            return newlyApplied
+        }
+        if !applied.isEmpty {
+            database.logger.info("applied database migrations", metadata: ["versions": "\(applied)"])
+        }
+    }
+
+    private static func sqlList<S: Sequence>(_ values: S) -> String where S.Element: RawRepresentable, S.Element.RawValue == String {
+        values.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+    }
+
+    static let migration1 = Migration(version: 1, name: "initial schema", statements: [
+        """
+        CREATE TABLE users (
+            id            uuid PRIMARY KEY,
+            email         text NOT NULL CHECK (email = lower(email) AND email <> ''),
+            password_hash text NOT NULL,
+            name          text NOT NULL DEFAULT '',
+            role          text NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            CONSTRAINT users_email_key UNIQUE (email)
+        )
+        """,
+        """
+        CREATE TABLE jobs (
+            id                uuid PRIMARY KEY,
+            user_id           uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            original_filename text NOT NULL,
+            ext               text NOT NULL,
+            size_bytes        bigint NOT NULL CHECK (size_bytes >= 0),
+            status            text NOT NULL CHECK (status IN (\(sqlList(JobStatus.allCases)))),
+            fps_num           integer NOT NULL CHECK (fps_num > 0),
+            fps_den           integer NOT NULL CHECK (fps_den > 0),
+            format            text NOT NULL,
+            quality           integer NOT NULL,
+            max_width         integer NOT NULL DEFAULT 0,
+            max_height        integer NOT NULL DEFAULT 0,
+            duration_seconds  double precision,
+            frame_count       bigint NOT NULL DEFAULT 0,
+            frames_done       bigint NOT NULL DEFAULT 0,
+            segment_count     integer NOT NULL DEFAULT 0,
+            segments_done     integer NOT NULL DEFAULT 0,
+            max_attempts      integer NOT NULL DEFAULT 3 CHECK (max_attempts > 0),
+            error_code        text,
+            error_message     text,
+            label_requirement jsonb NOT NULL DEFAULT '{}'::jsonb,
+            probe             jsonb,
+            created_at        timestamptz NOT NULL DEFAULT now(),
+            updated_at        timestamptz NOT NULL DEFAULT now(),
+            completed_at      timestamptz,
+            expires_at        timestamptz
+        )
+        """,
+        "CREATE INDEX jobs_user_created ON jobs (user_id, created_at DESC)",
+        "CREATE INDEX jobs_active ON jobs (created_at) WHERE status IN ('QUEUED', 'PROCESSING')",
+        "CREATE INDEX jobs_expiry ON jobs (expires_at) WHERE expires_at IS NOT NULL AND status <> 'EXPIRED'",
+        """
+        CREATE TABLE segments (
+            job_id             uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            idx                integer NOT NULL CHECK (idx >= 0),
+            spec               jsonb NOT NULL,
+            sample_count       integer NOT NULL CHECK (sample_count >= 0),
+            state              text NOT NULL DEFAULT 'pending' CHECK (state IN (\(sqlList(SegmentState.allCases)))),
+            node               text,
+            epoch              bigint NOT NULL DEFAULT 0,
+            lease_expires_at   timestamptz,
+            attempts           integer NOT NULL DEFAULT 0,
+            last_error_code    text,
+            last_error_message text,
+            not_before         timestamptz NOT NULL DEFAULT '-infinity',
+            done_at            timestamptz,
+            PRIMARY KEY (job_id, idx),
+            CHECK ((state = 'leased') = (node IS NOT NULL AND lease_expires_at IS NOT NULL))
+        )
+        """,
+        // The claim query scans pending segments; the reaper scans leases by expiry; requeue/renew by node.
+        "CREATE INDEX segments_pending ON segments (job_id, idx) WHERE state = 'pending'",
+        "CREATE INDEX segments_leased_node ON segments (node) WHERE state = 'leased'",
+        "CREATE INDEX segments_lease_expiry ON segments (lease_expires_at) WHERE state = 'leased'",
+        """
+        CREATE TABLE nodes (
+            name              text PRIMARY KEY,
+            state             text NOT NULL DEFAULT 'offline' CHECK (state IN ('online', 'offline')),
+            admin_state       text NOT NULL DEFAULT 'enabled' CHECK (admin_state IN ('enabled', 'draining', 'revoked')),
+            slots             integer NOT NULL DEFAULT 0,
+            labels            jsonb NOT NULL DEFAULT '{}'::jsonb,
+            software_version  text NOT NULL DEFAULT '',
+            address           text NOT NULL DEFAULT '',
+            connected_at      timestamptz,
+            last_heartbeat_at timestamptz,
+            active_leases     integer NOT NULL DEFAULT 0,
+            frames_total      bigint NOT NULL DEFAULT 0,
+            failures          bigint NOT NULL DEFAULT 0,
+            created_at        timestamptz NOT NULL DEFAULT now(),
+            updated_at        timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        """
+        CREATE TABLE job_events (
+            id      bigserial PRIMARY KEY,
+            job_id  uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+            kind    text NOT NULL,
+            segment integer,
+            node    text,
+            epoch   bigint,
+            reason  text,
+            detail  text
+        )
+        """,
+        "CREATE INDEX job_events_job ON job_events (job_id, id)",
+    ])
+}

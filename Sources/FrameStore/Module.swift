@@ -1,1 +1,0 @@
-// FrameStore module: see Package.swift for its concern.

@@ -1,0 +1,178 @@
+import FrameCore
+import Foundation
+
+/// What an operator decided about a node, independent of whether it is connected.
+///
+/// `draining` nodes keep their current leases but get no new ones; `revoked`
+/// nodes are refused at the handshake (their certificate is no longer honoured).
+public enum NodeAdminState: String, Sendable, Codable, CaseIterable {
+    case enabled, draining, revoked
+}
+
+/// Whether a node currently holds a session with the coordinator.
+public enum NodeConnectionState: String, Sendable, Codable, CaseIterable {
+    case online, offline
+}
+
+/// One row of the `nodes` table: identity (the certificate's name), the
+/// operator's decision, and the last reported capacity and counters.
+public struct NodeRecord: Sendable, Codable, Hashable {
+    public var name: String
+    public var state: NodeConnectionState
+    public var adminState: NodeAdminState
+    public var slots: Int
+    public var labels: [String: String]
+    public var softwareVersion: String
+    public var address: String
+    public var connectedAt: Date?
+    public var lastHeartbeatAt: Date?
+    public var activeLeases: Int
+    public var framesTotal: Int64
+    /// Segments that failed or whose lease expired while this node held them.
+    public var failures: Int
+
+    public init(
+        name: String, state: NodeConnectionState, adminState: NodeAdminState, slots: Int,
+        labels: [String: String], softwareVersion: String, address: String, connectedAt: Date?,
+        lastHeartbeatAt: Date?, activeLeases: Int, framesTotal: Int64, failures: Int
+    ) {
+        self.name = name
+        self.state = state
+        self.adminState = adminState
+        self.slots = slots
+        self.labels = labels
+        self.softwareVersion = softwareVersion
+        self.address = address
+        self.connectedAt = connectedAt
+        self.lastHeartbeatAt = lastHeartbeatAt
+        self.activeLeases = activeLeases
+        self.framesTotal = framesTotal
+        self.failures = failures
+    }
+
+    init(row: PostgresRow) throws {
+        self.init(
+            name: try row.string("name"),
+            state: try row.enum("state"),
+            adminState: try row.enum("admin_state"),
+            slots: try row.int("slots"),
+            labels: try row.json("labels"),
+            softwareVersion: try row.string("software_version"),
+            address: try row.string("address"),
+            connectedAt: try row.optionalDate("connected_at"),
+            lastHeartbeatAt: try row.optionalDate("last_heartbeat_at"),
+            activeLeases: try row.int("active_leases"),
+            framesTotal: try row.int64("frames_total"),
+            failures: try row.int("failures"))
+    }
+}
+
+/// The node registry: sessions (register, heartbeat, offline) and the
+/// operator's admin state (enable, drain, revoke).
+///
+/// A node's name is the identity from its certificate, so the registry is
+/// keyed by it and `register` is an upsert: a node that reconnects with the
+/// same certificate is the same node. The admin state survives reconnects,
+/// which is what makes revocation stick.
+public struct NodeStore: Sendable {
+    let database: Database
+
+    public init(database: Database) {
+        self.database = database
+    }
+
+    static let columns = """
+        name, state, admin_state, slots, labels, software_version, address, connected_at,
+        last_heartbeat_at, active_leases, frames_total, failures
+        """
+
+    /// Records a (re)connected node. A revoked node's row is returned unchanged
+    /// apart from its reported details, and it stays offline, so the caller can
+    /// refuse the session by looking at `adminState`.
+    public func register(
+        name: String, softwareVersion: String, slots: Int, labels: [String: String], address: String
+    ) async throws -> NodeRecord {
+        let labelsJSON = try PostgresJSON(labels)
+        return try await database.withConnection { conn in
+            let row = try conn.query("""
+                INSERT INTO nodes AS n (name, state, slots, labels, software_version, address,
+                                        connected_at, last_heartbeat_at, active_leases)
+                VALUES ($1, 'online', $2::int, $3::jsonb, $4, $5, now(), now(), 0)
+                ON CONFLICT (name) DO UPDATE SET
+                    state = CASE WHEN n.admin_state = 'revoked' THEN 'offline' ELSE 'online' END,
+                    slots = EXCLUDED.slots, labels = EXCLUDED.labels,
+                    software_version = EXCLUDED.software_version, address = EXCLUDED.address,
+                    connected_at = CASE WHEN n.admin_state = 'revoked' THEN n.connected_at ELSE now() END,
+                    last_heartbeat_at = CASE WHEN n.admin_state = 'revoked' THEN n.last_heartbeat_at ELSE now() END,
+                    active_leases = 0, updated_at = now()
+                RETURNING \(Self.columns)
+                """, name, slots, labelsJSON, softwareVersion, address).first!
+            return try NodeRecord(row: row)
+        }
+    }
+
+    /// Records a heartbeat and the node's own counters. Throws `notFound` for
+    /// a name that never registered (the session layer has a bug if it happens).
+    public func heartbeat(name: String, activeLeases: Int, framesTotal: Int64) async throws {
+        try await database.withConnection { conn in
+            let result = try conn.query("""
+                UPDATE nodes SET last_heartbeat_at = now(), active_leases = $2::int, frames_total = $3::bigint,
+                                 updated_at = now()
+                WHERE name = $1
+                """, name, activeLeases, framesTotal)
+            if result.affectedRows == 0 { throw StoreError.notFound("no node named \(name)") }
+        }
+    }
+
+    /// Marks a node's session as gone; unknown names are ignored.
+    public func markOffline(name: String) async throws {
+        try await database.withConnection { conn in
+            try conn.query("""
+                UPDATE nodes SET state = 'offline', active_leases = 0, updated_at = now() WHERE name = $1
+                """, name)
+        }
+    }
+
+    /// Sets the operator's decision. Returns nil for an unknown name, except
+    /// that revoking an unknown name creates a revoked row, so a certificate
+    /// can be refused before its node ever connects.
+    public func setAdminState(name: String, to adminState: NodeAdminState) async throws -> NodeRecord? {
+        try await database.withConnection { conn in
+            let result: PostgresResult
+            if adminState == .revoked {
+                result = try conn.query("""
+                    INSERT INTO nodes (name, state, admin_state) VALUES ($1, 'offline', 'revoked')
+                    ON CONFLICT (name) DO UPDATE SET admin_state = 'revoked', updated_at = now()
+                    RETURNING \(Self.columns)
+                    """, name)
+            } else {
+                result = try conn.query("""
+                    UPDATE nodes SET admin_state = $2, updated_at = now() WHERE name = $1
+                    RETURNING \(Self.columns)
+                    """, name, adminState.rawValue)
+            }
+            return try result.first.map(NodeRecord.init(row:))
+        }
+    }
+
+    /// The operator's decision for a node, nil if the name is unknown.
+    public func adminState(name: String) async throws -> NodeAdminState? {
+        try await database.withConnection { conn in
+            try conn.query("SELECT admin_state FROM nodes WHERE name = $1", name).first?.enum("admin_state")
+        }
+    }
+
+    /// One node by name.
+    public func get(name: String) async throws -> NodeRecord? {
+        try await database.withConnection { conn in
+            try conn.query("SELECT \(Self.columns) FROM nodes WHERE name = $1", name).first.map(NodeRecord.init(row:))
+        }
+    }
+
+    /// All known nodes, by name.
+    public func list() async throws -> [NodeRecord] {
+        try await database.withConnection { conn in
+            try conn.query("SELECT \(Self.columns) FROM nodes ORDER BY name").rows.map(NodeRecord.init(row:))
+        }
+    }
+}

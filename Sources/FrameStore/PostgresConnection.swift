@@ -1,0 +1,166 @@
+import CLibPQ
+import Foundation
+
+/// One libpq connection (`PGconn`), used synchronously by one thread at a time.
+///
+/// libpq calls block, so this type is deliberately not `Sendable` and has no
+/// async API: ``Database`` owns each connection on its own serial dispatch
+/// queue and hands it to a closure running there, which keeps blocking I/O off
+/// NIO event loops and the cooperative pool. Every statement goes through
+/// `PQexecParams` with text-format parameters (no string splicing), and
+/// server errors are classified into ``StoreError`` cases; a connection that
+/// breaks marks itself unusable so the pool replaces it.
+public final class PostgresConnection {
+    private var conn: OpaquePointer?
+    /// Set when a statement failed because the connection broke; the pool discards such connections.
+    private(set) var isBroken = false
+
+    /// Opens a connection. `url` is a libpq URI or key=value string; our
+    /// defaults (connect timeout, TCP keepalives) apply unless it overrides them.
+    init(url: String, connectTimeoutSeconds: Int = 5, applicationName: String = "frameflow") throws(StoreError) {
+        // Earlier keywords are overridden by the expanded URL, so the URL wins.
+        let pairs: [(String, String)] = [
+            ("connect_timeout", String(connectTimeoutSeconds)),
+            ("application_name", applicationName),
+            ("keepalives", "1"),
+            ("keepalives_idle", "10"),
+            ("keepalives_interval", "3"),
+            ("keepalives_count", "3"),
+            ("tcp_user_timeout", "20000"),
+            ("dbname", url),
+        ]
+        let keys = pairs.map { strdup($0.0) }
+        let values = pairs.map { strdup($0.1) }
+        defer {
+            keys.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        var keyPtrs: [UnsafePointer<CChar>?] = keys.map { UnsafePointer($0) } + [nil]
+        var valuePtrs: [UnsafePointer<CChar>?] = values.map { UnsafePointer($0) } + [nil]
+        let c = PQconnectdbParams(&keyPtrs, &valuePtrs, 1)
+        guard let c else { throw .unavailable("out of memory creating a connection") }
+        guard PQstatus(c) == CONNECTION_OK else {
+            let message = Self.trimmed(PQerrorMessage(c))
+            PQfinish(c)
+            throw .unavailable(message.isEmpty ? "connection failed" : message)
+        }
+        conn = c
+        // Notices ("relation already exists, skipping") would go to stderr; drop them.
+        PQsetNoticeProcessor(c, { _, _ in }, nil)
+        // Fixed session settings that the text decoders rely on.
+        _ = try query("SET TIME ZONE 'UTC'")
+        _ = try query("SET DateStyle = 'ISO, YMD'")
+    }
+
+    deinit { close() }
+
+    /// Closes the connection; further statements fail with `unavailable`.
+    func close() {
+        if let c = conn { PQfinish(c) }
+        conn = nil
+    }
+
+    /// Whether the connection still looks usable, without a round trip:
+    /// reads whatever the server sent (e.g. a termination notice after a
+    /// restart), which turns a silently closed socket into CONNECTION_BAD.
+    var isUsable: Bool {
+        guard let c = conn, !isBroken else { return false }
+        if PQconsumeInput(c) == 0 { return false }
+        return PQstatus(c) == CONNECTION_OK
+    }
+
+    /// Whether a transaction block is open on this connection.
+    public var inTransaction: Bool {
+        guard let c = conn else { return false }
+        return PQtransactionStatus(c) != PQTRANS_IDLE
+    }
+
+    /// Runs one statement with text parameters (`$1`, `$2`, ...; nil binds SQL NULL).
+    @discardableResult
+    public func query(_ sql: String, _ params: [(any PostgresParameter)?]) throws(StoreError) -> PostgresResult {
+        guard let c = conn, !isBroken else { throw .unavailable("connection is closed") }
+        let texts: [UnsafeMutablePointer<CChar>?] = params.map { p in p.map { strdup($0.postgresText) } }
+        defer { texts.forEach { free($0) } }
+        let pointers: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
+        let res = pointers.withUnsafeBufferPointer { buf in
+            PQexecParams(c, sql, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
+        }
+        guard let res else {
+            isBroken = PQstatus(c) != CONNECTION_OK
+            throw isBroken ? .unavailable(Self.trimmed(PQerrorMessage(c))) : .queryFailed(sqlState: nil, message: Self.trimmed(PQerrorMessage(c)))
+        }
+        defer { PQclear(res) }
+        let status = PQresultStatus(res)
+        guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
+            throw classify(res, connection: c)
+        }
+        let nFields = Int(PQnfields(res))
+        let nRows = Int(PQntuples(res))
+        let columns = PostgresColumns((0..<nFields).map { String(cString: PQfname(res, Int32($0))) })
+        var rows: [PostgresRow] = []
+        rows.reserveCapacity(nRows)
+        for r in 0..<nRows {
+            var values: [String?] = []
+            values.reserveCapacity(nFields)
+            for f in 0..<nFields {
+                if PQgetisnull(res, Int32(r), Int32(f)) != 0 {
+                    values.append(nil)
+                } else {
+                    values.append(String(cString: PQgetvalue(res, Int32(r), Int32(f))))
+                }
+            }
+            rows.append(PostgresRow(columns: columns, values: values))
+        }
+        let affected = Int(String(cString: PQcmdTuples(res))) ?? 0
+        return PostgresResult(columns: columns.names, rows: rows, affectedRows: affected)
+    }
+
+    /// Variadic convenience for ``query(_:_:)-(_,[(any PostgresParameter)?])``.
+    @discardableResult
+    public func query(_ sql: String, _ params: (any PostgresParameter)?...) throws(StoreError) -> PostgresResult {
+        try query(sql, params)
+    }
+
+    /// Runs `body` inside BEGIN/COMMIT, rolling back when it throws.
+    ///
+    /// Nested calls join the outer transaction, so store helpers can be
+    /// composed without caring who opened it.
+    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        if inTransaction { return try body(self) }
+        try query("BEGIN")
+        do {
+            let value = try body(self)
+            try query("COMMIT")
+            return value
+        } catch {
+            if !isBroken { _ = try? query("ROLLBACK") }
+            throw error
+        }
+    }
+
+    private func classify(_ res: OpaquePointer, connection c: OpaquePointer) -> StoreError {
+        func field(_ code: UInt8) -> String? {
+            guard let p = PQresultErrorField(res, Int32(code)) else { return nil }
+            return String(cString: p)
+        }
+        let sqlState = field(UInt8(ascii: "C"))
+        let primary = field(UInt8(ascii: "M")) ?? Self.trimmed(PQresultErrorMessage(res))
+        let detail = field(UInt8(ascii: "D"))
+        let message = detail.map { "\(primary) (\($0))" } ?? primary
+        // Class 08 = connection exception; 57P0x = the server is shutting down or starting up.
+        if PQstatus(c) != CONNECTION_OK || sqlState?.hasPrefix("08") == true
+            || ["57P01", "57P02", "57P03"].contains(sqlState ?? "") {
+            isBroken = true
+            return .unavailable(message.isEmpty ? Self.trimmed(PQerrorMessage(c)) : message)
+        }
+        if sqlState == "23505" {
+            return .uniqueViolation(constraint: field(UInt8(ascii: "n")), message: message)
+        }
+        return .queryFailed(sqlState: sqlState, message: message)
+    }
+
+    private static func trimmed(_ p: UnsafePointer<CChar>?) -> String {
+        guard let p else { return "" }
+        return String(cString: p).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
