@@ -104,7 +104,7 @@ let package = Package(
 
         // MARK: Executables: parse arguments, load config, start a service
         .executableTarget(name: "frameflow-coordinator", dependencies: [
-            "FrameCoordinator", "FrameCluster",
+            "FrameCoordinator", "FrameCluster", "FrameStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "frameflow-node", dependencies: [
@@ -138,7 +138,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "FrameCoordinatorTests", dependencies: [
-            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore",
+            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

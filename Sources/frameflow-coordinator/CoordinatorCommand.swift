@@ -1,6 +1,7 @@
 import ArgumentParser
 import FrameCluster
 import FrameCoordinator
+import FrameStore
 import Foundation
 import Logging
 
@@ -45,8 +46,18 @@ struct CoordinatorCommand: AsyncParsableCommand {
         }
         LoggingSetup.bootstrap(cluster.coordinator.logging)
         let logger = Logger(label: "frameflow.coordinator")
+        let database = Database(url: cluster.coordinator.databaseURL, logger: logger)
+        do {
+            try await database.migrate()
+        } catch {
+            logger.critical("cannot prepare the database", metadata: ["error": "\(error)"])
+            FileHandle.standardError.write(Data("frameflow-coordinator: database \(cluster.coordinator.databaseURL): \(error)\n".utf8))
+            throw ExitCode(1)
+        }
         let service = CoordinatorService(
-            config: cluster.coordinator, directory: InMemoryNodeDirectory(), logger: logger)
+            config: cluster.coordinator, directory: PostgresNodeDirectory(database: database), logger: logger,
+            ready: { await database.ping() })
+        defer { Task { await database.shutdown() } }
         do {
             try await service.run()
         } catch {

@@ -12,7 +12,19 @@ final class LocalCluster: @unchecked Sendable {
     var coordinator: ChildProcess?
     var nodes: [String: ChildProcess] = [:]
 
+    let databaseURL: String
+
     init() throws {
+        guard let base = ProcessInfo.processInfo.environment["DATABASE_URL"], let baseURL = URLComponents(string: base) else {
+            throw Failure(description: "DATABASE_URL is not set: run the suite through scripts/test, which starts PostgreSQL")
+        }
+        // A database of its own, so tests never see each other's nodes or jobs.
+        let name = "ff_it_\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try runCommand(URL(fileURLWithPath: "/usr/bin/psql"), [base, "-qc", "CREATE DATABASE \(name)"])
+        guard created.status == 0 else { throw Failure(description: "cannot create database: \(created.output)") }
+        var components = baseURL
+        components.path = "/\(name)"
+        databaseURL = components.string!
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-it-\(UUID().uuidString)")
         certs = dir.appendingPathComponent("certs")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -35,6 +47,7 @@ final class LocalCluster: @unchecked Sendable {
             "--set", "coordinator.tls.cert=\(certs.appendingPathComponent("coordinator.pem").path)",
             "--set", "coordinator.tls.key=\(certs.appendingPathComponent("coordinator.key").path)",
             "--set", "coordinator.admin_token=\(adminToken)",
+            "--database-url", databaseURL,
             "--set", "coordinator.storage.uploads_dir=\(dir.appendingPathComponent("data/uploads").path)",
             "--set", "coordinator.storage.spool_dir=\(dir.appendingPathComponent("data/spool").path)",
             "--set", "coordinator.storage.results_dir=\(dir.appendingPathComponent("data/results").path)",

@@ -1,3 +1,4 @@
+import FrameStore
 import Foundation
 
 /// A ``NodeDirectory`` kept in memory: for tests and for embedding the

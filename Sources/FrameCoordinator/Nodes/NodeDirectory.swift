@@ -1,14 +1,5 @@
+import FrameStore
 import Foundation
-
-/// The operator-controlled state of a node: whether it may take work.
-public enum NodeAdminState: String, Sendable, Codable, CaseIterable {
-    /// Takes new leases.
-    case enabled
-    /// Finishes its current leases and takes no new ones.
-    case draining
-    /// Refused at the handshake; its leases are requeued.
-    case revoked
-}
 
 /// A node as operators see it: identity, operator state, live figures.
 public struct NodeStatus: Sendable, Codable, Equatable {

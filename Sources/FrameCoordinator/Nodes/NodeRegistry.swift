@@ -1,5 +1,6 @@
 import FrameCore
 import FrameWire
+import FrameStore
 import Foundation
 import Logging
 
