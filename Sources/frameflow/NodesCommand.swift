@@ -15,11 +15,11 @@ struct NodesCommand: AsyncParsableCommand {
         var url: String = ProcessInfo.processInfo.environment["FRAMEFLOW_URL"] ?? "http://127.0.0.1:8080"
 
         @Option(help: "Admin token (default: $FRAMEFLOW_ADMIN_TOKEN).")
-        var token: String? = ProcessInfo.processInfo.environment["FRAMEFLOW_ADMIN_TOKEN"]
+        var token: String?
 
         func client() throws -> AdminClient {
             guard let base = URL(string: url) else { throw ValidationError("invalid --url '\(url)'") }
-            return AdminClient(baseURL: base, token: token)
+            return AdminClient(baseURL: base, token: token ?? ProcessInfo.processInfo.environment["FRAMEFLOW_ADMIN_TOKEN"])
         }
     }
 

@@ -26,7 +26,7 @@ final class ChildProcess: @unchecked Sendable {
     init(_ executable: URL, _ arguments: [String], log: URL, environment: [String: String] = [:],
          stdin: Pipe? = nil, stdout: Pipe? = nil) throws {
         self.log = log
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.executableURL = executable
         process.arguments = arguments
