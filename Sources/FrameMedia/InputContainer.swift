@@ -16,9 +16,12 @@ final class InputContainer {
         // The hint works as a file name: libavformat's probe gives extensions a small bonus.
         let name: String? = formatHint.map { $0.contains(".") ? $0 : "input.\($0)" }
 
+        MediaLog.configure()
+        // Probe the content only: with a name, libavformat trusts a matching extension and a
+        // renamed text file would look like a damaged video instead of "not media".
         var detected: UnsafePointer<AVInputFormat>?
-        let probed = av_probe_input_buffer2(io.context, &detected, name, nil, 0, 0)
-        if probed < 0 || detected == nil {
+        let probed = av_probe_input_buffer2(io.context, &detected, nil, nil, 0, 0)
+        if probed <= AVPROBE_SCORE_RETRY || detected == nil {
             if let error = io.sourceError { throw MediaError(.ioError, "reading the input failed: \(error)") }
             throw MediaError(.notMedia, "not a recognised media file (\(ffErrorString(probed)))")
         }

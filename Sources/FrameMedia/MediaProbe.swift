@@ -21,6 +21,13 @@ public enum MediaProbe {
     public static func probe(source: any ByteSource, formatHint: String? = nil) throws(MediaError) -> MediaInfo {
         let input = try InputContainer(source: source, formatHint: formatHint)
         let ctx = input.ctx
+        // An empty container (no streams at all, nothing to play) is a zero-length video.
+        // A container that declares zero length and no streams is an empty recording;
+        // streams missing without that declaration mean the header could not be read.
+        guard ctx.pointee.nb_streams > 0 else {
+            if ctx.pointee.duration == 0 { throw MediaError(.zeroDuration, "the file contains no streams") }
+            throw MediaError(.corruptMedia, "the \(input.formatName) header lists no readable streams")
+        }
         let index = try input.videoStreamIndex()
         let st = input.stream(index)!
         let par = st.pointee.codecpar.pointee
@@ -66,7 +73,10 @@ public enum MediaProbe {
             Double(ctx.pointee.duration) / 1e6
         } else { nil }
         // A file cut short keeps its header's duration; its packets stop early.
-        if let expectedSeconds, scannedSeconds < 0.75 * expectedSeconds, expectedSeconds - scannedSeconds > 0.5 {
+        // Containers disagree on whether their duration counts from zero or from the start
+        // time (Matroska writes the last timestamp), so only a short span *and* end count.
+        let scannedEnd = max(scannedSeconds, Double(scan.lastPTS + lastDuration) * timeBase.doubleValue)
+        if let expectedSeconds, scannedEnd < 0.75 * expectedSeconds, expectedSeconds - scannedEnd > 0.5 {
             throw MediaError(.corruptMedia, String(
                 format: "truncated: video data ends after %.2f s of %.2f s", scannedSeconds, expectedSeconds))
         }

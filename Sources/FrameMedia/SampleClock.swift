@@ -65,3 +65,12 @@ public struct SampleClock: Sendable, Hashable {
         return Int64(clamping: rounded)
     }
 }
+
+import CFFmpeg
+
+extension SampleClock {
+    /// FFmpeg's own `av_rescale_rnd(a, b, c, AV_ROUND_NEAR_INF)`, to check ``rescale(_:_:_:)`` against.
+    static func ffmpegRescale(_ a: Int64, _ b: Int64, _ c: Int64) -> Int64 {
+        av_rescale_rnd(a, b, c, AV_ROUND_NEAR_INF)
+    }
+}
