@@ -16,6 +16,8 @@ final class FrameEncoder {
     private var converted: UnsafeMutablePointer<AVFrame>?
     private var rotated: UnsafeMutablePointer<AVFrame>?
     private var packet: UnsafeMutablePointer<AVPacket>?
+    /// Encoders refuse non-increasing timestamps, so each picture gets the next one.
+    private var nextPTS: Int64 = 0
 
     private struct EncoderKey: Equatable {
         var format: ImageFormat, width: Int32, height: Int32, quality: UInt8, pixel: Int32
@@ -158,7 +160,8 @@ final class FrameEncoder {
             encoderKey = key
         }
         let ctx = encoder!
-        picture.pointee.pts = 0
+        picture.pointee.pts = nextPTS
+        nextPTS += 1
         if options.format == .jpeg { picture.pointee.quality = ctx.pointee.global_quality }
         var r = avcodec_send_frame(ctx, picture)
         guard r >= 0 else { throw MediaError(.encodeFailed, "encoder rejected the picture: \(ffErrorString(r))") }

@@ -43,7 +43,8 @@ public struct SegmentStats: Sendable, Hashable {
     public var decodedFrames: Int
     public var emittedFrames: Int
     public var bytesRead: Int64
-    /// Seeks performed (not counting the initial positioning).
+    /// Times decoding jumped ahead to a keyframe instead of decoding the gap (by seeking, or
+    /// by dropping read-ahead packets), including the initial positioning.
     public var seeks: Int
 
     public init(decodedFrames: Int = 0, emittedFrames: Int = 0, bytesRead: Int64 = 0, seeks: Int = 0) {

@@ -123,6 +123,7 @@ final class SegmentWalk {
         heldPTS = nil
         lastFedKeyPTS = nil
         if let i = queue.firstIndex(where: { isKey($0) && packetPTS($0) == keyframe.pts }) {
+            stats.seeks += 1
             for p in queue[..<i] { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
             queue.removeFirst(i)
             return
