@@ -65,8 +65,13 @@ public final class PostgresConnection {
     /// restart), which turns a silently closed socket into CONNECTION_BAD.
     var isUsable: Bool {
         guard let c = conn, !isBroken else { return false }
-        if PQconsumeInput(c) == 0 { return false }
-        return PQstatus(c) == CONNECTION_OK
+        // A terminated backend first leaves its FATAL message, then EOF; one
+        // read returns only the message, so read until nothing is pending
+        // (each call is a non-blocking recv).
+        for _ in 0..<3 {
+            if PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK { return false }
+        }
+        return true
     }
 
     /// Whether a transaction block is open on this connection.
