@@ -97,6 +97,26 @@ struct DatabasePoolTests {
         }
     }
 
+    @Test("a statement past the client-side timeout fails with `unavailable` and the pool recovers")
+    func statementTimeout() async throws {
+        try await TestDatabase.withFresh { _, url in
+            let db = Database(
+                url: url, configuration: .init(maxConnections: 1, statementTimeout: .milliseconds(300)),
+                logger: TestDatabase.logger)
+            let start = ContinuousClock.now
+            do {
+                try await db.withConnection { try $0.query("SELECT pg_sleep(5)") }
+                Issue.record("a 5 s statement finished under a 300 ms timeout")
+            } catch let error as StoreError {
+                #expect(error.code == .databaseUnavailable)
+            }
+            #expect(ContinuousClock.now - start < .seconds(3))
+            let one = try await db.withConnection { try $0.query("SELECT 1 AS one").first!.int("one") }
+            #expect(one == 1)
+            await db.shutdown()
+        }
+    }
+
     @Test("a connection killed by the server is replaced transparently")
     func terminatedBackend() async throws {
         try await TestDatabase.withFresh { db, url in
