@@ -268,6 +268,8 @@ struct LeaseStoreTests {
             #expect(states == [.failed, .cancelled, .cancelled])
             let statusEvents = try await f.jobs.events(jobID: job.id).filter { $0.kind == .status }.compactMap(\.detail)
             #expect(statusEvents == ["QUEUED->PROCESSING", "PROCESSING->FAILED"])
+            let statusNodes = try await f.jobs.events(jobID: job.id).filter { $0.kind == .status }.map(\.node)
+            #expect(statusNodes == ["a", "a"])
         }
     }
 
