@@ -239,7 +239,11 @@ public final class Database: Sendable {
                     }
                     let conn = holder.connection!
                     defer {
-                        if conn.isBroken {
+                        // Never hand the next caller a transaction someone left open.
+                        if !conn.isBroken && conn.inTransaction {
+                            if (try? conn.query("ROLLBACK")) == nil { conn.close() }
+                        }
+                        if conn.isBroken || !conn.isOpen {
                             conn.close()
                             holder.connection = nil
                         }

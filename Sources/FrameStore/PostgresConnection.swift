@@ -80,6 +80,9 @@ public final class PostgresConnection {
         return true
     }
 
+    /// Whether the connection has not been closed.
+    var isOpen: Bool { conn != nil }
+
     /// Whether a transaction block is open on this connection.
     public var inTransaction: Bool {
         guard let c = conn else { return false }

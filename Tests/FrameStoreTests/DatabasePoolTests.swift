@@ -117,6 +117,23 @@ struct DatabasePoolTests {
         }
     }
 
+    @Test("a transaction left open by a caller is rolled back before the connection is reused")
+    func leakedTransaction() async throws {
+        try await TestDatabase.withFresh { _, url in
+            let db = Database(url: url, maxConnections: 1, logger: TestDatabase.logger)
+            try await db.withConnection { conn in
+                try conn.query("CREATE TABLE t (x int)")
+                try conn.query("BEGIN")
+                try conn.query("INSERT INTO t VALUES (1)")
+            }
+            let (open, rows) = try await db.withConnection { conn in
+                (conn.inTransaction, try conn.query("SELECT count(*) AS n FROM t").first!.int("n"))
+            }
+            #expect(!open && rows == 0)
+            await db.shutdown()
+        }
+    }
+
     @Test("a connection killed by the server is replaced transparently")
     func terminatedBackend() async throws {
         try await TestDatabase.withFresh { db, url in
