@@ -151,8 +151,17 @@ struct DatabasePoolTests {
     func survivesRestart() async throws {
         _ = try TestDatabase.adminURL()  // same gate as the other database tests
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-restart-\(UUID().uuidString.prefix(8))").path
-        let port = Int.random(in: 56_000..<60_000)
-        try await ClusterScript.run("pg_start '\(dir)' \(port)")
+        // A random port may be taken by another cluster on this machine: try a few.
+        var port = 0
+        for attempt in 1...4 {
+            port = Int.random(in: 56_000..<60_000)
+            do {
+                try await ClusterScript.run("pg_start '\(dir)' \(port)")
+                break
+            } catch where attempt < 4 {
+                continue
+            }
+        }
         let url = "postgresql://frameflow@127.0.0.1:\(port)/frameflow"
         let db = Database(
             url: url, configuration: .init(maxConnections: 4, unavailableTimeout: .seconds(1)), logger: TestDatabase.logger)

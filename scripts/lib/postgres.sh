@@ -147,7 +147,7 @@ EOF
 _pg_close_inherited_fds() {
     local fd
     for fd in $(ls "/proc/$BASHPID/fd" 2>/dev/null); do
-        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+        if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
     done
     return 0
 }
