@@ -38,6 +38,12 @@ final class SegmentWalk {
     private var scratch: UnsafeMutablePointer<AVFrame>
     private var reachedEOF = false
     private var positioned = false
+    /// Packets handed to the decoder, and those it rejected as invalid data.
+    /// A few damaged packets are skipped like the ffmpeg tool does; a segment
+    /// whose packets are mostly damaged is corrupt, and filling its samples
+    /// from the last good picture would hand the user garbage as success.
+    private var fedPackets = 0
+    private var damagedPackets = 0
     private var lastFedKeyPTS: Int64?
     private var done = false
     /// True until this demuxer has read anything after opening.
@@ -86,7 +92,14 @@ final class SegmentWalk {
             let packet = queue.removeFirst()
             defer { var p: UnsafeMutablePointer<AVPacket>? = packet; av_packet_free(&p) }
             try feed(packet)
+            try checkDamage()
         }
+    }
+
+    private func checkDamage() throws(MediaError) {
+        guard damagedPackets >= 8, damagedPackets * 2 > fedPackets else { return }
+        throw MediaError(.corruptMedia,
+                         "segment \(spec.index): \(damagedPackets) of \(fedPackets) packets could not be decoded")
     }
 
     // MARK: Positioning
@@ -243,6 +256,8 @@ final class SegmentWalk {
         if isKey(packet) { lastFedKeyPTS = max(lastFedKeyPTS ?? Int64.min, packetPTS(packet)) }
         codec.pointee.skip_frame = !isKey(packet) && cannotBeSample(packet) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
         let r = avcodec_send_packet(codec, packet)
+        fedPackets += 1
+        if r == ff_averror_invaliddata() { damagedPackets += 1 }
         // Like the ffmpeg tool, a damaged packet is skipped rather than failing the job.
         if r < 0 && r != ff_averror_invaliddata() && r != ff_averror_eagain() {
             throw MediaError(.decodeFailed, "decoder rejected a packet: \(ffErrorString(r))")
@@ -261,7 +276,7 @@ final class SegmentWalk {
             let r = avcodec_receive_frame(codec, scratch)
             if r == ff_averror_eagain() || r == ff_averror_eof() { return }
             if r < 0 {
-                if r == ff_averror_invaliddata() { continue }
+                if r == ff_averror_invaliddata() { damagedPackets += 1; continue }
                 throw MediaError(.decodeFailed, "decoding failed: \(ffErrorString(r))")
             }
             stats.decodedFrames += 1

@@ -26,14 +26,14 @@ enum Fixtures {
     }
 
     /// H.264 with B-frames and a 2 s GOP (25 fps, keyframe every 50 frames).
-    static func video(seconds: Int, name: String, size: String = "320x240") throws -> URL {
-        let url = directory.appendingPathComponent("\(seconds)s-\(size)-\(name)")
+    static func video(seconds: Int, name: String, size: String = "320x240", faststart: Bool = false) throws -> URL {
+        let url = directory.appendingPathComponent("\(seconds)s-\(size)-\(faststart)-\(name)")
         if FileManager.default.fileExists(atPath: url.path) { return url }
         let tmp = directory.appendingPathComponent("tmp-\(UUID().uuidString)-\(name)")
         try run("/usr/bin/ffmpeg", [
             "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25:duration=\(seconds)",
-            "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50", "-pix_fmt", "yuv420p", "-y", tmp.path,
-        ])
+            "-c:v", "libx264", "-preset", "ultrafast", "-bf", "2", "-g", "50", "-pix_fmt", "yuv420p",
+        ] + (faststart ? ["-movflags", "+faststart"] : []) + ["-y", tmp.path])
         try FileManager.default.moveItem(at: tmp, to: url)
         return url
     }
@@ -44,6 +44,17 @@ enum Fixtures {
         var data = try Data(contentsOf: video)
         var rng = SystemRandomNumberGenerator()
         for i in 4096..<data.count { data[i] = UInt8.random(in: 0...255, using: &rng) }
+        try data.write(to: url)
+        return url
+    }
+
+    /// Keeps the first quarter of `video` (a faststart MP4: header and index)
+    /// and overwrites the media data after it with garbage of the same length.
+    static func corruptedPayload(_ video: URL, name: String) throws -> URL {
+        let url = directory.appendingPathComponent("payload-\(UUID().uuidString)-\(name)")
+        var data = try Data(contentsOf: video)
+        var rng = SystemRandomNumberGenerator()
+        for i in (data.count / 4)..<data.count { data[i] = UInt8.random(in: 0...255, using: &rng) }
         try data.write(to: url)
         return url
     }

@@ -78,20 +78,26 @@ import Testing
 
     static func waitForStatus(_ h: Harness, _ id: UUID, _ wanted: Set<JobStatus>, timeout: Duration = .seconds(120)) async throws -> JobRecord {
         let jobs = JobStore(database: h.database)
+        let deadline = ContinuousClock.now + timeout
         var last: JobRecord?
-        try await TestCluster.eventually(timeout: timeout, "job \(id) to reach \(wanted), last \(String(describing: last?.status))") {
+        while ContinuousClock.now < deadline {
             last = try await jobs.get(id: id)
-            return last.map { wanted.contains($0.status) } ?? false
+            if let job = last, wanted.contains(job.status) { return job }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        return last!
+        throw TestCluster.TimeoutError(what: "job \(id) to reach \(wanted); last \(String(describing: last?.status))")
     }
 
     @Test func twoNodesProduceTheSameZipAsFrameflowExtract() async throws {
         let h = try await Self.makeHarness()
         let video = try Fixtures.video(seconds: 12, name: "clip.mp4")
-        let a = try Self.startAgent(h, name: "pipe-a")
-        let b = try Self.startAgent(h, name: "pipe-b")
+        let a = try Self.startAgent(h, name: "pipe-a", slots: 1)
+        let b = try Self.startAgent(h, name: "pipe-b", slots: 1)
         defer { a.cancel(); b.cancel() }
+        try await TestCluster.eventually("both nodes connected") {
+            let live = await h.service.registry.liveNodes().map(\.name)
+            return live.contains("pipe-a") && live.contains("pipe-b")
+        }
 
         let job = try await Self.submit(h, video: video, rate: Rational(1, 1))
         #expect(job.segmentCount > 2)
@@ -100,7 +106,7 @@ import Testing
         #expect(done.frameCount == 12)
 
         let reference = h.dir.appendingPathComponent("reference.zip")
-        _ = try await FrameExtractor.run(ExtractRequest(input: video.path, rate: Rational(1, 1), output: reference))
+        _ = try FrameExtractor.run(ExtractRequest(input: video.path, rate: Rational(1, 1), output: reference))
         let ours = try Fixtures.zipEntries(h.service.layout.result(job.id))
         let theirs = try Fixtures.zipEntries(reference)
         #expect(ours.keys.sorted() == theirs.keys.sorted())
@@ -119,9 +125,10 @@ import Testing
         let h = try await Self.makeHarness(extra: ["coordinator.max_attempts=2"])
         let a = try Self.startAgent(h, name: "corrupt-a")
         defer { a.cancel() }
-        // A valid header with garbage after it: the probe accepts it, decoding fails.
-        let good = try Fixtures.video(seconds: 6, name: "good.mkv")
-        let bad = try Fixtures.corrupted(good, name: "bad.mkv")
+        // A valid header and index with garbage in the media data: the probe
+        // accepts it (it demuxes without decoding), decoding fails.
+        let good = try Fixtures.video(seconds: 6, name: "good.mp4", faststart: true)
+        let bad = try Fixtures.corruptedPayload(good, name: "bad.mp4")
         let badJob = try await Self.submit(h, video: bad, rate: Rational(1, 1))
         let goodJob = try await Self.submit(h, video: good, rate: Rational(1, 1))
         let failed = try await Self.waitForStatus(h, badJob.id, [.completed, .failed])

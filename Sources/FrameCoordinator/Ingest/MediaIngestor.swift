@@ -28,15 +28,8 @@ public struct MediaIngestor: Sendable {
         owner: UUID, rate: Rational, output: OutputOptions, labelRequirement: [String: String] = [:]
     ) async throws -> JobRecord {
         let segmentSeconds = self.segmentSeconds
-        let (info, plan) = try await Task.detached { () throws(FrameFlowError) -> (MediaInfo, SegmentPlan) in
-            do throws(MediaError) {
-                let info = try MediaProbe.probe(path: file.path)
-                let plan = try SegmentPlanner.makePlan(info, rate: rate, segmentSeconds: segmentSeconds)
-                return (info, plan)
-            } catch {
-                throw FrameFlowError(error.code, error.message)
-            }
-        }.value
+        let analysis = try await Task.detached { try Self.analyse(file: file, rate: rate, segmentSeconds: segmentSeconds) }.value
+        let (info, plan) = (analysis.info, analysis.plan)
         let probeJSON = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
         let job = try await jobs.create(NewJob(
             id: jobID, userID: owner, originalFilename: originalFilename, ext: fileExtension, sizeBytes: sizeBytes,
@@ -44,5 +37,20 @@ public struct MediaIngestor: Sendable {
             maxAttempts: maxAttempts, probeJSON: probeJSON, segments: plan.segments))
         await onNewJob()
         return job
+    }
+
+    struct Analysis: Sendable {
+        var info: MediaInfo
+        var plan: SegmentPlan
+    }
+
+    /// Probe and plan; media errors become ``FrameFlowError`` with the media code.
+    static func analyse(file: URL, rate: Rational, segmentSeconds: Double) throws -> Analysis {
+        do {
+            let info = try MediaProbe.probe(path: file.path)
+            return Analysis(info: info, plan: try SegmentPlanner.makePlan(info, rate: rate, segmentSeconds: segmentSeconds))
+        } catch {
+            throw FrameFlowError(error.code, error.message)
+        }
     }
 }
