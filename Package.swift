@@ -137,14 +137,17 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
+        /// Helpers shared by the test targets: child processes, fixtures, per-test databases.
+        .target(name: "FrameTestSupport", path: "Tests/Support"),
         .testTarget(name: "FrameCoordinatorTests", dependencies: [
+            "FrameTestSupport",
             "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameExtract",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient", "FrameTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

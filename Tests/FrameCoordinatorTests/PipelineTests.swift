@@ -3,6 +3,7 @@ import FrameCore
 import FrameExtract
 import FrameStore
 import Foundation
+import FrameTestSupport
 import Logging
 import Testing
 @testable import FrameCoordinator

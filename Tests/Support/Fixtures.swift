@@ -1,15 +1,15 @@
 import Foundation
 
 /// Test videos made with the ffmpeg command line, and ZIP inspection.
-enum Fixtures {
-    static let directory: URL = {
+public enum Fixtures {
+    public static let directory: URL = {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-coord-fixtures-\(getpid())")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
     }()
 
     @discardableResult
-    static func run(_ tool: String, _ args: [String]) throws -> Data {
+    public static func run(_ tool: String, _ args: [String]) throws -> Data {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = args
@@ -26,7 +26,7 @@ enum Fixtures {
     }
 
     /// H.264 with B-frames and a 2 s GOP (25 fps, keyframe every 50 frames).
-    static func video(seconds: Int, name: String, size: String = "320x240", faststart: Bool = false) throws -> URL {
+    public static func video(seconds: Int, name: String, size: String = "320x240", faststart: Bool = false) throws -> URL {
         let url = directory.appendingPathComponent("\(seconds)s-\(size)-\(faststart)-\(name)")
         if FileManager.default.fileExists(atPath: url.path) { return url }
         let tmp = directory.appendingPathComponent("tmp-\(UUID().uuidString)-\(name)")
@@ -39,7 +39,7 @@ enum Fixtures {
     }
 
     /// Keeps the first 4 KiB (header) of `video` and replaces the rest with garbage.
-    static func corrupted(_ video: URL, name: String) throws -> URL {
+    public static func corrupted(_ video: URL, name: String) throws -> URL {
         let url = directory.appendingPathComponent("corrupt-\(UUID().uuidString)-\(name)")
         var data = try Data(contentsOf: video)
         var rng = SystemRandomNumberGenerator()
@@ -50,7 +50,7 @@ enum Fixtures {
 
     /// Keeps the first quarter of `video` (a faststart MP4: header and index)
     /// and overwrites the media data after it with garbage of the same length.
-    static func corruptedPayload(_ video: URL, name: String) throws -> URL {
+    public static func corruptedPayload(_ video: URL, name: String) throws -> URL {
         let url = directory.appendingPathComponent("payload-\(UUID().uuidString)-\(name)")
         var data = try Data(contentsOf: video)
         var rng = SystemRandomNumberGenerator()
@@ -60,7 +60,7 @@ enum Fixtures {
     }
 
     /// Every entry of a ZIP, by name, read with unzip.
-    static func zipEntries(_ zip: URL) throws -> [String: Data] {
+    public static func zipEntries(_ zip: URL) throws -> [String: Data] {
         let listing = String(decoding: try run("/usr/bin/unzip", ["-Z1", zip.path]), as: UTF8.self)
         var entries: [String: Data] = [:]
         for name in listing.split(separator: "\n").map(String.init) where !name.isEmpty {
@@ -71,8 +71,8 @@ enum Fixtures {
 }
 
 /// A fresh database per test on the server in DATABASE_URL.
-enum TestDatabase {
-    static func create() async throws -> String {
+public enum TestDatabase {
+    public static func create() async throws -> String {
         guard let base = ProcessInfo.processInfo.environment["DATABASE_URL"], var components = URLComponents(string: base) else {
             throw NSError(domain: "db", code: 1, userInfo: [NSLocalizedDescriptionKey:
                 "DATABASE_URL is not set: run the suite through scripts/test, which starts PostgreSQL"])
