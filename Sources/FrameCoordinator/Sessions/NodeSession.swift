@@ -75,7 +75,7 @@ struct NodeSession {
                             nodeName = hello.nodeName
                             let live = NodeRegistry.LiveNode(
                                 sessionID: sessionID, name: hello.nodeName, slots: Int(hello.slots),
-                                labels: Dictionary(hello.labels.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                                labels: Dictionary(hello.labels.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
                                 softwareVersion: hello.softwareVersion, address: address, connectedAt: Date(),
                                 lastFrameAt: Date(), lastHeartbeat: nil, draining: false, send: send, close: close)
                             let resumed = await work?.nodeJoined(
