@@ -2,6 +2,7 @@ import FrameCore
 import FrameMedia
 import FrameStore
 import Foundation
+import NIOPosix
 
 /// Turns a stored upload into a job: probes it (FrameMedia), plans its
 /// segments, and inserts the job with all its segments in one transaction.
@@ -28,7 +29,10 @@ public struct MediaIngestor: Sendable {
         owner: UUID, rate: Rational, output: OutputOptions, labelRequirement: [String: String] = [:]
     ) async throws -> JobRecord {
         let segmentSeconds = self.segmentSeconds
-        let analysis = try await Task.detached { try Self.analyse(file: file, rate: rate, segmentSeconds: segmentSeconds) }.value
+        // The probe's demux pass blocks on file I/O: keep it off the cooperative pool.
+        let analysis = try await NIOThreadPool.singleton.runIfActive {
+            try Self.analyse(file: file, rate: rate, segmentSeconds: segmentSeconds)
+        }
         let (info, plan) = (analysis.info, analysis.plan)
         let probeJSON = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
         let job = try await jobs.create(NewJob(

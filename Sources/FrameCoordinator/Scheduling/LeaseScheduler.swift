@@ -4,6 +4,7 @@ import FrameWire
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 
 /// Hands segments to nodes and takes their results: the coordinator's side
 /// of the lease protocol.
@@ -339,7 +340,8 @@ public actor LeaseScheduler: NodeWorkHandler {
             let segments = try await jobs.segments(jobID: jobID)
             let assembler = JobAssembler(layout: layout)
             let started = ContinuousClock.now
-            let zip = try await Task.detached { try assembler.assemble(job: job, segments: segments) }.value
+            // libzip blocks: keep it off the cooperative pool, which runs the sessions.
+            let zip = try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
             _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
