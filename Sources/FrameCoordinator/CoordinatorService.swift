@@ -17,6 +17,8 @@ public struct CoordinatorService: Sendable {
     /// Present when the coordinator has a database: it leases work to nodes.
     public let scheduler: LeaseScheduler?
     public let ingestor: MediaIngestor?
+    /// Present with a database: deletes the files of jobs past their retention.
+    public let sweeper: RetentionSweeper?
     public let layout: StorageLayout
     public let logger: Logger
     private let ready: @Sendable () async -> Bool
@@ -31,19 +33,21 @@ public struct CoordinatorService: Sendable {
             ingestor: MediaIngestor(
                 database: database, segmentSeconds: config.segmentSeconds, maxAttempts: config.maxAttempts,
                 onNewJob: { await scheduler.jobArrived() }),
+            sweeper: RetentionSweeper(database: database, layout: layout, logger: logger),
             layout: layout, logger: logger, ready: { await database.ping() })
     }
 
     /// A coordinator with only node sessions (no scheduling), e.g. for transport tests.
     public init(
         config: CoordinatorConfig, directory: any NodeDirectory, scheduler: LeaseScheduler? = nil,
-        ingestor: MediaIngestor? = nil, layout: StorageLayout? = nil, logger: Logger,
+        ingestor: MediaIngestor? = nil, sweeper: RetentionSweeper? = nil, layout: StorageLayout? = nil, logger: Logger,
         ready: @escaping @Sendable () async -> Bool = { true }
     ) {
         self.config = config
         self.registry = NodeRegistry(directory: directory, logger: logger)
         self.scheduler = scheduler
         self.ingestor = ingestor
+        self.sweeper = sweeper
         self.layout = layout ?? StorageLayout(
             uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
         self.logger = logger
@@ -78,7 +82,7 @@ public struct CoordinatorService: Sendable {
             logger: logger
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: listener), .init(service: app)]
-        if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler))) }
+        if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
                 services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
@@ -86,13 +90,28 @@ public struct CoordinatorService: Sendable {
     }
 }
 
-/// Runs the scheduler's periodic tick (reaper and dispatch) as a service.
+/// Runs the scheduler's periodic tick (reaper and dispatch) and the
+/// retention sweep (every minute) as a service.
 struct SchedulerTicks: Service {
     let scheduler: LeaseScheduler
+    let sweeper: RetentionSweeper?
+    let logger: Logger
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await scheduler.runTicks()
+            await withDiscardingTaskGroup { group in
+                group.addTask { await scheduler.runTicks() }
+                if let sweeper {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            do { try await sweeper.sweep() } catch {
+                                logger.error("retention sweep failed", metadata: ["error": "\(error)"])
+                            }
+                            try? await Task.sleep(for: .seconds(60))
+                        }
+                    }
+                }
+            }
         }
     }
 }

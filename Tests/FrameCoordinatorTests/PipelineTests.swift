@@ -162,3 +162,25 @@ actor PortBox {
     var port: Int?
     func set(_ p: Int) { port = p }
 }
+
+@Suite(.serialized, .timeLimit(.minutes(3))) struct RetentionTests {
+    @Test func expiredJobsLoseTheirFilesAndBecomeExpired() async throws {
+        let h = try await PipelineTests.makeHarness()
+        let a = try PipelineTests.startAgent(h, name: "retain-a")
+        defer { a.cancel() }
+        let video = try Fixtures.video(seconds: 6, name: "retain.mp4")
+        let job = try await PipelineTests.submit(h, video: video, rate: Rational(1, 1))
+        _ = try await PipelineTests.waitForStatus(h, job.id, [.completed])
+        let layout = h.service.layout
+        #expect(FileManager.default.fileExists(atPath: layout.result(job.id).path))
+        let sweeper = try #require(h.service.sweeper)
+        // Not due yet: nothing happens.
+        #expect(try await sweeper.sweep().isEmpty)
+        try await JobStore(database: h.database).setExpiry(id: job.id, at: Date().addingTimeInterval(-1))
+        #expect(try await sweeper.sweep() == [job.id])
+        #expect(try await JobStore(database: h.database).get(id: job.id)?.status == .expired)
+        #expect(!FileManager.default.fileExists(atPath: layout.result(job.id).path))
+        #expect(!FileManager.default.fileExists(atPath: layout.uploadDirectory(job.id).path))
+        await h.stop()
+    }
+}
