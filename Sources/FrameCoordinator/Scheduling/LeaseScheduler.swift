@@ -18,6 +18,7 @@ import NIOPosix
 /// that leaves loses its leases at once.
 public actor LeaseScheduler: NodeWorkHandler {
     struct NodeEntry {
+        var session: UInt64
         var slots: Int
         var send: @Sendable (Message) async -> Void
         var draining: Bool
@@ -68,15 +69,29 @@ public actor LeaseScheduler: NodeWorkHandler {
     // MARK: NodeWorkHandler
 
     public func nodeJoined(
-        name: String, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
+        name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
         send: @escaping @Sendable (Message) async -> Void
     ) async -> [LeaseRef] {
-        nodes[name] = NodeEntry(slots: max(1, slots), send: send, draining: false)
+        nodes[name] = NodeEntry(session: session, slots: max(1, slots), send: send, draining: false)
+        // Leases the store still gives this node come from an earlier session
+        // (a network blip, or a coordinator restart). The node does not resume
+        // them yet, so hand them back now instead of waiting for the reaper;
+        // the node was not at fault, so the attempt is not charged.
+        for (key, lease) in active where lease.node == name { active[key] = nil }
+        if let release = try? await leases.requeue(
+            node: name, reason: "node reconnected without its earlier leases", chargeAttempt: false), !release.isEmpty {
+            logger.notice("requeued leases of an earlier session", metadata: [
+                "node": "\(name)", "leases": "\(release.released.count)",
+            ])
+        }
         Task { await self.dispatch(name) }
         return []
     }
 
-    public func nodeLeft(name: String, reason: String) async {
+    public func nodeLeft(name: String, session: UInt64, reason: String) async {
+        // An older session ending after its node reconnected must not take
+        // the new session's leases.
+        guard nodes[name]?.session == session else { return }
         nodes[name] = nil
         for (key, lease) in active where lease.node == name { active[key] = nil }
         do {
