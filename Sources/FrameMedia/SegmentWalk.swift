@@ -155,11 +155,19 @@ final class SegmentWalk {
     private func rewind() throws(MediaError) {
         clearQueue()
         reachedEOF = false
+        avcodec_flush_buffers(codec)
         if fresh { return }
-        if avformat_seek_file(input.ctx, streamIndex, Int64.min, Int64.min, Int64.max, 0) < 0 {
-            avio_seek(input.ctx.pointee.pb, 0, SEEK_SET)
-            avformat_flush(input.ctx)
+        stats.seeks += 1
+        // Seek to the earliest timestamp known, backwards, so the first keyframe is next;
+        // demuxers without timestamp seeking get a byte seek to 0.
+        var earliest = spec.decodeStartPTS
+        if let st = input.stream(Int(streamIndex)), st.pointee.start_time != ff_nopts_value() {
+            earliest = min(earliest, st.pointee.start_time)
         }
+        if av_seek_frame(input.ctx, streamIndex, earliest, AVSEEK_FLAG_BACKWARD) >= 0 { return }
+        if av_seek_frame(input.ctx, streamIndex, earliest, 0) >= 0 { return }
+        if av_seek_frame(input.ctx, streamIndex, 0, AVSEEK_FLAG_BYTE) >= 0 { return }
+        throw MediaError(.decodeFailed, "cannot seek back to the start of the stream")
     }
 
     /// Reads packets until `keyframe`'s; it is queued and true returned. With

@@ -43,6 +43,7 @@ let conformanceCases: [VideoCase] = [
     .lavfi("mkv h264 open gop", "h264open.mkv", ["-c:v", "libx264", "-bf", "3", "-x264-params", "open-gop=1:keyint=20:min-keyint=20"]),
     .lavfi("webm vp9 odd size", "vp9.webm", size: "161x121", seconds: 4, ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "24"]),
     .lavfi("avi mpeg4", "mpeg4.avi", ["-c:v", "mpeg4", "-q:v", "5", "-g", "24"]),
+    .lavfi("avi mjpeg (intra-only, full range)", "mjpeg.avi", seconds: 4, ["-c:v", "mjpeg", "-q:v", "4", "-pix_fmt", "yuvj422p"]),
     .lavfi("wmv wmv2", "wmv2.wmv", ["-c:v", "wmv2", "-g", "24"]),
     .lavfi("flv flv1", "flv1.flv", rate: "25", ["-c:v", "flv", "-g", "24"]),
     .lavfi("mpeg4 odd size", "odd.mkv", size: "163x97", seconds: 4, src: "mandelbrot", ["-c:v", "mpeg4", "-g", "12"]),
@@ -84,6 +85,9 @@ struct ConformanceTests {
             #expect(segmented.digests.map(\.md5) == reference, "\(video.name) at \(rate): segmented")
             #expect(whole.digests.map(\.md5) == reference, "\(video.name) at \(rate): whole file")
             #expect(segmented.digests.map(\.sampleIndex) == Array(0..<UInt32(reference.count)))
+            if rate == "1/3" {
+                #expect(try Fixtures.indexlessDigests(path, rate: r) == reference, "\(video.name) at \(rate): without an index")
+            }
             if rate == "2.5" {
                 // One decoder going backwards through the segments: seeks back and rewinds.
                 let reused = try Fixtures.ourDigests(path, rate: r, segmentSeconds: 1, reuseDecoder: true, reversed: true)

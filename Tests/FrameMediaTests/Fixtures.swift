@@ -90,4 +90,19 @@ enum Fixtures {
         all = results.flatMap { $0 }
         return (all, total, plan)
     }
+
+    /// Our digests when the video has no usable keyframe index: one segment decoded from the
+    /// start, by a decoder that first decoded the end of the video (so it has to rewind).
+    static func indexlessDigests(_ path: String, rate: Rational) throws -> [String] {
+        var info = try MediaProbe.probe(path: path)
+        let last = try SegmentPlanner.plan(info, rate: rate, segmentSeconds: 1).last!
+        info.keyframes = []
+        let plan = try SegmentPlanner.plan(info, rate: rate, segmentSeconds: 1)
+        guard plan.count == 1 else { throw CommandFailed(description: "expected one segment without an index") }
+        let decoder = try SegmentDecoder(path: path)
+        _ = try decoder.runDigests(last) { _ in }
+        var digests: [String] = []
+        _ = try decoder.runDigests(plan[0]) { digests.append($0.md5) }
+        return digests
+    }
 }
