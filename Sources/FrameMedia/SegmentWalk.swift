@@ -40,6 +40,12 @@ final class SegmentWalk {
     private var positioned = false
     private var lastFedKeyPTS: Int64?
     private var done = false
+    /// Timestamps of packets fed to the decoder whose frames have not come out yet.
+    private var pending: [Int64] = []
+    /// Frames that came out with the timestamp their packet announced; early decisions from
+    /// packet timestamps are trusted only after a run of these, and never after a mismatch.
+    private var matchedOutputs = 0
+    private var timestampsDisagree = false
     /// True until this demuxer has read anything after opening.
     var fresh: Bool
 
@@ -83,6 +89,12 @@ final class SegmentWalk {
                 try finish()
                 break
             }
+            if try emitEarly() { continue }
+            if segmentTailIsInDecoder() {
+                try drain()
+                try finish()
+                break
+            }
             let packet = queue.removeFirst()
             defer { var p: UnsafeMutablePointer<AVPacket>? = packet; av_packet_free(&p) }
             try feed(packet)
@@ -122,6 +134,7 @@ final class SegmentWalk {
         av_frame_unref(held)
         heldPTS = nil
         lastFedKeyPTS = nil
+        pending.removeAll()
         if let i = queue.firstIndex(where: { isKey($0) && packetPTS($0) == keyframe.pts }) {
             stats.seeks += 1
             for p in queue[..<i] { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
@@ -156,6 +169,7 @@ final class SegmentWalk {
         clearQueue()
         reachedEOF = false
         avcodec_flush_buffers(codec)
+        pending.removeAll()
         if fresh { return }
         stats.seeks += 1
         // Seek to the earliest timestamp known, backwards, so the first keyframe is next;
@@ -221,6 +235,56 @@ final class SegmentWalk {
         }
     }
 
+    // MARK: Deciding from packet timestamps
+
+    /// Whether packet timestamps can stand in for frames not decoded yet: the lookahead is full
+    /// (or holds the rest of the file), and so far every frame came out with its packet's
+    /// timestamp. A full lookahead is longer than any codec's reordering delay, so frames not
+    /// yet read come after everything queued.
+    private var lookaheadIsComplete: Bool {
+        !timestampsDisagree && matchedOutputs >= 4 && (reachedEOF || queue.count >= Self.lookahead)
+    }
+
+    /// The next frame after `pts` in presentation order among the frames still to come out
+    /// (fed but not output, or queued), if the lookahead can tell.
+    private func nextFrame(after pts: Int64) -> Int64? {
+        var next: Int64?
+        for t in pending where t > pts { next = min(next ?? t, t) }
+        for q in queue where q.pointee.flags & AV_PKT_FLAG_DISCARD == 0 {
+            let t = packetPTS(q)
+            if t != ff_nopts_value() && t > pts { next = min(next ?? t, t) }
+        }
+        return next
+    }
+
+    /// Emits the held frame as soon as the lookahead shows the next frame falls in a later
+    /// slot, instead of feeding packets until that frame is decoded; the pending sample's
+    /// keyframe may then be jumped to at once. Returns whether anything was emitted.
+    private func emitEarly() throws(MediaError) -> Bool {
+        guard let h = heldPTS, lookaheadIsComplete, let next = nextFrame(after: h) else { return false }
+        if next >= spec.endPTS {
+            try emit(held, h, upTo: endSample)
+        } else {
+            let upTo = UInt32(clamping: min(Int64(endSample), clock.slot(next) - baseSlot))
+            guard upTo > nextSample else { return false }
+            try emit(held, h, upTo: upTo)
+        }
+        if nextSample >= endSample { done = true }
+        return true
+    }
+
+    /// Whether every frame this segment still owns has already been fed: all queued packets
+    /// belong to the next segment. Then draining the decoder finishes the segment without
+    /// decoding the next segment's keyframe. (An open GOP's leading frames, which belong here,
+    /// sit in the queue after that keyframe, so they keep this false.)
+    private func segmentTailIsInDecoder() -> Bool {
+        guard spec.endPTS != Int64.max, !timestampsDisagree, reachedEOF || queue.count >= Self.lookahead else { return false }
+        return queue.allSatisfy { q in
+            let t = packetPTS(q)
+            return t != ff_nopts_value() && t >= spec.endPTS
+        }
+    }
+
     private func clearQueue() {
         for p in queue { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
         queue.removeAll()
@@ -249,6 +313,8 @@ final class SegmentWalk {
 
     private func feed(_ packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) {
         if isKey(packet) { lastFedKeyPTS = max(lastFedKeyPTS ?? Int64.min, packetPTS(packet)) }
+        let pts = packetPTS(packet)
+        if pts != ff_nopts_value() && packet.pointee.flags & AV_PKT_FLAG_DISCARD == 0 { pending.append(pts) }
         codec.pointee.skip_frame = !isKey(packet) && cannotBeSample(packet) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
         let r = avcodec_send_packet(codec, packet)
         // Like the ffmpeg tool, a damaged packet is skipped rather than failing the job.
@@ -273,6 +339,12 @@ final class SegmentWalk {
                 throw MediaError(.decodeFailed, "decoding failed: \(ffErrorString(r))")
             }
             stats.decodedFrames += 1
+            if let i = pending.firstIndex(of: scratch.pointee.best_effort_timestamp) {
+                pending.remove(at: i)
+                matchedOutputs += 1
+            } else {
+                timestampsDisagree = true
+            }
             try accept(scratch)
             av_frame_unref(scratch)
         }
