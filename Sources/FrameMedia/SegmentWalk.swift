@@ -18,6 +18,14 @@ typealias SampleSink = (UnsafeMutablePointer<AVFrame>, _ pts: Int64, _ samples: 
 final class SegmentWalk {
     static let lookahead = 24
 
+    /// The work-saving decisions, switchable so tests can show each one matters.
+    struct Tuning {
+        /// Send packets that cannot be samples with `skip_frame = AVDISCARD_NONREF`.
+        var skipNonReference = true
+        /// Emit samples and end segments from packet timestamps in the lookahead.
+        var decideFromLookahead = true
+    }
+
     let input: InputContainer
     let codec: UnsafeMutablePointer<AVCodecContext>
     let streamIndex: Int32
@@ -25,6 +33,7 @@ final class SegmentWalk {
     let clock: SampleClock
     let isCancelled: @Sendable () -> Bool
     let sink: SampleSink
+    let tuning: Tuning
     /// `slot(sample n) = baseSlot + n`.
     let baseSlot: Int64
     let endSample: UInt32
@@ -50,7 +59,9 @@ final class SegmentWalk {
     var fresh: Bool
 
     init(input: InputContainer, codec: UnsafeMutablePointer<AVCodecContext>, spec: SegmentSpec, clock: SampleClock,
-         fresh: Bool, isCancelled: @escaping @Sendable () -> Bool, sink: @escaping SampleSink) throws(MediaError) {
+         fresh: Bool, tuning: Tuning = Tuning(), isCancelled: @escaping @Sendable () -> Bool,
+         sink: @escaping SampleSink) throws(MediaError) {
+        self.tuning = tuning
         self.input = input
         self.codec = codec
         self.streamIndex = Int32(spec.streamIndex)
@@ -89,8 +100,8 @@ final class SegmentWalk {
                 try finish()
                 break
             }
-            if try emitEarly() { continue }
-            if segmentTailIsInDecoder() {
+            if tuning.decideFromLookahead, try emitEarly() { continue }
+            if tuning.decideFromLookahead, segmentTailIsInDecoder() {
                 try drain()
                 try finish()
                 break
@@ -315,7 +326,7 @@ final class SegmentWalk {
         if isKey(packet) { lastFedKeyPTS = max(lastFedKeyPTS ?? Int64.min, packetPTS(packet)) }
         let pts = packetPTS(packet)
         if pts != ff_nopts_value() && packet.pointee.flags & AV_PKT_FLAG_DISCARD == 0 { pending.append(pts) }
-        codec.pointee.skip_frame = !isKey(packet) && cannotBeSample(packet) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+        codec.pointee.skip_frame = tuning.skipNonReference && !isKey(packet) && cannotBeSample(packet) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
         let r = avcodec_send_packet(codec, packet)
         // Like the ffmpeg tool, a damaged packet is skipped rather than failing the job.
         if r < 0 && r != ff_averror_invaliddata() && r != ff_averror_eagain() {
