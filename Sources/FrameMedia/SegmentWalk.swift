@@ -48,6 +48,8 @@ final class SegmentWalk {
     private var reachedEOF = false
     private var positioned = false
     private var lastFedKeyPTS: Int64?
+    /// The keyframe the last jump positioned on (queued, maybe not fed yet).
+    private var positionedKeyPTS: Int64?
     private var done = false
     /// Timestamps of packets fed to the decoder whose frames have not come out yet.
     private var pending: [Int64] = []
@@ -134,7 +136,7 @@ final class SegmentWalk {
         }
         guard let m else { return }
         let keyframe = spec.keyframes[m]
-        if let fed = lastFedKeyPTS, keyframe.pts <= fed { return }
+        if keyframe.pts <= max(lastFedKeyPTS ?? .min, positionedKeyPTS ?? .min) { return }
         try jump(to: keyframe)
     }
 
@@ -150,9 +152,11 @@ final class SegmentWalk {
             stats.seeks += 1
             for p in queue[..<i] { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
             queue.removeFirst(i)
+            positionedKeyPTS = keyframe.pts
             return
         }
         try seek(to: keyframe)
+        positionedKeyPTS = keyframe.pts
     }
 
     private func seek(to keyframe: Keyframe) throws(MediaError) {
@@ -181,6 +185,7 @@ final class SegmentWalk {
         reachedEOF = false
         avcodec_flush_buffers(codec)
         pending.removeAll()
+        positionedKeyPTS = nil
         if fresh { return }
         stats.seeks += 1
         // Seek to the earliest timestamp known, backwards, so the first keyframe is next;
