@@ -44,6 +44,7 @@ let conformanceCases: [VideoCase] = [
     .lavfi("webm vp9 odd size", "vp9.webm", size: "161x121", seconds: 4, ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "24"]),
     .lavfi("avi mpeg4", "mpeg4.avi", ["-c:v", "mpeg4", "-q:v", "5", "-g", "24"]),
     .lavfi("avi mjpeg (intra-only, full range)", "mjpeg.avi", seconds: 4, ["-c:v", "mjpeg", "-q:v", "4", "-pix_fmt", "yuvj422p"]),
+    .lavfi("avi mpeg4 with b-frames", "mpeg4b.avi", ["-c:v", "mpeg4", "-bf", "2", "-q:v", "5", "-g", "24"]),
     .lavfi("wmv wmv2", "wmv2.wmv", ["-c:v", "wmv2", "-g", "24"]),
     .lavfi("flv flv1", "flv1.flv", rate: "25", ["-c:v", "flv", "-g", "24"]),
     .lavfi("mpeg4 odd size", "odd.mkv", size: "163x97", seconds: 4, src: "mandelbrot", ["-c:v", "mpeg4", "-g", "12"]),
