@@ -26,22 +26,3 @@ public struct ExtractRequest: Sendable {
     /// One worker per core.
     public static var defaultJobs: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 }
-
-/// How far an extraction has got; delivered after every encoded frame.
-public struct ExtractProgress: Sendable {
-    public var framesDone: Int
-    public var framesTotal: Int
-    public var segmentsDone: Int
-    public var segmentsTotal: Int
-}
-
-/// What an extraction did: the probed video, the plan's size and the decoding work.
-public struct ExtractSummary: Sendable {
-    public var frames: Int
-    public var segments: Int
-    /// Frames the decoders produced (compare with `frames`: the cost per sample).
-    public var decodedFrames: Int
-    public var sourceFrames: Int
-    public var bytesRead: Int64
-    public var output: URL
-}

@@ -171,6 +171,9 @@ final class FrameEncoder {
         return Array(UnsafeBufferPointer(start: pkt.pointee.data, count: Int(pkt.pointee.size)))
     }
 
+    /// zlib effort for PNG frames (0-9).
+    static let pngCompressionLevel: Int32 = 3
+
     private static func openEncoder(_ key: EncoderKey, sar: AVRational) throws(MediaError) -> UnsafeMutablePointer<AVCodecContext> {
         let id = key.format == .png ? AV_CODEC_ID_PNG : AV_CODEC_ID_MJPEG
         guard let codec = avcodec_find_encoder(id), var ctx = Optional(avcodec_alloc_context3(codec)), let c = ctx else {
@@ -182,6 +185,11 @@ final class FrameEncoder {
         c.pointee.time_base = AVRational(num: 1, den: 25)
         c.pointee.sample_aspect_ratio = sar
         c.pointee.thread_count = 1
+        if key.format == .png {
+            // zlib level 3 instead of 6: half the encoding time for ~10% larger files on
+            // typical frames; the pictures are identical either way (PNG is lossless).
+            c.pointee.compression_level = pngCompressionLevel
+        }
         if key.format == .jpeg {
             c.pointee.color_range = AVCOL_RANGE_JPEG
             c.pointee.flags |= AV_CODEC_FLAG_QSCALE

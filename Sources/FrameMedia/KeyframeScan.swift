@@ -5,7 +5,8 @@ import FrameCore
 /// last presentation timestamps. No packet is decoded, so this costs a read of the file.
 ///
 /// Packets flagged `AV_PKT_FLAG_DISCARD` (frames an MP4 edit list cuts away) are decoded by
-/// FFmpeg but never output, so they are neither frames nor keyframes here.
+/// FFmpeg but never output, so they are not frames; a discarded keyframe is still indexed
+/// (before ``firstPTS``) because decoding the first kept frames must start there.
 struct KeyframeScan {
     var keyframes: [Keyframe] = []
     var frameCount = 0
@@ -34,7 +35,14 @@ struct KeyframeScan {
                 throw MediaError(.corruptMedia, "truncated: a video packet extends past the end of the file")
             }
             let pts = pkt.pointee.pts != ff_nopts_value() ? pkt.pointee.pts : pkt.pointee.dts
-            guard pts != ff_nopts_value(), pkt.pointee.flags & AV_PKT_FLAG_DISCARD == 0 else { continue }
+            guard pts != ff_nopts_value() else { continue }
+            if pkt.pointee.flags & AV_PKT_FLAG_DISCARD != 0 {
+                // Not a frame, but still the place to start decoding the frames after it.
+                if pkt.pointee.flags & AV_PKT_FLAG_KEY != 0 {
+                    scan.keyframes.append(Keyframe(pts: pts, pos: pkt.pointee.pos))
+                }
+                continue
+            }
             scan.frameCount += 1
             timestamps.append(pts)
             scan.firstPTS = min(scan.firstPTS, pts)

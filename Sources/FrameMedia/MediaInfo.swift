@@ -37,7 +37,8 @@ public struct MediaInfo: Sendable, Hashable, Codable {
     public var lastPTS: Int64
     /// Duration of the last frame (its packet duration, or one frame period when unknown).
     public var lastDuration: Int64
-    /// Keyframes in presentation order, from the demux scan.
+    /// Keyframes in presentation order, from the demux scan. Keyframes cut away by an edit
+    /// list come first, with timestamps below ``firstPTS``: decoding has to start there.
     public var keyframes: [Keyframe]
     /// Keyframe entries in the container's own index (`avformat_index_get_entry`) after
     /// opening, before the scan; 0 for containers without one (MPEG-TS) or with lazy cues (MKV).

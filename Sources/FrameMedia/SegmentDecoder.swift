@@ -15,6 +15,8 @@ public final class SegmentDecoder {
     private var encoder: FrameEncoder?
     private var fresh = true
     private let threads: Int32
+    /// Work-saving switches (tests turn them off to measure them).
+    var tuning = SegmentWalk.Tuning()
 
     /// Opens `source`; `formatHint` may be a file name or an extension.
     public init(source: any ByteSource, formatHint: String? = nil, threads: Int = 1) throws(MediaError) {
@@ -118,7 +120,7 @@ public final class SegmentDecoder {
         input.io.sourceError = nil
         let bytesBefore = input.io.bytesRead
         defer { input.io.isCancelled = nil }
-        let walk = try SegmentWalk(input: input, codec: codec, spec: spec, clock: clock, fresh: fresh,
+        let walk = try SegmentWalk(input: input, codec: codec, spec: spec, clock: clock, fresh: fresh, tuning: tuning,
                                    isCancelled: isCancelled, sink: sink)
         defer { fresh = walk.fresh }
         try walk.run()

@@ -44,7 +44,10 @@ public enum SegmentPlanner {
         let clamp = { (slot: Int64) in min(max(slot, firstSlot), max(endSlot, firstSlot)) }
 
         // Boundaries: the first frame, then keyframes at least `segmentSeconds` apart.
-        let keyframes = uniqueKeyframes(info)
+        let allKeyframes = uniqueKeyframes(info)
+        let keyframes = allKeyframes.filter { $0.pts >= info.firstPTS }
+        // The last keyframe before the first frame (edit lists) is where segment 0 decodes from.
+        let lead = allKeyframes.last { $0.pts < info.firstPTS }
         let span = max(Int64(1), Int64((segmentSeconds * info.timeBase.doubleValue.reciprocal).rounded(.up)))
         var starts: [Int64] = [info.firstPTS]
         for kf in keyframes where kf.pts > info.firstPTS && kf.pts - starts.last! >= span {
@@ -64,10 +67,11 @@ public enum SegmentPlanner {
             let end = i + 1 < kept.count ? kept[i + 1] : Int64.max
             let lo = i == 0 ? firstSlot : clamp(clock.slot(start))
             let hi = i + 1 < kept.count ? clamp(clock.slot(end)) : max(endSlot, firstSlot)
-            let own = keyframes.filter { $0.pts >= start && $0.pts < end }
+            var own = keyframes.filter { $0.pts >= start && $0.pts < end }
+            if i == 0, let lead { own.insert(lead, at: 0) }
             segments.append(SegmentSpec(
                 index: UInt32(i), streamIndex: UInt32(info.streamIndex), timeBase: info.timeBase,
-                decodeStartPTS: own.first?.pts ?? start, startPTS: start, endPTS: end,
+                decodeStartPTS: min(own.first?.pts ?? start, start), startPTS: start, endPTS: end,
                 firstSample: UInt32(lo - firstSlot), sampleCount: UInt32(hi - lo),
                 rate: rate, originMicros: info.startTimeMicros, keyframes: own))
         }
@@ -94,7 +98,7 @@ public enum SegmentPlanner {
     /// Keyframes sorted by time without duplicates.
     static func uniqueKeyframes(_ info: MediaInfo) -> [Keyframe] {
         var result: [Keyframe] = []
-        for kf in info.keyframes.sorted(by: { $0.pts < $1.pts }) where kf.pts >= info.firstPTS {
+        for kf in info.keyframes.sorted(by: { $0.pts < $1.pts }) {
             if result.last?.pts != kf.pts { result.append(kf) }
         }
         return result

@@ -18,6 +18,14 @@ typealias SampleSink = (UnsafeMutablePointer<AVFrame>, _ pts: Int64, _ samples: 
 final class SegmentWalk {
     static let lookahead = 24
 
+    /// The work-saving decisions, switchable so tests can show each one matters.
+    struct Tuning {
+        /// Send packets that cannot be samples with `skip_frame = AVDISCARD_NONREF`.
+        var skipNonReference = true
+        /// Emit samples and end segments from packet timestamps in the lookahead.
+        var decideFromLookahead = true
+    }
+
     let input: InputContainer
     let codec: UnsafeMutablePointer<AVCodecContext>
     let streamIndex: Int32
@@ -25,6 +33,7 @@ final class SegmentWalk {
     let clock: SampleClock
     let isCancelled: @Sendable () -> Bool
     let sink: SampleSink
+    let tuning: Tuning
     /// `slot(sample n) = baseSlot + n`.
     let baseSlot: Int64
     let endSample: UInt32
@@ -45,12 +54,22 @@ final class SegmentWalk {
     private var fedPackets = 0
     private var damagedPackets = 0
     private var lastFedKeyPTS: Int64?
+    /// The keyframe the last jump positioned on (queued, maybe not fed yet).
+    private var positionedKeyPTS: Int64?
     private var done = false
+    /// Timestamps of packets fed to the decoder whose frames have not come out yet.
+    private var pending: [Int64] = []
+    /// Frames that came out with the timestamp their packet announced; early decisions from
+    /// packet timestamps are trusted only after a run of these, and never after a mismatch.
+    private var matchedOutputs = 0
+    private var timestampsDisagree = false
     /// True until this demuxer has read anything after opening.
     var fresh: Bool
 
     init(input: InputContainer, codec: UnsafeMutablePointer<AVCodecContext>, spec: SegmentSpec, clock: SampleClock,
-         fresh: Bool, isCancelled: @escaping @Sendable () -> Bool, sink: @escaping SampleSink) throws(MediaError) {
+         fresh: Bool, tuning: Tuning = Tuning(), isCancelled: @escaping @Sendable () -> Bool,
+         sink: @escaping SampleSink) throws(MediaError) {
+        self.tuning = tuning
         self.input = input
         self.codec = codec
         self.streamIndex = Int32(spec.streamIndex)
@@ -85,6 +104,12 @@ final class SegmentWalk {
             try reposition()
             try fill()
             if queue.isEmpty {
+                try drain()
+                try finish()
+                break
+            }
+            if tuning.decideFromLookahead, try emitEarly() { continue }
+            if tuning.decideFromLookahead, segmentTailIsInDecoder() {
                 try drain()
                 try finish()
                 break
@@ -124,7 +149,7 @@ final class SegmentWalk {
         }
         guard let m else { return }
         let keyframe = spec.keyframes[m]
-        if let fed = lastFedKeyPTS, keyframe.pts <= fed { return }
+        if keyframe.pts <= max(lastFedKeyPTS ?? .min, positionedKeyPTS ?? .min) { return }
         try jump(to: keyframe)
     }
 
@@ -135,13 +160,16 @@ final class SegmentWalk {
         av_frame_unref(held)
         heldPTS = nil
         lastFedKeyPTS = nil
+        pending.removeAll()
         if let i = queue.firstIndex(where: { isKey($0) && packetPTS($0) == keyframe.pts }) {
             stats.seeks += 1
             for p in queue[..<i] { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
             queue.removeFirst(i)
+            positionedKeyPTS = keyframe.pts
             return
         }
         try seek(to: keyframe)
+        positionedKeyPTS = keyframe.pts
     }
 
     private func seek(to keyframe: Keyframe) throws(MediaError) {
@@ -168,11 +196,21 @@ final class SegmentWalk {
     private func rewind() throws(MediaError) {
         clearQueue()
         reachedEOF = false
+        avcodec_flush_buffers(codec)
+        pending.removeAll()
+        positionedKeyPTS = nil
         if fresh { return }
-        if avformat_seek_file(input.ctx, streamIndex, Int64.min, Int64.min, Int64.max, 0) < 0 {
-            avio_seek(input.ctx.pointee.pb, 0, SEEK_SET)
-            avformat_flush(input.ctx)
+        stats.seeks += 1
+        // Seek to the earliest timestamp known, backwards, so the first keyframe is next;
+        // demuxers without timestamp seeking get a byte seek to 0.
+        var earliest = spec.decodeStartPTS
+        if let st = input.stream(Int(streamIndex)), st.pointee.start_time != ff_nopts_value() {
+            earliest = min(earliest, st.pointee.start_time)
         }
+        if av_seek_frame(input.ctx, streamIndex, earliest, AVSEEK_FLAG_BACKWARD) >= 0 { return }
+        if av_seek_frame(input.ctx, streamIndex, earliest, 0) >= 0 { return }
+        if av_seek_frame(input.ctx, streamIndex, 0, AVSEEK_FLAG_BYTE) >= 0 { return }
+        throw MediaError(.decodeFailed, "cannot seek back to the start of the stream")
     }
 
     /// Reads packets until `keyframe`'s; it is queued and true returned. With
@@ -226,6 +264,56 @@ final class SegmentWalk {
         }
     }
 
+    // MARK: Deciding from packet timestamps
+
+    /// Whether packet timestamps can stand in for frames not decoded yet: the lookahead is full
+    /// (or holds the rest of the file), and so far every frame came out with its packet's
+    /// timestamp. A full lookahead is longer than any codec's reordering delay, so frames not
+    /// yet read come after everything queued.
+    private var lookaheadIsComplete: Bool {
+        !timestampsDisagree && matchedOutputs >= 4 && (reachedEOF || queue.count >= Self.lookahead)
+    }
+
+    /// The next frame after `pts` in presentation order among the frames still to come out
+    /// (fed but not output, or queued), if the lookahead can tell.
+    private func nextFrame(after pts: Int64) -> Int64? {
+        var next: Int64?
+        for t in pending where t > pts { next = min(next ?? t, t) }
+        for q in queue where q.pointee.flags & AV_PKT_FLAG_DISCARD == 0 {
+            let t = packetPTS(q)
+            if t != ff_nopts_value() && t > pts { next = min(next ?? t, t) }
+        }
+        return next
+    }
+
+    /// Emits the held frame as soon as the lookahead shows the next frame falls in a later
+    /// slot, instead of feeding packets until that frame is decoded; the pending sample's
+    /// keyframe may then be jumped to at once. Returns whether anything was emitted.
+    private func emitEarly() throws(MediaError) -> Bool {
+        guard let h = heldPTS, lookaheadIsComplete, let next = nextFrame(after: h) else { return false }
+        if next >= spec.endPTS {
+            try emit(held, h, upTo: endSample)
+        } else {
+            let upTo = UInt32(clamping: min(Int64(endSample), clock.slot(next) - baseSlot))
+            guard upTo > nextSample else { return false }
+            try emit(held, h, upTo: upTo)
+        }
+        if nextSample >= endSample { done = true }
+        return true
+    }
+
+    /// Whether every frame this segment still owns has already been fed: all queued packets
+    /// belong to the next segment. Then draining the decoder finishes the segment without
+    /// decoding the next segment's keyframe. (An open GOP's leading frames, which belong here,
+    /// sit in the queue after that keyframe, so they keep this false.)
+    private func segmentTailIsInDecoder() -> Bool {
+        guard spec.endPTS != Int64.max, !timestampsDisagree, reachedEOF || queue.count >= Self.lookahead else { return false }
+        return queue.allSatisfy { q in
+            let t = packetPTS(q)
+            return t != ff_nopts_value() && t >= spec.endPTS
+        }
+    }
+
     private func clearQueue() {
         for p in queue { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
         queue.removeAll()
@@ -254,7 +342,9 @@ final class SegmentWalk {
 
     private func feed(_ packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) {
         if isKey(packet) { lastFedKeyPTS = max(lastFedKeyPTS ?? Int64.min, packetPTS(packet)) }
-        codec.pointee.skip_frame = !isKey(packet) && cannotBeSample(packet) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
+        let pts = packetPTS(packet)
+        if pts != ff_nopts_value() && packet.pointee.flags & AV_PKT_FLAG_DISCARD == 0 { pending.append(pts) }
+        codec.pointee.skip_frame = tuning.skipNonReference && !isKey(packet) && cannotBeSample(packet) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
         let r = avcodec_send_packet(codec, packet)
         fedPackets += 1
         if r == ff_averror_invaliddata() { damagedPackets += 1 }
@@ -280,6 +370,12 @@ final class SegmentWalk {
                 throw MediaError(.decodeFailed, "decoding failed: \(ffErrorString(r))")
             }
             stats.decodedFrames += 1
+            if let i = pending.firstIndex(of: scratch.pointee.best_effort_timestamp) {
+                pending.remove(at: i)
+                matchedOutputs += 1
+            } else {
+                timestampsDisagree = true
+            }
             try accept(scratch)
             av_frame_unref(scratch)
         }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import FrameCore
 import FrameExtract
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -135,4 +136,3 @@ final class ProgressLine: Sendable {
     }
 }
 
-import Synchronization

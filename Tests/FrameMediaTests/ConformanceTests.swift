@@ -9,6 +9,8 @@ struct VideoCase: CustomTestStringConvertible, Sendable {
     var file: String
     /// Complete ffmpeg arguments after the global options, with OUT standing for the output path.
     var arguments: [String]
+    /// Optional second step reading the first step's output (IN) into OUT, e.g. a stream-copy cut.
+    var then: [String]? = nil
     var testDescription: String { name }
 
     static func lavfi(_ name: String, _ file: String, size: String = "160x120", rate: String = "30", seconds: Double = 6,
@@ -19,7 +21,13 @@ struct VideoCase: CustomTestStringConvertible, Sendable {
 
     func make(in dir: URL) throws -> String {
         let path = dir.appendingPathComponent(file).path
-        try Fixtures.ffmpeg(arguments.map { $0 == "OUT" ? path : $0 })
+        guard let then else {
+            try Fixtures.ffmpeg(arguments.map { $0 == "OUT" ? path : $0 })
+            return path
+        }
+        let first = dir.appendingPathComponent("step1-" + file).path
+        try Fixtures.ffmpeg(arguments.map { $0 == "OUT" ? first : $0 })
+        try Fixtures.ffmpeg(then.map { $0 == "OUT" ? path : $0 == "IN" ? first : $0 })
         return path
     }
 }
@@ -35,11 +43,18 @@ let conformanceCases: [VideoCase] = [
     .lavfi("mkv h264 open gop", "h264open.mkv", ["-c:v", "libx264", "-bf", "3", "-x264-params", "open-gop=1:keyint=20:min-keyint=20"]),
     .lavfi("webm vp9 odd size", "vp9.webm", size: "161x121", seconds: 4, ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "24"]),
     .lavfi("avi mpeg4", "mpeg4.avi", ["-c:v", "mpeg4", "-q:v", "5", "-g", "24"]),
+    .lavfi("avi mjpeg (intra-only, full range)", "mjpeg.avi", seconds: 4, ["-c:v", "mjpeg", "-q:v", "4", "-pix_fmt", "yuvj422p"]),
+    .lavfi("avi mpeg4 with b-frames", "mpeg4b.avi", ["-c:v", "mpeg4", "-bf", "2", "-q:v", "5", "-g", "24"]),
     .lavfi("wmv wmv2", "wmv2.wmv", ["-c:v", "wmv2", "-g", "24"]),
     .lavfi("flv flv1", "flv1.flv", rate: "25", ["-c:v", "flv", "-g", "24"]),
     .lavfi("mpeg4 odd size", "odd.mkv", size: "163x97", seconds: 4, src: "mandelbrot", ["-c:v", "mpeg4", "-g", "12"]),
     .lavfi("ntsc rate", "ntsc.mp4", rate: "30000/1001", ["-c:v", "libx264", "-bf", "2", "-g", "30"]),
     .lavfi("low source rate", "slow.mp4", rate: "2", seconds: 8, ["-c:v", "libx264", "-bf", "1", "-g", "4"]),
+    VideoCase(name: "mp4 edit list cut mid-GOP", file: "cut.mp4", arguments: [
+        "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "8", "-c:v", "libx264", "-bf", "3", "-g", "60", "OUT"],
+        then: ["-ss", "1.37", "-i", "IN", "-c", "copy", "OUT"]),
+    VideoCase(name: "mpeg-ts without index, non-zero start", file: "ts.ts", arguments: [
+        "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25", "-t", "6", "-c:v", "libx264", "-bf", "2", "-g", "25", "OUT"]),
     VideoCase(name: "variable frame rate", file: "vfr.mp4", arguments: [
         "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=6",
         "-vf", "select='lt(mod(n\\,10)\\,6)+eq(n\\,95)'", "-vsync", "vfr", "-c:v", "libx264", "-bf", "2", "-g", "30", "OUT"]),
@@ -71,6 +86,14 @@ struct ConformanceTests {
             #expect(segmented.digests.map(\.md5) == reference, "\(video.name) at \(rate): segmented")
             #expect(whole.digests.map(\.md5) == reference, "\(video.name) at \(rate): whole file")
             #expect(segmented.digests.map(\.sampleIndex) == Array(0..<UInt32(reference.count)))
+            if rate == "1/3" {
+                #expect(try Fixtures.indexlessDigests(path, rate: r) == reference, "\(video.name) at \(rate): without an index")
+            }
+            if rate == "2.5" {
+                // One decoder going backwards through the segments: seeks back and rewinds.
+                let reused = try Fixtures.ourDigests(path, rate: r, segmentSeconds: 1, reuseDecoder: true, reversed: true)
+                #expect(reused.digests.map(\.md5) == reference, "\(video.name) at \(rate): reused decoder, reverse order")
+            }
         }
     }
 }

@@ -62,14 +62,15 @@ enum Fixtures {
 
     /// Our answer: probe, plan, then decode every segment with its own decoder (as separate
     /// nodes would), returning digests in sample order and the summed statistics.
-    static func ourDigests(_ path: String, rate: Rational, segmentSeconds: Double, reuseDecoder: Bool = false,
+    static func ourDigests(_ path: String, rate: Rational, segmentSeconds: Double, reuseDecoder: Bool = false, reversed: Bool = false,
                            source: (any ByteSource)? = nil) throws -> (digests: [SampleDigest], stats: SegmentStats, plan: SegmentPlan) {
         let info = try MediaProbe.probe(path: path)
         let plan = try SegmentPlanner.makePlan(info, rate: rate, segmentSeconds: segmentSeconds)
         var all: [SampleDigest] = []
         var total = SegmentStats()
         var shared: SegmentDecoder?
-        for spec in plan.segments {
+        var results: [[SampleDigest]] = Array(repeating: [], count: plan.segments.count)
+        for spec in reversed ? plan.segments.reversed() : plan.segments {
             let decoder: SegmentDecoder
             if reuseDecoder, let shared { decoder = shared } else {
                 decoder = try SegmentDecoder(source: source ?? FileByteSource(path: path), formatHint: path)
@@ -80,12 +81,28 @@ enum Fixtures {
             guard got.count == Int(spec.sampleCount) else {
                 throw Fixtures.CommandFailed(description: "segment \(spec.index) emitted \(got.count) of \(spec.sampleCount)")
             }
-            all += got
+            results[Int(spec.index)] = got
             total.decodedFrames += stats.decodedFrames
             total.emittedFrames += stats.emittedFrames
             total.bytesRead += stats.bytesRead
             total.seeks += stats.seeks
         }
+        all = results.flatMap { $0 }
         return (all, total, plan)
+    }
+
+    /// Our digests when the video has no usable keyframe index: one segment decoded from the
+    /// start, by a decoder that first decoded the end of the video (so it has to rewind).
+    static func indexlessDigests(_ path: String, rate: Rational) throws -> [String] {
+        var info = try MediaProbe.probe(path: path)
+        let last = try SegmentPlanner.plan(info, rate: rate, segmentSeconds: 1).last!
+        info.keyframes = []
+        let plan = try SegmentPlanner.plan(info, rate: rate, segmentSeconds: 1)
+        guard plan.count == 1 else { throw CommandFailed(description: "expected one segment without an index") }
+        let decoder = try SegmentDecoder(path: path)
+        _ = try decoder.runDigests(last) { _ in }
+        var digests: [String] = []
+        _ = try decoder.runDigests(plan[0]) { digests.append($0.md5) }
+        return digests
     }
 }

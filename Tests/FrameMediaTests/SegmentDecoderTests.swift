@@ -26,6 +26,49 @@ struct SegmentDecoderTests {
         #expect(one.stats.seeks >= 2)
     }
 
+    @Test("a video without a keyframe index decodes from the start in one segment, still exact")
+    func withoutIndex() throws {
+        let dir = try Fixtures.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = try Self.longVideo(dir)
+        var info = try MediaProbe.probe(path: path)
+        info.keyframes = []
+        let plan = try SegmentPlanner.makePlan(info, rate: Rational(1, 1), segmentSeconds: 2)
+        #expect(plan.segments.count == 1 && plan.segments[0].keyframes.isEmpty)
+        var digests: [String] = []
+        for decoder in [try SegmentDecoder(path: path)] {
+            // Used once before, so the index-less run must rewind to the start.
+            _ = try decoder.runDigests(try SegmentPlanner.plan(MediaProbe.probe(path: path), rate: Rational(1, 1), segmentSeconds: 2).last!) { _ in }
+            _ = try decoder.runDigests(plan.segments[0]) { digests.append($0.md5) }
+        }
+        #expect(digests == (try Fixtures.referenceDigests(path, rate: "1")))
+    }
+
+    /// Decoded frames and digests over all segments with the given tuning.
+    static func decode(_ path: String, rate: Rational, segmentSeconds: Double, tuning: SegmentWalk.Tuning) throws -> (Int, [String]) {
+        let plan = try SegmentPlanner.plan(MediaProbe.probe(path: path), rate: rate, segmentSeconds: segmentSeconds)
+        let decoder = try SegmentDecoder(path: path)
+        decoder.tuning = tuning
+        var decoded = 0
+        var digests: [String] = []
+        for spec in plan { decoded += try decoder.runDigests(spec) { digests.append($0.md5) }.decodedFrames }
+        return (decoded, digests)
+    }
+
+    @Test("skipping non-reference frames and deciding from the lookahead each save decoding, same frames")
+    func tuningSavesWork() throws {
+        let dir = try Fixtures.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = try Self.longVideo(dir)
+        let reference = try Fixtures.referenceDigests(path, rate: "1")
+        let all = try Self.decode(path, rate: Rational(1, 1), segmentSeconds: 1, tuning: .init())
+        let noSkip = try Self.decode(path, rate: Rational(1, 1), segmentSeconds: 1, tuning: .init(skipNonReference: false))
+        let noLookahead = try Self.decode(path, rate: Rational(1, 1), segmentSeconds: 1, tuning: .init(decideFromLookahead: false))
+        #expect(all.1 == reference && noSkip.1 == reference && noLookahead.1 == reference)
+        #expect(all.0 < noSkip.0, "\(all.0) vs \(noSkip.0) without skip_frame")
+        #expect(all.0 < noLookahead.0, "\(all.0) vs \(noLookahead.0) without lookahead decisions")
+    }
+
     @Test("cancellation stops the segment promptly with CANCELLED")
     func cancellation() throws {
         let dir = try Fixtures.makeDirectory()

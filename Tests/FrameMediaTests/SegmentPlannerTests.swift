@@ -32,6 +32,8 @@ struct Layout: CustomStringConvertible {
             if !noIndex && (i % keyEvery == 0 || rng.next() % 30 == 0) { keys.append(Keyframe(pts: pts, pos: Int64(i) * 1000)) }
             pts += d
         }
+        // Sometimes an edit list cut the start: a keyframe before the first kept frame.
+        if !noIndex && rng.next() % 4 == 0 { keys.insert(Keyframe(pts: frames[0].0 - typical * 3, pos: 0), at: 0) }
         self.frames = frames
         segmentSeconds = [0.5, 1, 2, 10, 0.01][Int(rng.next() % 5)]
         let startMicros = rng.next() % 3 == 0 ? Int64(rng.next() % 3_000_000) - 1_000_000 : 0
@@ -92,10 +94,12 @@ struct SegmentPlannerTests {
                     expected += spec.sampleCount
                     #expect(spec.sampleCount > 0 || plan.segments.count == 1, "no empty leases")
                     if n > 0 {
-                        #expect(layout.info.keyframes.contains { $0.pts == spec.startPTS }, "boundary on a keyframe")
+                        #expect(layout.info.keyframes.contains { $0.pts == spec.startPTS && $0.pts >= layout.info.firstPTS }, "boundary on a keyframe")
                         #expect(plan.segments[n - 1].endPTS == spec.startPTS)
                     }
-                    #expect(spec.keyframes.allSatisfy { $0.pts >= spec.startPTS && $0.pts < spec.endPTS })
+                    #expect(spec.keyframes.allSatisfy { $0.pts >= spec.decodeStartPTS && $0.pts < spec.endPTS })
+                    #expect(spec.decodeStartPTS <= spec.startPTS)
+                    if n > 0 { #expect(spec.decodeStartPTS == spec.startPTS) }
                     // Each sample's frame (by the simulated filter) lies inside its segment.
                     for sample in spec.firstSample..<(spec.firstSample + spec.sampleCount) {
                         let pts = layout.frames[truth[Int(sample)]].pts
