@@ -111,11 +111,14 @@ import Testing
         let stoppedAt = Date()
         try await eventually(10, "node-stop offline") { await cluster.nodeState("node-stop") == "offline" }
         let lostAfter = Date().timeIntervalSince(stoppedAt)
+        print("measured: SIGSTOPped node reported lost after \(String(format: "%.2f", lostAfter)) s (heartbeat timeout 3 s)")
         #expect(lostAfter <= 3.0 + 1.0, "lost after \(lostAfter)s")
         #expect(await cluster.nodeState("node-other") == "online")
 
         node.signal(SIGCONT)
+        let continuedAt = Date()
         try await eventually(20, "node-stop back online\n\(cluster.logs)") { await cluster.nodeState("node-stop") == "online" }
+        print("measured: node back online \(String(format: "%.2f", Date().timeIntervalSince(continuedAt))) s after SIGCONT")
     }
 
     @Test func revokedNodeIsDisconnectedAndExits() async throws {
