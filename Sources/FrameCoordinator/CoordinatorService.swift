@@ -1,3 +1,4 @@
+import FrameAPI
 import FrameCluster
 import FrameCore
 import Foundation
@@ -13,13 +14,16 @@ public struct CoordinatorService: Sendable {
     public let config: CoordinatorConfig
     public let registry: NodeRegistry
     public let logger: Logger
+    /// The user-facing API mounted next to the operator routes; nil serves only /health, /ready and /admin.
+    public let api: FrameAPIServer?
     private let ready: @Sendable () async -> Bool
 
     public init(config: CoordinatorConfig, directory: any NodeDirectory, logger: Logger,
-                ready: @escaping @Sendable () async -> Bool = { true }) {
+                api: FrameAPIServer? = nil, ready: @escaping @Sendable () async -> Bool = { true }) {
         self.config = config
         self.registry = NodeRegistry(directory: directory, logger: logger)
         self.logger = logger
+        self.api = api
         self.ready = ready
     }
 
@@ -36,7 +40,7 @@ public struct CoordinatorService: Sendable {
             host: config.clusterListen.host, port: config.clusterListen.port, tls: tls,
             registry: registry, work: nil, settings: settings, logger: logger)
         let clusterPort = listener.port
-        let router = CoordinatorRoutes.build(registry: registry, adminToken: config.adminToken, ready: ready)
+        let router = CoordinatorRoutes.build(registry: registry, adminToken: config.adminToken, api: api, ready: ready)
         let logger = self.logger
         let app = Application(
             router: router,

@@ -1,0 +1,45 @@
+import Foundation
+import JWTKit
+
+/// Issues and checks the API's access tokens: HS256 JWTs whose subject is the
+/// user id, valid for ``APIConfiguration/tokenLifetime``.
+///
+/// Tokens carry no role: the role is read from the database on every request
+/// (see ``AuthenticatedUser``), so there is nothing in them to go stale.
+public struct TokenService: Sendable {
+    struct Claims: JWTPayload {
+        var sub: SubjectClaim
+        var exp: ExpirationClaim
+        var iat: IssuedAtClaim
+
+        func verify(using algorithm: some JWTAlgorithm) async throws {
+            try exp.verifyNotExpired()
+        }
+    }
+
+    let keys: JWTKeyCollection
+    public let lifetime: Duration
+
+    public init(secret: String, lifetime: Duration = .seconds(3600)) async {
+        keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: Array(secret.utf8)), digestAlgorithm: .sha256)
+        self.lifetime = lifetime
+    }
+
+    public var lifetimeSeconds: Int { Int(lifetime.components.seconds) }
+
+    /// A signed token for `userID`, expiring `lifetime` from `now`.
+    public func issue(userID: UUID, now: Date = Date()) async throws -> String {
+        let claims = Claims(
+            sub: SubjectClaim(value: userID.uuidString.lowercased()),
+            exp: ExpirationClaim(value: now.addingTimeInterval(TimeInterval(lifetimeSeconds))),
+            iat: IssuedAtClaim(value: now))
+        return try await keys.sign(claims)
+    }
+
+    /// The user id a valid, unexpired token was issued for; nil for anything else.
+    public func verify(_ token: String) async -> UUID? {
+        guard let claims = try? await keys.verify(token, as: Claims.self) else { return nil }
+        return UUID(uuidString: claims.sub.value)
+    }
+}
