@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import JWTKit
 
@@ -22,8 +23,16 @@ public struct TokenService: Sendable {
 
     public init(secret: String, lifetime: Duration = .seconds(3600)) async {
         keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: Array(secret.utf8)), digestAlgorithm: .sha256)
+        await keys.add(hmac: HMACKey(key: Self.signingKey(secret)), digestAlgorithm: .sha256)
         self.lifetime = lifetime
+    }
+
+    /// The secret itself when it has at least 256 bits (RFC 7518 asks HS256 keys to be as long as the
+    /// hash, and JWTKit asserts it); a shorter secret is stretched with SHA-256 rather than refused,
+    /// so a short `jwt_secret` in a development config still works.
+    static func signingKey(_ secret: String) -> SymmetricKey {
+        let bytes = Array(secret.utf8)
+        return bytes.count >= 32 ? SymmetricKey(data: bytes) : SymmetricKey(data: SHA256.hash(data: bytes))
     }
 
     public var lifetimeSeconds: Int { Int(lifetime.components.seconds) }

@@ -68,7 +68,7 @@ struct UploadReceiver {
                 } catch {
                     throw APIError.validation("the multipart body is malformed")
                 }
-                let batch = events.items
+                let batch = Self.coalesced(events.items)
                 events.items.removeAll(keepingCapacity: true)
                 for event in batch {
                     try await handle(event, part: &part, done: &done, options: &options)
@@ -142,6 +142,28 @@ struct UploadReceiver {
             }
             part = .headers([:])
         }
+    }
+
+    /// Merges runs of body events into one buffer per run. The parser reports body bytes in pieces
+    /// split at every CR (a possible boundary start), which in binary video data is every few hundred
+    /// bytes; one write per piece would cost a thread-pool hop each.
+    private static func coalesced(_ events: [Event]) -> [Event] {
+        var out: [Event] = []
+        var pending: ByteBuffer?
+        for event in events {
+            if case .body(let bytes) = event {
+                if pending == nil {
+                    pending = bytes
+                } else {
+                    pending!.writeImmutableBuffer(bytes)
+                }
+                continue
+            }
+            if let run = pending { out.append(.body(run)); pending = nil }
+            out.append(event)
+        }
+        if let run = pending { out.append(.body(run)) }
+        return out
     }
 
     /// Decides what a part is once its headers are complete; opens the file for a `file` part.

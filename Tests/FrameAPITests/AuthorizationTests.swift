@@ -116,9 +116,13 @@ struct AuthorizationTests {
             let link = try await client.execute(uri: "/videos/\(video.id)/download-url", method: .get, headers: h.auth(token))
                 .decode(Link.self)
             try await h.setStatus(video.id, .expired)
-            for (uri, headers) in [("/videos/\(video.id)/download", h.auth(token)), ("/videos/\(video.id)/download-url", h.auth(token)), (link.url, [:])] {
-                let late = try await client.execute(uri: uri, method: .get, headers: headers)
-                #expect(late.status == .gone, "\(uri)")
+            let late: [(String, HTTPFields)] = [
+                ("/videos/\(video.id)/download", h.auth(token)), ("/videos/\(video.id)/download-url", h.auth(token)),
+                (link.url, HTTPFields()),
+            ]
+            for (uri, headers) in late {
+                let response = try await client.execute(uri: uri, method: .get, headers: headers)
+                #expect(response.status == .gone, "\(uri)")
             }
         }
     }
