@@ -43,7 +43,7 @@ struct AuthRoutes {
         let body = try await decode(LoginRequest.self, request, context)
         let user = try await users.find(email: body.email)
         // Verify against a decoy for unknown addresses so both failures cost the same time.
-        let ok = try await hasher.verify(body.password, hash: user?.passwordHash ?? PasswordHasher.decoyHash)
+        let ok = try await hasher.verify(body.password, hash: user?.passwordHash ?? hasher.decoyHash)
         guard let user, ok else { throw APIError.unauthorized("e-mail or password is wrong") }
         let token = try await tokens.issue(userID: user.id)
         return LoginResponse(accessToken: token, tokenType: "Bearer", expiresIn: tokens.lifetimeSeconds)
