@@ -162,7 +162,9 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
         .testTarget(name: "FrameCoordinatorTests", dependencies: [
-            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore",
+            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameAPI",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
