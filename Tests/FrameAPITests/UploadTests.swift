@@ -62,6 +62,17 @@ struct UploadTests {
         }
     }
 
+    /// Over a real socket the 413 arrives while the client is still sending, and nothing stays on disk.
+    @Test func tooLargeOverTheNetwork() async throws {
+        try await Harness.run(.live, maxUploadBytes: 256 * 1024) { h, client in
+            let (token, _) = try await h.user(client)
+            let response = try await h.upload(client, token: token, files: [("big.mp4", Self.pattern(3_000_000))])
+            #expect(response.status == .contentTooLarge)
+            #expect(response.problemCode == "UPLOAD_TOO_LARGE")
+            #expect(h.uploadedFiles().isEmpty)
+        }
+    }
+
     @Test func disallowedExtensionIsRefusedBeforeWriting() async throws {
         try await Harness.run { h, client in
             let (token, _) = try await h.user(client)
