@@ -52,16 +52,17 @@ public struct FrameAPIServer: Sendable {
     public func addRoutes(to router: Router<APIRequestContext>) {
         try? FileManager.default.createDirectory(at: configuration.uploadsDirectory, withIntermediateDirectories: true)
         let authenticate = JWTAuthMiddleware(tokens: tokens, users: users)
-        let auth = router.group("auth")
+        let errors = CodedErrorMiddleware<APIRequestContext>(logger: logger)
+        let auth = router.group("auth").add(middleware: errors)
         AuthRoutes(users: users, hasher: hasher, tokens: tokens)
-            .register(public: auth, authenticated: router.group("auth").add(middleware: authenticate))
-        let videos = router.group("videos").add(middleware: authenticate)
+            .register(public: auth, authenticated: router.group("auth").add(middleware: errors).add(middleware: authenticate))
+        let videos = router.group("videos").add(middleware: errors).add(middleware: authenticate)
         let receiver = UploadReceiver(configuration: configuration, threadPool: threadPool, logger: logger)
         VideoRoutes(
             jobs: jobs, ingestor: ingestor, canceller: canceller, receiver: receiver,
             archives: ArchiveResponder(resultsDirectory: configuration.resultsDirectory, fileIO: FileIO(threadPool: threadPool)),
             links: links, publicBaseURL: configuration.publicBaseURL, logger: logger
-        ).register(authenticated: videos, public: router)
+        ).register(authenticated: videos, downloads: router.group("downloads").add(middleware: errors))
     }
 
     /// A router with only the user-facing API (tests, or a process that serves nothing else).

@@ -21,7 +21,7 @@ struct VideoRoutes {
 
     struct DownloadURL: ResponseEncodable { var url: String; var expiresAt: Date }
 
-    func register(authenticated videos: RouterGroup<APIRequestContext>, public router: Router<APIRequestContext>) {
+    func register(authenticated videos: RouterGroup<APIRequestContext>, downloads: RouterGroup<APIRequestContext>) {
         videos.post { request, context in try await upload(request, context) }
         videos.get { request, context in try await list(request, context) }
         videos.get(":id") { _, context in VideoResponse(try await ownedJob(context)) }
@@ -30,7 +30,7 @@ struct VideoRoutes {
             try await archives.respond(job: try await ownedJob(context), request: request, context: context)
         }
         videos.get(":id/download-url") { _, context in try await downloadURL(context) }
-        router.get("downloads/:id") { request, context in try await signedDownload(request, context) }
+        downloads.get(":id") { request, context in try await signedDownload(request, context) }
     }
 
     // MARK: Upload

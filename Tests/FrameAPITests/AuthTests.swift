@@ -99,4 +99,14 @@ struct AuthTests {
             #expect(asAdmin.status == .ok)
         }
     }
+
+    @Test func databaseOutageIsAProblemDocument() async throws {
+        try await Harness.run { h, client in
+            let (token, _) = try await h.user(client)
+            await h.db.shutdown()
+            let response = try await client.execute(uri: "/videos", method: .get, headers: h.auth(token))
+            #expect(response.status == .serviceUnavailable)
+            #expect(response.problemCode == "DATABASE_UNAVAILABLE")
+        }
+    }
 }
