@@ -74,10 +74,8 @@ struct UploadReceiver {
                     try await handle(event, part: &part, done: &done, options: &options)
                 }
             }
-            if case .file(let file, _) = part {
-                // The body ended inside a file part: the client gave up or the body was cut.
-                await file.abandon()
-                part = .ignored
+            if case .file = part {
+                // The body ended inside a file part (cut off or no closing boundary); the catch below removes it.
                 throw APIError.validation("the multipart body ended before the file part was complete")
             }
             guard !done.isEmpty else {
@@ -126,15 +124,11 @@ struct UploadReceiver {
             if case .headers(let headers) = part { part = try await begin(headers) }
             switch part {
             case .file(let file, let upload):
+                // Listed first so that a failing fsync below still gets the file removed.
                 part = .ignored
-                do {
-                    try await file.syncAndClose()
-                } catch {
-                    done.append(upload)
-                    throw error
-                }
-                try await UploadFile.syncDirectory(upload.file.deletingLastPathComponent().path, threadPool: threadPool)
                 done.append(upload)
+                try await file.syncAndClose()
+                try await UploadFile.syncDirectory(upload.file.deletingLastPathComponent().path, threadPool: threadPool)
             case .field(let name, let value):
                 try options.set(name, String(buffer: value))
             case .headers, .ignored:

@@ -142,6 +142,22 @@ struct UploadTests {
         }
     }
 
+    /// A body cut off inside the file part (no closing boundary) is refused and leaves nothing behind.
+    @Test func truncatedBodyLeavesNothing() async throws {
+        try await Harness.run { h, client in
+            let (token, _) = try await h.user(client)
+            let multipart = Multipart(files: [("cut.mp4", Self.pattern(100_000))], fields: [], fieldsFirst: false)
+            var body = multipart.body
+            body = body.getSlice(at: body.readerIndex, length: body.readableBytes - 200)!
+            let response = try await client.execute(
+                uri: "/videos", method: .post,
+                headers: h.auth(token, [.contentType: "multipart/form-data; boundary=\(multipart.boundary)"]), body: body)
+            #expect(response.status == .unprocessableContent)
+            #expect(response.problemCode == "VALIDATION_FAILED")
+            #expect(h.uploadedFiles().isEmpty)
+        }
+    }
+
     /// A full disk surfaces as 507 STORAGE_FULL (writing to /dev/full fails with ENOSPC).
     @Test func fullDiskIsStorageFull() async throws {
         let file = try await UploadFile.create(path: "/dev/full", threadPool: .singleton)
