@@ -161,8 +161,11 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
+        /// Helpers shared by the test targets: child processes, fixtures, per-test databases.
+        .target(name: "FrameTestSupport", path: "Tests/Support"),
         .testTarget(name: "FrameCoordinatorTests", dependencies: [
-            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameAPI",
+            "FrameTestSupport",
+            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameExtract", "FrameAPI",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -170,7 +173,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient", "FrameTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

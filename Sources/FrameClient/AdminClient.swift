@@ -14,23 +14,8 @@ public struct AdminClient: Sendable {
         self.token = token
     }
 
-    /// A node as the coordinator reports it.
-    public struct Node: Codable, Sendable {
-        public var name: String
-        public var state: String
-        public var adminState: String
-        public var online: Bool
-        public var slots: Int
-        public var activeLeases: Int
-        public var framesTotal: Int64
-        public var framesPerSecond: Double
-        public var lastHeartbeatAt: Date?
-        public var connectedAt: Date?
-        public var softwareVersion: String
-        public var address: String
-        public var labels: [String: String]
-        public var recentFailures: Int
-    }
+    /// A node as the coordinator reports it (the same type the coordinator encodes).
+    public typealias Node = NodeStatus
 
     struct NodeList: Decodable { var items: [Node] }
 

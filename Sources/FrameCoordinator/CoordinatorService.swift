@@ -1,6 +1,7 @@
 import FrameAPI
 import FrameCluster
 import FrameCore
+import FrameStore
 import Foundation
 import Hummingbird
 import Logging
@@ -8,20 +9,50 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// The coordinator process: the node listener and the HTTP API, run together
-/// under one service group with graceful shutdown on SIGTERM/SIGINT.
+/// The coordinator process: the node listener, the lease scheduler and the
+/// HTTP API, run together under one service group with graceful shutdown on
+/// SIGTERM/SIGINT.
 public struct CoordinatorService: Sendable {
     public let config: CoordinatorConfig
     public let registry: NodeRegistry
+    /// Present when the coordinator has a database: it leases work to nodes.
+    public let scheduler: LeaseScheduler?
+    public let ingestor: MediaIngestor?
+    /// Present with a database: deletes the files of jobs past their retention.
+    public let sweeper: RetentionSweeper?
+    public let layout: StorageLayout
     public let logger: Logger
     /// The user-facing API mounted next to the operator routes; nil serves only /health, /ready and /admin.
     public let api: FrameAPIServer?
     private let ready: @Sendable () async -> Bool
 
-    public init(config: CoordinatorConfig, directory: any NodeDirectory, logger: Logger,
-                api: FrameAPIServer? = nil, ready: @escaping @Sendable () async -> Bool = { true }) {
+    /// A coordinator that schedules jobs stored in `database`.
+    public init(config: CoordinatorConfig, database: Database, logger: Logger) {
+        let layout = StorageLayout(uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
+        let scheduler = LeaseScheduler(
+            database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays, logger: logger)
+        self.init(
+            config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
+            ingestor: MediaIngestor(
+                database: database, segmentSeconds: config.segmentSeconds, maxAttempts: config.maxAttempts,
+                onNewJob: { await scheduler.jobArrived() }),
+            sweeper: RetentionSweeper(database: database, layout: layout, logger: logger),
+            layout: layout, logger: logger, ready: { await database.ping() })
+    }
+
+    /// A coordinator with only node sessions (no scheduling), e.g. for transport tests.
+    public init(
+        config: CoordinatorConfig, directory: any NodeDirectory, scheduler: LeaseScheduler? = nil,
+        ingestor: MediaIngestor? = nil, sweeper: RetentionSweeper? = nil, layout: StorageLayout? = nil, logger: Logger,
+        api: FrameAPIServer? = nil, ready: @escaping @Sendable () async -> Bool = { true }
+    ) {
         self.config = config
         self.registry = NodeRegistry(directory: directory, logger: logger)
+        self.scheduler = scheduler
+        self.ingestor = ingestor
+        self.sweeper = sweeper
+        self.layout = layout ?? StorageLayout(
+            uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
         self.logger = logger
         self.api = api
         self.ready = ready
@@ -31,6 +62,7 @@ public struct CoordinatorService: Sendable {
     public func run(
         handleSignals: Bool = true, onRunning: @escaping @Sendable (_ httpPort: Int, _ clusterPort: Int) async -> Void = { _, _ in }
     ) async throws {
+        try layout.prepare()
         let tls = try TLSContexts.coordinator(config.tls)
         let settings = SessionSettings(
             coordinatorID: ProcessInfo.processInfo.hostName,
@@ -38,7 +70,7 @@ public struct CoordinatorService: Sendable {
             maxFrameLength: config.maxFrameBytes)
         let listener = try await NodeListener.bind(
             host: config.clusterListen.host, port: config.clusterListen.port, tls: tls,
-            registry: registry, work: nil, settings: settings, logger: logger)
+            registry: registry, work: scheduler, settings: settings, logger: logger)
         let clusterPort = listener.port
         let router = CoordinatorRoutes.build(registry: registry, adminToken: config.adminToken, api: api, ready: ready)
         let logger = self.logger
@@ -53,11 +85,37 @@ public struct CoordinatorService: Sendable {
             },
             logger: logger
         )
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: listener), .init(service: app)]
+        if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: listener), .init(service: app)],
-                gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
-                logger: logger))
+                services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
         try await group.run()
+    }
+}
+
+/// Runs the scheduler's periodic tick (reaper and dispatch) and the
+/// retention sweep (every minute) as a service.
+struct SchedulerTicks: Service {
+    let scheduler: LeaseScheduler
+    let sweeper: RetentionSweeper?
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await scheduler.runTicks() }
+                if let sweeper {
+                    group.addTask {
+                        while !Task.isCancelled {
+                            do { try await sweeper.sweep() } catch {
+                                logger.error("retention sweep failed", metadata: ["error": "\(error)"])
+                            }
+                            try? await Task.sleep(for: .seconds(60))
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -30,12 +30,15 @@ public final class Database: Sendable {
         public var maxBackoff: Duration
         /// libpq `connect_timeout` in seconds (a URL parameter overrides it).
         public var connectTimeoutSeconds: Int
+        /// Client-side limit on one statement; past it the connection is dropped and the caller gets `unavailable`.
+        public var statementTimeout: Duration
 
         public init(
             maxConnections: Int = 8, unavailableTimeout: Duration = .seconds(5),
             initialBackoff: Duration = .milliseconds(50), maxBackoff: Duration = .seconds(2),
-            connectTimeoutSeconds: Int = 5
+            connectTimeoutSeconds: Int = 5, statementTimeout: Duration = .seconds(60)
         ) {
+            self.statementTimeout = statementTimeout
             self.maxConnections = max(1, maxConnections)
             self.unavailableTimeout = unavailableTimeout
             self.initialBackoff = initialBackoff
@@ -213,6 +216,7 @@ public final class Database: Sendable {
     ) async throws -> T {
         let url = self.url
         let connectTimeout = configuration.connectTimeoutSeconds
+        let statementTimeout = configuration.statementTimeout
         do {
             while true {
                 let attempt: Attempt<T> = try await slot.run { holder in
@@ -225,7 +229,8 @@ public final class Database: Sendable {
                             return .backingOff(gate)
                         }
                         do {
-                            holder.connection = try PostgresConnection(url: url, connectTimeoutSeconds: connectTimeout)
+                            holder.connection = try PostgresConnection(
+                                url: url, connectTimeoutSeconds: connectTimeout, statementTimeout: statementTimeout)
                             self.connectSucceeded()
                         } catch {
                             if case .unavailable(let m)? = error as? StoreError { return .connectFailed(m) }
@@ -234,7 +239,11 @@ public final class Database: Sendable {
                     }
                     let conn = holder.connection!
                     defer {
-                        if conn.isBroken {
+                        // Never hand the next caller a transaction someone left open.
+                        if !conn.isBroken && conn.inTransaction {
+                            if (try? conn.query("ROLLBACK")) == nil { conn.close() }
+                        }
+                        if conn.isBroken || !conn.isOpen {
                             conn.close()
                             holder.connection = nil
                         }

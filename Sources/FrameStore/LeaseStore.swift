@@ -164,8 +164,8 @@ public struct LeaseStore: Sendable {
                     INSERT INTO job_events (job_id, kind, segment, node, epoch, reason, detail)
                     SELECT job_id, 'lease_granted', idx, $1, epoch, 'claim', 'attempt ' || attempts FROM granted
                 ), status_events AS (
-                    INSERT INTO job_events (job_id, kind, reason, detail)
-                    SELECT id, 'status', 'first lease granted', 'QUEUED->PROCESSING' FROM started
+                    INSERT INTO job_events (job_id, kind, node, reason, detail)
+                    SELECT id, 'status', $1, 'first lease granted', 'QUEUED->PROCESSING' FROM started
                 )
                 SELECT g.job_id, g.idx, g.epoch, g.attempts, g.spec, g.lease_expires_at,
                        j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext
@@ -332,7 +332,8 @@ public struct LeaseStore: Sendable {
             let jobMessage = code.isRetryable
                 ? "segment \(lease.segment) failed \(attempts) times; last error \(code.name): \(message)"
                 : "segment \(lease.segment): \(message)"
-            let failure = try conn.failJob(lease.jobID, code: jobCode, message: jobMessage, reason: "segment failed")
+            let failure = try conn.failJob(
+                lease.jobID, code: jobCode, message: jobMessage, reason: "segment failed", node: node)
             return .jobFailed(failure: failure)
         }
     }
@@ -404,19 +405,20 @@ public struct LeaseStore: Sendable {
             SELECT job_id, idx, node, epoch, state, attempts, max_attempts FROM released ORDER BY job_id, idx
             """, params).rows
         var released: [LeaseRelease.Released] = []
-        var exhausted: [(UUID, UInt32, Int)] = []
+        var exhausted: [(UUID, UInt32, Int, String)] = []
         for row in rows {
             let ref = try leaseRef(row: row)
             let state: SegmentState = try row.enum("state")
             let attempts = try row.int("attempts")
-            released.append(.init(lease: HeldLease(ref: ref, node: try row.string("node")), newState: state, attempts: attempts))
-            if state == .failed { exhausted.append((ref.jobID, ref.segment, attempts)) }
+            let node = try row.string("node")
+            released.append(.init(lease: HeldLease(ref: ref, node: node), newState: state, attempts: attempts))
+            if state == .failed { exhausted.append((ref.jobID, ref.segment, attempts, node)) }
         }
         var failedJobs: [JobFailure] = []
         var seen = Set<UUID>()
-        for (job, segment, attempts) in exhausted where seen.insert(job).inserted {
+        for (job, segment, attempts, node) in exhausted where seen.insert(job).inserted {
             let message = "segment \(segment) lost its lease \(attempts) times; last: \(reason)"
-            if let failure = try conn.failJob(job, code: .attemptsExhausted, message: message, reason: reason) {
+            if let failure = try conn.failJob(job, code: .attemptsExhausted, message: message, reason: reason, node: node) {
                 failedJobs.append(failure)
             }
         }

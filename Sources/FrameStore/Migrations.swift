@@ -38,6 +38,11 @@ public enum Migrations {
                 )
                 """)
             let done = Set(try conn.query("SELECT version FROM schema_migrations").rows.map { try $0.int("version") })
+            if let newest = done.max(), newest > latestVersion {
+                // A newer coordinator migrated this database; older code may not understand it.
+                database.logger.warning("database schema is newer than this build",
+                                        metadata: ["database": "\(newest)", "build": "\(latestVersion)"])
+            }
             var newlyApplied: [Int] = []
             for migration in all.sorted(by: { $0.version < $1.version }) where !done.contains(migration.version) {
                 for statement in migration.statements { try conn.query(statement) }

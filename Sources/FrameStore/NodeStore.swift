@@ -1,14 +1,6 @@
 import FrameCore
 import Foundation
 
-/// What an operator decided about a node, independent of whether it is connected.
-///
-/// `draining` nodes keep their current leases but get no new ones; `revoked`
-/// nodes are refused at the handshake (their certificate is no longer honoured).
-public enum NodeAdminState: String, Sendable, Codable, CaseIterable {
-    case enabled, draining, revoked
-}
-
 /// Whether a node currently holds a session with the coordinator.
 public enum NodeConnectionState: String, Sendable, Codable, CaseIterable {
     case online, offline

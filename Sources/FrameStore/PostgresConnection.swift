@@ -7,17 +7,23 @@ import Foundation
 /// async API: ``Database`` owns each connection on its own serial dispatch
 /// queue and hands it to a closure running there, which keeps blocking I/O off
 /// NIO event loops and the cooperative pool. Every statement goes through
-/// `PQexecParams` with text-format parameters (no string splicing), and
+/// `PQsendQueryParams` with text-format parameters (no string splicing), and
 /// server errors are classified into ``StoreError`` cases; a connection that
 /// breaks marks itself unusable so the pool replaces it.
 public final class PostgresConnection {
     private var conn: OpaquePointer?
     /// Set when a statement failed because the connection broke; the pool discards such connections.
     private(set) var isBroken = false
+    /// Client-side bound on one statement (see ``awaitResult(_:)``).
+    let statementTimeout: Duration
 
     /// Opens a connection. `url` is a libpq URI or key=value string; our
     /// defaults (connect timeout, TCP keepalives) apply unless it overrides them.
-    init(url: String, connectTimeoutSeconds: Int = 5, applicationName: String = "frameflow") throws(StoreError) {
+    init(
+        url: String, connectTimeoutSeconds: Int = 5, statementTimeout: Duration = .seconds(60),
+        applicationName: String = "frameflow"
+    ) throws(StoreError) {
+        self.statementTimeout = statementTimeout
         // Earlier keywords are overridden by the expanded URL, so the URL wins.
         let pairs: [(String, String)] = [
             ("connect_timeout", String(connectTimeoutSeconds)),
@@ -65,9 +71,17 @@ public final class PostgresConnection {
     /// restart), which turns a silently closed socket into CONNECTION_BAD.
     var isUsable: Bool {
         guard let c = conn, !isBroken else { return false }
-        if PQconsumeInput(c) == 0 { return false }
-        return PQstatus(c) == CONNECTION_OK
+        // A terminated backend first leaves its FATAL message, then EOF; one
+        // read returns only the message, so read until nothing is pending
+        // (each call is a non-blocking recv).
+        for _ in 0..<3 {
+            if PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK { return false }
+        }
+        return true
     }
+
+    /// Whether the connection has not been closed.
+    var isOpen: Bool { conn != nil }
 
     /// Whether a transaction block is open on this connection.
     public var inTransaction: Bool {
@@ -82,13 +96,14 @@ public final class PostgresConnection {
         let texts: [UnsafeMutablePointer<CChar>?] = params.map { p in p.map { strdup($0.postgresText) } }
         defer { texts.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
-        let res = pointers.withUnsafeBufferPointer { buf in
-            PQexecParams(c, sql, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
+        let sent = pointers.withUnsafeBufferPointer { buf in
+            PQsendQueryParams(c, sql, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
         }
-        guard let res else {
+        guard sent != 0 else {
             isBroken = PQstatus(c) != CONNECTION_OK
             throw isBroken ? .unavailable(Self.trimmed(PQerrorMessage(c))) : .queryFailed(sqlState: nil, message: Self.trimmed(PQerrorMessage(c)))
         }
+        let res = try awaitResult(c)
         defer { PQclear(res) }
         let status = PQresultStatus(res)
         guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
@@ -135,6 +150,54 @@ public final class PostgresConnection {
         } catch {
             if !isBroken { _ = try? query("ROLLBACK") }
             throw error
+        }
+    }
+
+    /// Waits for the statement's result with a client-side deadline.
+    ///
+    /// `PQexecParams` would wait forever on a server that stopped answering
+    /// (SIGSTOP, a half-open connection that keepalives cannot detect), which
+    /// would pin this connection and its caller. Instead we poll the socket
+    /// up to `statementTimeout`; on timeout we ask the server to cancel, drop
+    /// the connection (its state is unknown) and report `unavailable`.
+    private func awaitResult(_ c: OpaquePointer) throws(StoreError) -> OpaquePointer {
+        let deadline = ContinuousClock.now + statementTimeout
+        var result: OpaquePointer?
+        while true {
+            // Drain every result that is ready without blocking; keep the first (the only one, for one statement).
+            while PQisBusy(c) == 0 {
+                guard let r = PQgetResult(c) else {
+                    if let result { return result }
+                    isBroken = PQstatus(c) != CONNECTION_OK
+                    throw .unavailable(Self.trimmed(PQerrorMessage(c)))
+                }
+                if result == nil { result = r } else { PQclear(r) }
+            }
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else {
+                if let cancel = PQgetCancel(c) {
+                    var buffer = [CChar](repeating: 0, count: 256)
+                    _ = PQcancel(cancel, &buffer, Int32(buffer.count))
+                    PQfreeCancel(cancel)
+                }
+                if let result { PQclear(result) }
+                isBroken = true
+                throw .unavailable("statement did not finish within \(statementTimeout); connection dropped")
+            }
+            let (secs, atto) = remaining.components
+            let ms = Int32(clamping: secs * 1000 + atto / 1_000_000_000_000_000 + 1)
+            var pfd = pollfd(fd: PQsocket(c), events: Int16(POLLIN), revents: 0)
+            let ready = poll(&pfd, 1, ms)
+            if ready < 0 && errno != EINTR {
+                if let result { PQclear(result) }
+                isBroken = true
+                throw .unavailable("poll on the database socket failed (errno \(errno))")
+            }
+            if PQconsumeInput(c) == 0 {
+                if let result { PQclear(result) }
+                isBroken = true
+                throw .unavailable(Self.trimmed(PQerrorMessage(c)))
+            }
         }
     }
 

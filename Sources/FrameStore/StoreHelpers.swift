@@ -3,7 +3,7 @@ import Foundation
 
 /// Statements shared by the job and lease stores, run inside their transactions.
 ///
-/// Status changes go through ``setJobStatus(_:to:reason:errorCode:errorMessage:expiresAt:)``
+/// Status changes go through ``setJobStatus(_:to:reason:node:errorCode:errorMessage:expiresAt:)``
 /// only, whose SQL guard is derived from ``JobStatus/predecessors(of:)``; that
 /// is what makes the state machine in FrameCore the single authority.
 extension PostgresConnection {
@@ -31,7 +31,7 @@ extension PostgresConnection {
     /// Moves a job to `target` if the state machine allows it from its current
     /// status, records a `status` event, and reports what happened.
     func setJobStatus(
-        _ job: UUID, to target: JobStatus, reason: String, errorCode: ErrorCode? = nil,
+        _ job: UUID, to target: JobStatus, reason: String, node: String? = nil, errorCode: ErrorCode? = nil,
         errorMessage: String? = nil, expiresAt: Date? = nil
     ) throws -> StatusChange {
         let finished = target == .completed || target == .failed || target == .cancelled
@@ -48,7 +48,8 @@ extension PostgresConnection {
             Self.textArray(JobStatus.predecessors(of: target))).first
         if let row {
             let previous: JobStatus = try row.enum("previous")
-            try recordEvent(job: job, kind: .status, reason: reason, detail: "\(previous.rawValue)->\(target.rawValue)")
+            try recordEvent(
+                job: job, kind: .status, node: node, reason: reason, detail: "\(previous.rawValue)->\(target.rawValue)")
             return .changed(previous: previous)
         }
         guard let current = try query("SELECT status FROM jobs WHERE id = $1::uuid", job).first else { return .missing }
@@ -80,8 +81,9 @@ extension PostgresConnection {
 
     /// Fails a job (if it may still fail) and cancels its open segments.
     /// Returns nil when the job was already finished or does not exist.
-    func failJob(_ job: UUID, code: ErrorCode, message: String, reason: String) throws -> JobFailure? {
-        guard case .changed = try setJobStatus(job, to: .failed, reason: reason, errorCode: code, errorMessage: message) else {
+    func failJob(_ job: UUID, code: ErrorCode, message: String, reason: String, node: String? = nil) throws -> JobFailure? {
+        guard case .changed = try setJobStatus(
+            job, to: .failed, reason: reason, node: node, errorCode: code, errorMessage: message) else {
             return nil
         }
         let leases = try cancelOpenSegments(job, reason: "job failed: \(code.name)")

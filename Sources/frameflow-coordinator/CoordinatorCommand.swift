@@ -54,9 +54,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("frameflow-coordinator: database \(cluster.coordinator.databaseURL): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let service = CoordinatorService(
-            config: cluster.coordinator, directory: PostgresNodeDirectory(database: database), logger: logger,
-            ready: { await database.ping() })
+        let service = await CoordinatorService.withAPI(config: cluster.coordinator, database: database, logger: logger)
         defer { Task { await database.shutdown() } }
         do {
             try await service.run()

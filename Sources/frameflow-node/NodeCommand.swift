@@ -58,7 +58,7 @@ struct NodeCommand: AsyncParsableCommand {
             node = try cluster.validatedForNode()
             LoggingSetup.bootstrap(node.logging)
             logger = Logger(label: "frameflow.node")
-            agent = try NodeAgent(config: node, runner: IdleLeaseRunner(), softwareVersion: FrameFlowVersion.current, logger: logger)
+            agent = try NodeAgent(config: node, runner: SegmentLeaseRunner(slots: node.slots, logger: logger), softwareVersion: FrameFlowVersion.current, logger: logger)
         } catch {
             FileHandle.standardError.write(Data("frameflow-node: \(error)\n".utf8))
             throw ExitCode(2)

@@ -7,5 +7,5 @@ struct FrameFlowCommand: AsyncParsableCommand {
         commandName: "frameflow",
         abstract: "FrameFlow client and operator tool.",
         version: "0.1.0",
-        subcommands: [CertsCommand.self, NodesCommand.self])
+        subcommands: [ExtractCommand.self, CertsCommand.self, NodesCommand.self])
 }

@@ -18,7 +18,9 @@ final class TestCluster: Sendable {
     let settings: SessionSettings
     let logger: Logger
 
-    init(heartbeatInterval: Duration = .milliseconds(200), heartbeatTimeout: Duration = .milliseconds(800)) throws {
+    /// Timeouts are generous by default: the suite runs beside CPU-heavy media
+    /// tests, and only the heartbeat-loss test needs a short one.
+    init(heartbeatInterval: Duration = .milliseconds(500), heartbeatTimeout: Duration = .seconds(5)) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-cluster-\(UUID().uuidString)")
         ca = CertificateAuthority(directory: dir)
         coordinatorFiles = try ca.initialize()
@@ -102,7 +104,9 @@ struct RawClient {
     /// surfaces as an empty answer or a thrown error.
     func exchange(_ messages: [Message], timeout: Duration = .seconds(5)) async throws -> [Message] {
         try await channel.executeThenClose { inbound, outbound in
-            for m in messages { try await outbound.write(m) }
+            // The coordinator may refuse and close before a write completes;
+            // what it said before closing is what the test checks.
+            for m in messages { try? await outbound.write(m) }
             let received = Received()
             try? await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

@@ -10,7 +10,7 @@ import Testing
 
 /// The node transport end to end in one process: mutual TLS, the handshake,
 /// refusals, heartbeat loss and reconnection.
-@Suite(.timeLimit(.minutes(2))) struct TransportTests {
+@Suite(.timeLimit(.minutes(3))) struct TransportTests {
     func errorCode(_ messages: [Message]) -> ErrorCode? {
         for m in messages { if case .error(let e) = m { return ErrorCode(rawValue: e.code) } }
         return nil
@@ -25,8 +25,8 @@ import Testing
         let answers = try await client.exchange([RawClient.hello("node-a")], timeout: .milliseconds(500))
         guard case .welcome(let w)? = answers.first else { Issue.record("no WELCOME: \(answers)"); return }
         #expect(w.version == ProtocolVersion.current)
-        #expect(w.heartbeatIntervalMillis == 200)
-        #expect(w.heartbeatTimeoutMillis == 800)
+        #expect(w.heartbeatIntervalMillis == 500)
+        #expect(w.heartbeatTimeoutMillis == 5000)
     }
 
     @Test func clientWithoutCertificateIsRefused() async throws {
@@ -98,7 +98,7 @@ import Testing
     }
 
     @Test func silentNodeIsDeclaredLost() async throws {
-        let cluster = try TestCluster()
+        let cluster = try TestCluster(heartbeatInterval: .milliseconds(200), heartbeatTimeout: .milliseconds(800))
         let (listener, task) = try await cluster.startListener()
         defer { task.cancel() }
         let tls = try cluster.nodeTLS("node-s")
@@ -114,7 +114,7 @@ import Testing
     }
 
     @Test func agentConnectsHeartbeatsAndSurvivesCoordinatorRestart() async throws {
-        let cluster = try TestCluster()
+        let cluster = try TestCluster(heartbeatInterval: .milliseconds(300), heartbeatTimeout: .seconds(2))
         var (listener, task) = try await cluster.startListener()
         let port = listener.port
         let tls = try cluster.nodeTLS("node-agent")
@@ -129,7 +129,7 @@ import Testing
 
         try await TestCluster.eventually("agent online") { await cluster.registry.isLive("node-agent") }
         // Heartbeats keep it alive well past the timeout.
-        try await Task.sleep(for: .seconds(2))
+        try await Task.sleep(for: .seconds(4))
         #expect(await cluster.registry.isLive("node-agent"))
         let status = try await cluster.registry.statuses().first { $0.name == "node-agent" }
         #expect(status?.slots == 2)

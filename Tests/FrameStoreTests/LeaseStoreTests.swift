@@ -268,6 +268,8 @@ struct LeaseStoreTests {
             #expect(states == [.failed, .cancelled, .cancelled])
             let statusEvents = try await f.jobs.events(jobID: job.id).filter { $0.kind == .status }.compactMap(\.detail)
             #expect(statusEvents == ["QUEUED->PROCESSING", "PROCESSING->FAILED"])
+            let statusNodes = try await f.jobs.events(jobID: job.id).filter { $0.kind == .status }.map(\.node)
+            #expect(statusNodes == ["a", "a"])
         }
     }
 
@@ -359,6 +361,45 @@ struct LeaseStoreTests {
             // Finished jobs can expire.
             #expect(try await f.jobs.markExpired(id: job.id))
             #expect(try await f.jobs.get(id: job.id)?.status == .expired)
+        }
+    }
+
+    @Test("cancelling while nodes claim leaves no live lease on the cancelled job")
+    func cancelRacesClaims() async throws {
+        try await TestDatabase.withFresh(maxConnections: 10) { db, _ in
+            let f = Fixtures(db: db)
+            let user = try await f.user()
+            let jobs = try await withThrowingTaskGroup(of: JobRecord.self) { group in
+                for _ in 0..<6 { group.addTask { try await f.job(for: user, segments: 8) } }
+                var all: [JobRecord] = []
+                for try await j in group { all.append(j) }
+                return all
+            }
+            for n in 0..<4 { try await f.node("n\(n)") }
+            let leases = LeaseStore(database: db)
+            let cancelled = try await withThrowingTaskGroup(of: [HeldLease].self) { group in
+                for n in 0..<4 {
+                    group.addTask {
+                        for _ in 0..<6 { _ = try await leases.claim(node: "n\(n)", limit: 2) }
+                        return []
+                    }
+                }
+                for job in jobs.prefix(3) {
+                    group.addTask { try await f.jobs.cancel(id: job.id).cancelledLeases }
+                }
+                var all: [HeldLease] = []
+                for try await part in group { all += part }
+                return all
+            }
+            for job in jobs.prefix(3) {
+                let segments = try await f.jobs.segments(jobID: job.id)
+                #expect(segments.allSatisfy { $0.state == .cancelled }, "job \(job.id) still has open segments")
+                let live = cancelled.filter { $0.ref.jobID == job.id }
+                #expect(live.allSatisfy { l in segments.contains { $0.index == l.ref.segment && $0.epoch == l.ref.epoch } })
+            }
+            for job in jobs.dropFirst(3) {
+                #expect(try await f.jobs.get(id: job.id)?.status.isSchedulable == true)
+            }
         }
     }
 

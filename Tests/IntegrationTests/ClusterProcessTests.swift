@@ -2,6 +2,7 @@ import FrameClient
 import FrameCluster
 import FrameCore
 import Foundation
+import FrameTestSupport
 import Testing
 
 /// The foundation's promises checked on real processes: certificates from the

@@ -1,5 +1,6 @@
 import FrameClient
 import Foundation
+import FrameTestSupport
 
 /// A coordinator and nodes as real processes on loopback, with their own CA,
 /// for process-level tests.

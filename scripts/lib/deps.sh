@@ -6,6 +6,7 @@
 FRAMEFLOW_APT_PACKAGES=(
   pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libzip-dev libpq-dev ffmpeg postgresql openssl ca-certificates curl procps iproute2
+  unzip python3 bc
 )
 
 ff_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

@@ -140,9 +140,22 @@ EOF
         echo "include_if_exists = 'frameflow.conf'" >>"$dir/data/postgresql.conf"
 }
 
+# Closes every descriptor above stderr in the current (sub)shell. The server
+# is a daemon that outlives us: it must not inherit our caller's pipes or
+# sockets, or a `scripts/test | tee` (or a parent waiting for EOF on a pipe,
+# as Foundation's Process does) would wait for the server to exit.
+_pg_close_inherited_fds() {
+    local fd
+    for fd in $(ls "/proc/$BASHPID/fd" 2>/dev/null); do
+        if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+    return 0
+}
+
 _pg_start_server() {
     local dir="$1" bindir="$2"
-    _pg_as_owner "$dir" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null || {
+    ( _pg_close_inherited_fds
+      _pg_as_owner "$dir" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start </dev/null >/dev/null ) || {
         echo "postgres.sh: pg_ctl start failed; last lines of $dir/postgres.log:" >&2
         tail -n 20 "$dir/postgres.log" >&2 2>/dev/null
         return 1

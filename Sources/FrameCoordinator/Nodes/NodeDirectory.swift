@@ -1,45 +1,6 @@
+import FrameCore
 import FrameStore
 import Foundation
-
-/// A node as operators see it: identity, operator state, live figures.
-public struct NodeStatus: Sendable, Codable, Equatable {
-    public var name: String
-    /// `online`, `draining`, `offline` or `revoked`.
-    public var state: String
-    public var adminState: NodeAdminState
-    public var online: Bool
-    public var slots: Int
-    public var activeLeases: Int
-    public var framesTotal: Int64
-    public var framesPerSecond: Double
-    public var lastHeartbeatAt: Date?
-    public var connectedAt: Date?
-    public var softwareVersion: String
-    public var address: String
-    public var labels: [String: String]
-    public var recentFailures: Int
-
-    public init(
-        name: String, state: String, adminState: NodeAdminState, online: Bool, slots: Int, activeLeases: Int,
-        framesTotal: Int64, framesPerSecond: Double, lastHeartbeatAt: Date?, connectedAt: Date?,
-        softwareVersion: String, address: String, labels: [String: String], recentFailures: Int
-    ) {
-        self.name = name
-        self.state = state
-        self.adminState = adminState
-        self.online = online
-        self.slots = slots
-        self.activeLeases = activeLeases
-        self.framesTotal = framesTotal
-        self.framesPerSecond = framesPerSecond
-        self.lastHeartbeatAt = lastHeartbeatAt
-        self.connectedAt = connectedAt
-        self.softwareVersion = softwareVersion
-        self.address = address
-        self.labels = labels
-        self.recentFailures = recentFailures
-    }
-}
 
 /// Where node records persist (PostgreSQL in production).
 ///

@@ -33,7 +33,7 @@ struct NodeSession {
             guard let name else { return }
             logger.warning("node disconnected", metadata: ["reason": "\(reason)"])
             await registry.detach(name: name, sessionID: sessionID)
-            await work?.nodeLeft(name: name, reason: reason)
+            await work?.nodeLeft(name: name, session: sessionID, reason: reason)
         }
         try? await connection.executeThenClose { inbound, outbound in
           do {
@@ -75,11 +75,11 @@ struct NodeSession {
                             nodeName = hello.nodeName
                             let live = NodeRegistry.LiveNode(
                                 sessionID: sessionID, name: hello.nodeName, slots: Int(hello.slots),
-                                labels: Dictionary(hello.labels.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a }),
+                                labels: Dictionary(hello.labels.map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last }),
                                 softwareVersion: hello.softwareVersion, address: address, connectedAt: Date(),
                                 lastFrameAt: Date(), lastHeartbeat: nil, draining: false, send: send, close: close)
                             let resumed = await work?.nodeJoined(
-                                name: hello.nodeName, slots: Int(hello.slots), labels: live.labels,
+                                name: hello.nodeName, session: sessionID, slots: Int(hello.slots), labels: live.labels,
                                 heldLeases: hello.heldLeases, send: send) ?? []
                             try await outbound.write(.welcome(Welcome(
                                 version: version, coordinatorID: settings.coordinatorID,

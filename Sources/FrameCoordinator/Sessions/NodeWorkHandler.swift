@@ -6,9 +6,12 @@ import FrameWire
 /// (leases, reads, frames, results) is the scheduler's, behind this seam.
 public protocol NodeWorkHandler: Sendable {
     /// A node finished its handshake and can take work through `send`.
-    func nodeJoined(name: String, slots: Int, labels: [String: String], heldLeases: [LeaseRef], send: @escaping @Sendable (Message) async -> Void) async -> [LeaseRef]
-    /// A node's session ended (closed, lost, revoked): its leases must be requeued.
-    func nodeLeft(name: String, reason: String) async
+    /// `session` identifies this connection: a node that reconnects gets a new one.
+    func nodeJoined(name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
+                    send: @escaping @Sendable (Message) async -> Void) async -> [LeaseRef]
+    /// A node's session ended (closed, lost, revoked): its leases must be requeued,
+    /// unless a newer session of the same node has already taken over.
+    func nodeLeft(name: String, session: UInt64, reason: String) async
     /// A node stopped taking new work.
     func nodeDraining(name: String) async
     /// READ, FRAME, SEGMENT_DONE, SEGMENT_FAILED or a non-fatal ERROR from a node.

@@ -8,22 +8,22 @@ import FoundationNetworking
 /// Binaries come from `FRAMEFLOW_BIN_DIR` (set by scripts/test) or the
 /// package's `.build/debug`. Every process writes its output to a log file in
 /// the test's directory, which is printed when a test fails to help debugging.
-enum Binaries {
-    static var directory: URL {
+public enum Binaries {
+    public static var directory: URL {
         if let dir = ProcessInfo.processInfo.environment["FRAMEFLOW_BIN_DIR"] { return URL(fileURLWithPath: dir) }
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent(".build/debug")
     }
 
-    static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
+    public static func url(_ name: String) -> URL { directory.appendingPathComponent(name) }
 }
 
 /// A started child process with its log.
-final class ChildProcess: @unchecked Sendable {
-    let process = Process()
-    let log: URL
+public final class ChildProcess: @unchecked Sendable {
+    public let process = Process()
+    public let log: URL
 
-    init(_ executable: URL, _ arguments: [String], log: URL, environment: [String: String] = [:],
+    public init(_ executable: URL, _ arguments: [String], log: URL, environment: [String: String] = [:],
          stdin: Pipe? = nil, stdout: Pipe? = nil) throws {
         self.log = log
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -39,10 +39,10 @@ final class ChildProcess: @unchecked Sendable {
         try process.run()
     }
 
-    var pid: Int32 { process.processIdentifier }
-    func signal(_ sig: Int32) { kill(pid, sig) }
+    public var pid: Int32 { process.processIdentifier }
+    public func signal(_ sig: Int32) { kill(pid, sig) }
 
-    func terminate() {
+    public func terminate() {
         guard process.isRunning else { return }
         signal(SIGTERM)
         let deadline = Date().addingTimeInterval(5)
@@ -52,17 +52,17 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits for the process to exit (up to `timeout` seconds); nil if it is still running.
-    func waitForExit(timeout: TimeInterval) async -> Int32? {
+    public func waitForExit(timeout: TimeInterval) async -> Int32? {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
         return process.isRunning ? nil : process.terminationStatus
     }
 
-    var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+    public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 }
 
 /// Runs a command to completion and returns its exit status and output.
-func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+public func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
@@ -79,7 +79,7 @@ func runCommand(_ executable: URL, _ arguments: [String], environment: [String: 
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
-func freePort() -> Int {
+public func freePort() -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var addr = sockaddr_in()
@@ -93,7 +93,7 @@ func freePort() -> Int {
 }
 
 /// Polls `condition` every 100 ms until it holds or `timeout` passes.
-func eventually(_ timeout: TimeInterval, _ what: String, _ condition: () async throws -> Bool) async throws {
+public func eventually(_ timeout: TimeInterval, _ what: String, _ condition: () async throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if (try? await condition()) == true { return }

@@ -1,1 +1,0 @@
-// FrameArchive module: see Package.swift for its concern.

@@ -1,0 +1,60 @@
+import FrameCore
+import FrameMedia
+import FrameStore
+import Foundation
+import NIOPosix
+
+/// Turns a stored upload into a job: probes it (FrameMedia), plans its
+/// segments, and inserts the job with all its segments in one transaction.
+///
+/// Runs the probe's demux pass off the caller's executor since it blocks on
+/// file I/O for as long as the container takes to scan.
+public struct MediaIngestor: Sendable {
+    let jobs: JobStore
+    let segmentSeconds: Double
+    let maxAttempts: Int
+    let onNewJob: @Sendable () async -> Void
+
+    public init(database: Database, segmentSeconds: Double, maxAttempts: Int, onNewJob: @escaping @Sendable () async -> Void = {}) {
+        self.jobs = JobStore(database: database)
+        self.segmentSeconds = segmentSeconds
+        self.maxAttempts = maxAttempts
+        self.onNewJob = onNewJob
+    }
+
+    /// Probes and plans `file`, then creates job `jobID` owned by `owner`.
+    /// Media problems throw ``FrameFlowError`` with the media code (NOT_MEDIA, NO_VIDEO_STREAM, ...).
+    public func ingest(
+        jobID: UUID, file: URL, originalFilename: String, fileExtension: String, sizeBytes: Int64,
+        owner: UUID, rate: Rational, output: OutputOptions, labelRequirement: [String: String] = [:]
+    ) async throws -> JobRecord {
+        let segmentSeconds = self.segmentSeconds
+        // The probe's demux pass blocks on file I/O: keep it off the cooperative pool.
+        let analysis = try await NIOThreadPool.singleton.runIfActive {
+            try Self.analyse(file: file, rate: rate, segmentSeconds: segmentSeconds)
+        }
+        let (info, plan) = (analysis.info, analysis.plan)
+        let probeJSON = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
+        let job = try await jobs.create(NewJob(
+            id: jobID, userID: owner, originalFilename: originalFilename, ext: fileExtension, sizeBytes: sizeBytes,
+            fps: rate, output: output, durationSeconds: info.durationSeconds, labelRequirement: labelRequirement,
+            maxAttempts: maxAttempts, probeJSON: probeJSON, segments: plan.segments))
+        await onNewJob()
+        return job
+    }
+
+    struct Analysis: Sendable {
+        var info: MediaInfo
+        var plan: SegmentPlan
+    }
+
+    /// Probe and plan; media errors become ``FrameFlowError`` with the media code.
+    static func analyse(file: URL, rate: Rational, segmentSeconds: Double) throws -> Analysis {
+        do {
+            let info = try MediaProbe.probe(path: file.path)
+            return Analysis(info: info, plan: try SegmentPlanner.makePlan(info, rate: rate, segmentSeconds: segmentSeconds))
+        } catch {
+            throw FrameFlowError(error.code, error.message)
+        }
+    }
+}

@@ -1,0 +1,382 @@
+import FrameCore
+import FrameStore
+import FrameWire
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Hands segments to nodes and takes their results: the coordinator's side
+/// of the lease protocol.
+///
+/// Leases are granted by the store's single claim statement whenever a node
+/// has a free slot (on join, after each result, when a job arrives, and on a
+/// periodic tick that also runs the reaper). The scheduler answers READ from
+/// the upload, spools FRAMEs under deterministic names, checks every result
+/// against the current lease (epoch and node: the fence), and when a job's
+/// last segment is accepted assembles its ZIP and marks it COMPLETED. A node
+/// that leaves loses its leases at once.
+public actor LeaseScheduler: NodeWorkHandler {
+    struct NodeEntry {
+        var session: UInt64
+        var slots: Int
+        var send: @Sendable (Message) async -> Void
+        var draining: Bool
+    }
+
+    struct ActiveLease {
+        var ref: LeaseRef
+        var node: String
+        var spec: SegmentSpec
+        var format: ImageFormat
+        var source: URL
+        var timestamps: [UInt32: Double] = [:]
+    }
+
+    struct Key: Hashable {
+        var job: UUID
+        var segment: UInt32
+    }
+
+    private let leases: LeaseStore
+    private let jobs: JobStore
+    private let layout: StorageLayout
+    private let retention: TimeInterval
+    private let logger: Logger
+    private var nodes: [String: NodeEntry] = [:]
+    private var active: [Key: ActiveLease] = [:]
+    private var claiming: Set<String> = []
+    private var readers: [UUID: FileHandle] = [:]
+    private var assembling: Set<UUID> = []
+
+    public init(database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int, logger: Logger) {
+        self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL))
+        self.jobs = JobStore(database: database)
+        self.layout = layout
+        self.retention = TimeInterval(retentionDays) * 86_400
+        self.logger = logger
+    }
+
+    /// Runs the periodic tick (reaper, dispatch of retries and new jobs) until cancelled.
+    public func runTicks(every interval: Duration = .seconds(1)) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            await reap()
+            await dispatchAll()
+        }
+    }
+
+    // MARK: NodeWorkHandler
+
+    public func nodeJoined(
+        name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
+        send: @escaping @Sendable (Message) async -> Void
+    ) async -> [LeaseRef] {
+        nodes[name] = NodeEntry(session: session, slots: max(1, slots), send: send, draining: false)
+        // Leases the store still gives this node come from an earlier session
+        // (a network blip, or a coordinator restart). The node does not resume
+        // them yet, so hand them back now instead of waiting for the reaper;
+        // the node was not at fault, so the attempt is not charged.
+        for (key, lease) in active where lease.node == name { active[key] = nil }
+        if let release = try? await leases.requeue(
+            node: name, reason: "node reconnected without its earlier leases", chargeAttempt: false), !release.isEmpty {
+            logger.notice("requeued leases of an earlier session", metadata: [
+                "node": "\(name)", "leases": "\(release.released.count)",
+            ])
+        }
+        Task { await self.dispatch(name) }
+        return []
+    }
+
+    public func nodeLeft(name: String, session: UInt64, reason: String) async {
+        // An older session ending after its node reconnected must not take
+        // the new session's leases.
+        guard nodes[name]?.session == session else { return }
+        nodes[name] = nil
+        for (key, lease) in active where lease.node == name { active[key] = nil }
+        do {
+            let release = try await leases.requeue(node: name, reason: reason)
+            if !release.isEmpty {
+                logger.warning("requeued the leases of a lost node", metadata: [
+                    "node": "\(name)", "leases": "\(release.released.count)", "reason": "\(reason)",
+                ])
+            }
+            await handleFailedJobs(release.failedJobs)
+        } catch {
+            logger.error("cannot requeue leases", metadata: ["node": "\(name)", "error": "\(error)"])
+        }
+        await dispatchAll()
+    }
+
+    public func nodeDraining(name: String) async {
+        nodes[name]?.draining = true
+    }
+
+    public func heartbeat(from node: String) async {
+        _ = try? await leases.renew(node: node)
+    }
+
+    public func receive(_ message: Message, from node: String) async {
+        switch message {
+        case .read(let read): await serveRead(read, node: node)
+        case .frame(let frame): await acceptFrame(frame, node: node)
+        case .segmentDone(let done): await acceptDone(done, node: node)
+        case .segmentFailed(let failed): await acceptFailure(failed, node: node)
+        default: break
+        }
+    }
+
+    /// A new job was committed: offer its segments to idle nodes now.
+    public func jobArrived() async { await dispatchAll() }
+
+    /// Cancels a job: its live leases get CANCEL, its spool is removed.
+    public func cancel(jobID: UUID) async throws -> CancelOutcome {
+        let outcome = try await jobs.cancel(id: jobID)
+        for held in outcome.cancelledLeases {
+            active[Key(job: held.ref.jobID, segment: held.ref.segment)] = nil
+            await nodes[held.node]?.send(.cancel(Cancel(lease: held.ref, reason: .cancelled)))
+        }
+        dropJobFiles(jobID)
+        await dispatchAll()
+        return outcome
+    }
+
+    // MARK: dispatch
+
+    private func dispatchAll() async {
+        for name in nodes.keys { await dispatch(name) }
+    }
+
+    private func dispatch(_ name: String) async {
+        guard let node = nodes[name], !node.draining, !claiming.contains(name) else { return }
+        let held = active.values.filter { $0.node == name }.count
+        let free = node.slots - held
+        guard free > 0 else { return }
+        claiming.insert(name)
+        defer { claiming.remove(name) }
+        let granted: [GrantedLease]
+        do {
+            granted = try await leases.claim(node: name, limit: free)
+        } catch {
+            logger.error("lease claim failed", metadata: ["node": "\(name)", "error": "\(error)"])
+            return
+        }
+        for grant in granted {
+            guard let entry = nodes[name] else {
+                // The node left while we were claiming: give the lease back.
+                _ = try? await leases.requeue(node: name, reason: "node left during claim", chargeAttempt: false)
+                return
+            }
+            let key = Key(job: grant.ref.jobID, segment: grant.ref.segment)
+            active[key] = ActiveLease(
+                ref: grant.ref, node: name, spec: grant.spec, format: grant.output.format,
+                source: layout.input(grant.ref.jobID, ext: grant.sourceExt))
+            logger.info("segment leased", metadata: meta(grant.ref, node: name).merging(["attempt": "\(grant.attempt)"]) { a, _ in a })
+            await entry.send(.lease(Lease(
+                lease: grant.ref, leaseTTLMillis: UInt32(clamping: leases.policy.ttl.components.seconds * 1000),
+                sourceSize: UInt64(grant.sourceSizeBytes), formatHint: grant.sourceExt,
+                segment: grant.spec, options: grant.output)))
+        }
+    }
+
+    // MARK: results
+
+    private func current(_ ref: LeaseRef, node: String) -> ActiveLease? {
+        guard let lease = active[Key(job: ref.jobID, segment: ref.segment)], lease.ref == ref, lease.node == node else {
+            return nil
+        }
+        return lease
+    }
+
+    private func refuseStale(_ ref: LeaseRef, node: String, _ what: String) async {
+        logger.notice("refused a stale result", metadata: meta(ref, node: node).merging(["what": "\(what)"]) { a, _ in a })
+        await nodes[node]?.send(.error(ErrorMessage(
+            code: .staleEpoch, fatal: false, message: "\(what) for a lease this node no longer holds", lease: ref)))
+    }
+
+    private func serveRead(_ read: Read, node: String) async {
+        guard let lease = current(read.lease, node: node) else {
+            await nodes[node]?.send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .staleEpoch)))
+            return
+        }
+        do {
+            let handle: FileHandle
+            if let open = readers[read.lease.jobID] { handle = open } else {
+                handle = try FileHandle(forReadingFrom: lease.source)
+                readers[read.lease.jobID] = handle
+            }
+            try handle.seek(toOffset: read.offset)
+            let data = try handle.read(upToCount: Int(read.length)) ?? Data()
+            var buffer = ByteBuffer()
+            buffer.writeBytes(data)
+            await nodes[node]?.send(.readData(ReadData(requestID: read.requestID, offset: read.offset, data: buffer)))
+        } catch {
+            logger.error("cannot read upload", metadata: meta(read.lease, node: node).merging(["error": "\(error)"]) { a, _ in a })
+            await nodes[node]?.send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .ioError)))
+        }
+    }
+
+    private func acceptFrame(_ frame: Frame, node: String) async {
+        guard var lease = current(frame.lease, node: node) else {
+            await refuseStale(frame.lease, node: node, "FRAME")
+            return
+        }
+        let spec = lease.spec
+        guard frame.sampleIndex >= spec.firstSample, frame.sampleIndex < spec.firstSample + spec.sampleCount else {
+            await nodes[node]?.send(.error(ErrorMessage(
+                code: .frameCountMismatch, fatal: false,
+                message: "sample \(frame.sampleIndex) is outside this segment", lease: frame.lease)))
+            return
+        }
+        let url = layout.spoolFrame(frame.lease.jobID, sample: frame.sampleIndex, format: lease.format)
+        do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let tmp = url.appendingPathExtension("part")
+            try Data(frame.data.readableBytesView).write(to: tmp)
+            // rename: a reader never sees half a frame, and a resent frame replaces itself.
+            guard rename(tmp.path, url.path) == 0 else { throw FrameFlowError(.ioError, "rename failed: \(errno)") }
+            lease.timestamps[frame.sampleIndex] = frame.seconds
+            active[Key(job: frame.lease.jobID, segment: frame.lease.segment)] = lease
+        } catch {
+            logger.error("cannot spool a frame", metadata: meta(frame.lease, node: node).merging(["error": "\(error)"]) { a, _ in a })
+        }
+    }
+
+    private func acceptDone(_ done: SegmentDone, node: String) async {
+        guard let lease = current(done.lease, node: node) else {
+            await refuseStale(done.lease, node: node, "SEGMENT_DONE")
+            return
+        }
+        let key = Key(job: done.lease.jobID, segment: done.lease.segment)
+        let expected = lease.spec.sampleCount
+        guard done.frameCount == expected, lease.timestamps.count == Int(expected) else {
+            active[key] = nil
+            let message = "segment reported \(done.frameCount) frames and sent \(lease.timestamps.count); the plan has \(expected)"
+            await fail(done.lease, node: node, code: .frameCountMismatch, message: message)
+            return
+        }
+        do {
+            let json = try JSONEncoder().encode(lease.timestamps)
+            try json.write(to: layout.spoolTimestamps(done.lease.jobID, segment: done.lease.segment), options: .atomic)
+        } catch {
+            active[key] = nil
+            await fail(done.lease, node: node, code: .ioError, message: "cannot record the segment: \(error)")
+            return
+        }
+        active[key] = nil
+        do {
+            switch try await leases.complete(done.lease, node: node) {
+            case .accepted(let progress):
+                logger.info("segment done", metadata: meta(done.lease, node: node).merging([
+                    "frames": "\(done.frameCount)", "decoded": "\(done.decodedFrames)",
+                    "job_frames_done": "\(progress.framesDone)/\(progress.frameCount)",
+                ]) { a, _ in a })
+                if progress.allSegmentsDone { await assemble(done.lease.jobID) }
+            case .stale:
+                await refuseStale(done.lease, node: node, "SEGMENT_DONE")
+            }
+        } catch {
+            logger.error("cannot record a finished segment", metadata: meta(done.lease, node: node).merging(["error": "\(error)"]) { a, _ in a })
+        }
+        await dispatch(node)
+    }
+
+    private func acceptFailure(_ failed: SegmentFailed, node: String) async {
+        guard current(failed.lease, node: node) != nil else {
+            await refuseStale(failed.lease, node: node, "SEGMENT_FAILED")
+            return
+        }
+        active[Key(job: failed.lease.jobID, segment: failed.lease.segment)] = nil
+        var code = failed.errorCode ?? .internalError
+        // A node may only make a failure final with a code that is final by nature.
+        if !failed.retryable && code.isRetryable { code = .decodeFailed }
+        if failed.retryable && !code.isRetryable { code = .internalError }
+        await fail(failed.lease, node: node, code: code, message: failed.message)
+        await dispatch(node)
+    }
+
+    private func fail(_ ref: LeaseRef, node: String, code: ErrorCode, message: String) async {
+        logger.warning("segment failed", metadata: meta(ref, node: node).merging([
+            "code": "\(code.name)", "message": "\(message)",
+        ]) { a, _ in a })
+        do {
+            switch try await leases.fail(ref, node: node, code: code, message: message) {
+            case .retrying(let notBefore, let attempts, let max):
+                logger.info("segment will be retried", metadata: meta(ref, node: node).merging([
+                    "attempts": "\(attempts)/\(max)", "not_before": "\(notBefore)",
+                ]) { a, _ in a })
+            case .jobFailed(let failure):
+                if let failure { await handleFailedJobs([failure]) }
+            case .stale:
+                await refuseStale(ref, node: node, "SEGMENT_FAILED")
+            }
+        } catch {
+            logger.error("cannot record a segment failure", metadata: meta(ref, node: node).merging(["error": "\(error)"]) { a, _ in a })
+        }
+    }
+
+    private func handleFailedJobs(_ failures: [JobFailure]) async {
+        for failure in failures {
+            logger.error("job failed", metadata: [
+                "job": "\(failure.jobID.lowercased)", "code": "\(failure.code.name)", "message": "\(failure.message)",
+            ])
+            for held in failure.cancelledLeases {
+                active[Key(job: held.ref.jobID, segment: held.ref.segment)] = nil
+                await nodes[held.node]?.send(.cancel(Cancel(lease: held.ref, reason: failure.code)))
+            }
+            dropJobFiles(failure.jobID, keepUpload: true)
+        }
+    }
+
+    private func reap() async {
+        do {
+            let release = try await leases.expireOverdue()
+            for released in release.released {
+                let held = released.lease
+                active[Key(job: held.ref.jobID, segment: held.ref.segment)] = nil
+                logger.warning("lease expired", metadata: meta(held.ref, node: held.node))
+                await nodes[held.node]?.send(.cancel(Cancel(lease: held.ref, reason: .heartbeatTimeout)))
+            }
+            await handleFailedJobs(release.failedJobs)
+        } catch {
+            logger.error("reaper failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    // MARK: assembly
+
+    private func assemble(_ jobID: UUID) async {
+        guard !assembling.contains(jobID) else { return }
+        assembling.insert(jobID)
+        defer { assembling.remove(jobID) }
+        try? readers.removeValue(forKey: jobID)?.close()
+        do {
+            guard let job = try await jobs.get(id: jobID) else { return }
+            let segments = try await jobs.segments(jobID: jobID)
+            let assembler = JobAssembler(layout: layout)
+            let started = ContinuousClock.now
+            // libzip blocks: keep it off the cooperative pool, which runs the sessions.
+            let zip = try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
+            _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
+            logger.info("job completed", metadata: [
+                "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
+                "assembly_ms": "\((ContinuousClock.now - started).components.seconds * 1000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)",
+            ])
+        } catch {
+            let failure = error.asFrameFlowError
+            logger.error("assembly failed", metadata: ["job": "\(jobID.lowercased)", "error": "\(failure)"])
+            _ = try? await jobs.fail(id: jobID, code: failure.code == .internalError ? .archiveFailed : failure.code,
+                                     message: "cannot assemble the archive: \(failure.message)")
+        }
+    }
+
+    private func dropJobFiles(_ jobID: UUID, keepUpload: Bool = true) {
+        try? readers.removeValue(forKey: jobID)?.close()
+        try? FileManager.default.removeItem(at: layout.spoolDirectory(jobID))
+        if !keepUpload { try? FileManager.default.removeItem(at: layout.uploadDirectory(jobID)) }
+    }
+
+    private func meta(_ ref: LeaseRef, node: String) -> Logger.Metadata {
+        ["job": "\(ref.jobID.lowercased)", "segment": "\(ref.segment)", "epoch": "\(ref.epoch)", "node": "\(node)"]
+    }
+}

@@ -1,0 +1,37 @@
+import FrameStore
+import Foundation
+import Logging
+
+/// Expires finished jobs whose retention period is over: deletes the upload,
+/// the spool and the ZIP, then marks the job EXPIRED (downloads answer 410).
+///
+/// Files go first and the status second, so a crash in between leaves a job
+/// that is retried on the next sweep rather than an EXPIRED job whose files
+/// linger.
+public struct RetentionSweeper: Sendable {
+    let jobs: JobStore
+    let layout: StorageLayout
+    let logger: Logger
+
+    public init(database: Database, layout: StorageLayout, logger: Logger) {
+        self.jobs = JobStore(database: database)
+        self.layout = layout
+        self.logger = logger
+    }
+
+    /// One sweep; returns the jobs expired.
+    @discardableResult
+    public func sweep(limit: Int = 100) async throws -> [UUID] {
+        var expired: [UUID] = []
+        for id in try await jobs.dueForExpiry(limit: limit) {
+            for url in [layout.uploadDirectory(id), layout.spoolDirectory(id), layout.result(id)] {
+                try? FileManager.default.removeItem(at: url)
+            }
+            if try await jobs.markExpired(id: id) {
+                expired.append(id)
+                logger.info("job expired; files deleted", metadata: ["job": "\(id.uuidString.lowercased())"])
+            }
+        }
+        return expired
+    }
+}

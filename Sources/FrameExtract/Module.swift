@@ -1,1 +1,0 @@
-// FrameExtract module: see Package.swift for its concern.

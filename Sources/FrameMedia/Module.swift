@@ -1,1 +1,0 @@
-// FrameMedia module: see Package.swift for its concern.

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+import FrameCore
+import FrameExtract
+
+@Suite("In-process extraction")
+struct FrameExtractorTests {
+    static func tempDir() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("frameflow-extract-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    static func sh(_ executable: String, _ arguments: [String]) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw FrameFlowError(.internalError, "\(executable) \(arguments) failed") }
+        return data
+    }
+
+    static func makeVideo(_ dir: URL) throws -> String {
+        let path = dir.appendingPathComponent("in.mp4").path
+        _ = try sh("/usr/bin/ffmpeg", ["-y", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "8",
+                                       "-c:v", "libx264", "-bf", "3", "-g", "30", path])
+        return path
+    }
+
+    /// The entries of a ZIP in order: name and bytes.
+    static func entries(_ zip: URL) throws -> [(String, Data)] {
+        let names = String(decoding: try sh("/usr/bin/zipinfo", ["-1", zip.path]), as: UTF8.self)
+            .split(separator: "\n").map(String.init)
+        return try names.map { ($0, try sh("/usr/bin/unzip", ["-p", zip.path, $0])) }
+    }
+
+    @Test("the ZIP holds the ffmpeg tool's JPEGs in order, named frame_0001.jpg..., with a manifest")
+    func matchesFFmpegJPEGs() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = try Self.makeVideo(dir)
+        let out = dir.appendingPathComponent("frames.zip")
+        let summary = try FrameExtractor.run(ExtractRequest(
+            input: input, rate: Rational(5, 2), options: OutputOptions(format: .jpeg, quality: 3), jobs: 2,
+            segmentSeconds: 1, output: out))
+        _ = try Self.sh("/usr/bin/ffmpeg", ["-nostdin", "-i", input, "-vf", "fps=2.5", "-q:v", "3",
+                                            dir.appendingPathComponent("ref_%04d.jpg").path])
+        let entries = try Self.entries(out)
+        #expect(summary.frames == 20)
+        #expect(summary.segments > 4)
+        #expect(entries.count == 21)
+        for i in 0..<20 {
+            let name = String(format: "frame_%04d.jpg", i + 1)
+            #expect(entries[i].0 == name)
+            #expect(entries[i].1 == (try Data(contentsOf: dir.appendingPathComponent(String(format: "ref_%04d.jpg", i + 1)))), "\(name)")
+        }
+        #expect(entries[20].0 == "manifest.json")
+        let manifest = try JSONSerialization.jsonObject(with: entries[20].1) as! [String: Any]
+        #expect(manifest["source"] as? String == "in.mp4")
+        #expect(manifest["rate"] as? String == "5/2")
+        #expect(manifest["width"] as? Int == 160 && manifest["height"] as? Int == 120)
+        let seconds = (manifest["frames"] as! [[String: Any]]).map { $0["seconds"] as! Double }
+        #expect(seconds.count == 20 && seconds == seconds.sorted())
+        // Only the ZIP is left behind: no spool directory, no temporary archive.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }.isEmpty)
+    }
+
+    @Test("the archive does not depend on the number of workers or the segment length")
+    func deterministic() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = try Self.makeVideo(dir)
+        var results: [[(String, Data)]] = []
+        for (jobs, seconds) in [(1, 1000.0), (3, 1.0), (2, 3.0)] {
+            let out = dir.appendingPathComponent("o\(jobs).zip")
+            _ = try FrameExtractor.run(ExtractRequest(input: input, rate: Rational(1, 1), jobs: jobs, segmentSeconds: seconds, output: out))
+            results.append(try Self.entries(out))
+        }
+        #expect(results[0].count == 9)
+        for r in results.dropFirst() {
+            #expect(r.map(\.0) == results[0].map(\.0))
+            #expect(r.map(\.1) == results[0].map(\.1))
+        }
+    }
+
+    @Test("bad input fails with its code and leaves nothing behind")
+    func failures() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let junk = dir.appendingPathComponent("junk.mp4")
+        try Data(String(repeating: "not a video ", count: 1000).utf8).write(to: junk)
+        let out = dir.appendingPathComponent("x.zip")
+        #expect { _ = try FrameExtractor.run(ExtractRequest(input: junk.path, rate: Rational(1, 1), output: out)) } throws: {
+            ($0 as? FrameFlowError)?.code == .notMedia
+        }
+        let input = try Self.makeVideo(dir)
+        #expect { _ = try FrameExtractor.run(ExtractRequest(input: input, rate: Rational(1, 1), options: OutputOptions(quality: 40), output: out)) } throws: {
+            ($0 as? FrameFlowError)?.code == .invalidOptions
+        }
+        #expect { _ = try FrameExtractor.run(ExtractRequest(input: dir.appendingPathComponent("missing.mp4").path, rate: Rational(1, 1), output: out)) } throws: {
+            ($0 as? FrameFlowError)?.code == .ioError
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["in.mp4", "junk.mp4"])
+    }
+}
