@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.1"),
     ],
     targets: [
         // MARK: C libraries (system-library targets, pkg-config)
@@ -82,9 +85,22 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        /// The user-facing HTTP API: accounts, JWT auth, streaming uploads, job views, downloads.
+        /// Knows nothing of nodes, FFmpeg or leases: it reaches them through two protocols.
+        .target(name: "FrameAPI", dependencies: [
+            "FrameCore", "FrameStore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "MultipartKit", package: "multipart-kit"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         /// The coordinator service: HTTP API, node sessions, scheduler.
         .target(name: "FrameCoordinator", dependencies: [
-            "FrameCore", "FrameWire", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive",
+            "FrameCore", "FrameWire", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -131,6 +147,14 @@ let package = Package(
         .testTarget(name: "FrameArchiveTests", dependencies: ["FrameArchive", "FrameCore"]),
         .testTarget(name: "FrameExtractTests", dependencies: ["FrameExtract", "FrameMedia", "FrameCore"]),
         .testTarget(name: "FrameStoreTests", dependencies: ["FrameStore", "FrameCore"]),
+        .testTarget(name: "FrameAPITests", dependencies: [
+            "FrameAPI", "FrameStore", "FrameCore",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "FrameClusterTests", dependencies: [
             "FrameCluster", "FrameWire", "FrameCore",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -141,7 +165,9 @@ let package = Package(
         .target(name: "FrameTestSupport", path: "Tests/Support"),
         .testTarget(name: "FrameCoordinatorTests", dependencies: [
             "FrameTestSupport",
-            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameExtract",
+            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameExtract", "FrameAPI",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -1,3 +1,4 @@
+import FrameAPI
 import FrameCluster
 import FrameCore
 import FrameStore
@@ -21,6 +22,8 @@ public struct CoordinatorService: Sendable {
     public let sweeper: RetentionSweeper?
     public let layout: StorageLayout
     public let logger: Logger
+    /// The user-facing API mounted next to the operator routes; nil serves only /health, /ready and /admin.
+    public let api: FrameAPIServer?
     private let ready: @Sendable () async -> Bool
 
     /// A coordinator that schedules jobs stored in `database`.
@@ -41,7 +44,7 @@ public struct CoordinatorService: Sendable {
     public init(
         config: CoordinatorConfig, directory: any NodeDirectory, scheduler: LeaseScheduler? = nil,
         ingestor: MediaIngestor? = nil, sweeper: RetentionSweeper? = nil, layout: StorageLayout? = nil, logger: Logger,
-        ready: @escaping @Sendable () async -> Bool = { true }
+        api: FrameAPIServer? = nil, ready: @escaping @Sendable () async -> Bool = { true }
     ) {
         self.config = config
         self.registry = NodeRegistry(directory: directory, logger: logger)
@@ -51,6 +54,7 @@ public struct CoordinatorService: Sendable {
         self.layout = layout ?? StorageLayout(
             uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
         self.logger = logger
+        self.api = api
         self.ready = ready
     }
 
@@ -68,7 +72,7 @@ public struct CoordinatorService: Sendable {
             host: config.clusterListen.host, port: config.clusterListen.port, tls: tls,
             registry: registry, work: scheduler, settings: settings, logger: logger)
         let clusterPort = listener.port
-        let router = CoordinatorRoutes.build(registry: registry, adminToken: config.adminToken, ready: ready)
+        let router = CoordinatorRoutes.build(registry: registry, adminToken: config.adminToken, api: api, ready: ready)
         let logger = self.logger
         let app = Application(
             router: router,

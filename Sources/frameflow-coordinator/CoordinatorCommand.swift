@@ -54,7 +54,7 @@ struct CoordinatorCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("frameflow-coordinator: database \(cluster.coordinator.databaseURL): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let service = CoordinatorService(config: cluster.coordinator, database: database, logger: logger)
+        let service = await CoordinatorService.withAPI(config: cluster.coordinator, database: database, logger: logger)
         defer { Task { await database.shutdown() } }
         do {
             try await service.run()

@@ -1,3 +1,4 @@
+import FrameAPI
 import FrameCore
 import Foundation
 import Hummingbird
@@ -8,10 +9,13 @@ enum CoordinatorRoutes {
     struct NodeList: ResponseEncodable { var items: [NodeStatus] }
     struct NodeActionResult: ResponseEncodable { var name: String; var adminState: String; var online: Bool }
 
+    /// The operator routes, plus the user-facing API when `api` is given. Operator endpoints accept
+    /// the admin token and, when the API is mounted, access tokens of users whose role is admin.
     static func build(
-        registry: NodeRegistry, adminToken: String?, ready: @escaping @Sendable () async -> Bool
-    ) -> Router<CoordinatorRequestContext> {
-        let router = Router(context: CoordinatorRequestContext.self)
+        registry: NodeRegistry, adminToken: String?, api: FrameAPIServer? = nil,
+        ready: @escaping @Sendable () async -> Bool
+    ) -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
         router.get("health") { _, _ in Health(status: "ok") }
         router.get("ready") { _, _ -> Health in
             guard await ready() else {
@@ -19,7 +23,8 @@ enum CoordinatorRoutes {
             }
             return Health(status: "ready")
         }
-        let admin = router.group("admin").add(middleware: AdminTokenMiddleware(token: adminToken))
+        let adminAuth = api?.adminMiddleware(adminToken: adminToken) ?? AdminTokenMiddleware(token: adminToken)
+        let admin = router.group("admin").add(middleware: adminAuth)
         admin.get("nodes") { _, _ in NodeList(items: try await registry.statuses()) }
         for action in ["drain", "revoke", "enable"] {
             admin.post("nodes/:name/\(action)") { _, context -> NodeActionResult in
@@ -37,6 +42,7 @@ enum CoordinatorRoutes {
                     name: name, adminState: status?.adminState.rawValue ?? action, online: status?.online ?? false)
             }
         }
+        api?.addRoutes(to: router)
         return router
     }
 }

@@ -1,0 +1,52 @@
+import FrameCore
+import Foundation
+
+/// The settings of the user-facing API, usually derived from the
+/// coordinator's `cluster.yaml` section (see `CoordinatorConfig`).
+///
+/// A separate type (rather than `CoordinatorConfig` itself) keeps FrameAPI
+/// independent of FrameCluster, so the API can be built and tested without
+/// certificates or node settings.
+public struct APIConfiguration: Sendable {
+    /// Uploads are written to `<uploadsDirectory>/<jobID>/input.<ext>`.
+    public var uploadsDirectory: URL
+    /// Archives are read from `<resultsDirectory>/<jobID>.zip`.
+    public var resultsDirectory: URL
+    /// Largest accepted file, per file of a multi-file upload.
+    public var maxUploadBytes: Int64
+    /// Accepted file extensions, lower case without the dot.
+    public var allowedExtensions: Set<String>
+    public var defaultRate: Rational
+    public var defaultOutput: OutputOptions
+    /// Secret for JWTs and signed download links; nil: a random one per process
+    /// (tokens and links then stop working when the coordinator restarts).
+    public var jwtSecret: String?
+    /// How long an access token lives.
+    public var tokenLifetime: Duration
+    /// How long a signed download link lives.
+    public var downloadLinkLifetime: Duration
+    /// bcrypt cost factor for new password hashes.
+    public var bcryptCost: UInt8
+    /// Prefix for signed download links (e.g. `https://frames.example`); nil: links are root-relative paths.
+    public var publicBaseURL: String?
+
+    public init(
+        uploadsDirectory: URL, resultsDirectory: URL, maxUploadBytes: Int64 = 500 * 1024 * 1024,
+        allowedExtensions: [String] = ["mp4", "mov", "mkv", "avi", "webm", "m4v", "mpg", "mpeg", "ts", "flv", "wmv"],
+        defaultRate: Rational = Rational(1, 1), defaultOutput: OutputOptions = OutputOptions(format: .jpeg, quality: 2),
+        jwtSecret: String? = nil, tokenLifetime: Duration = .seconds(3600),
+        downloadLinkLifetime: Duration = .seconds(15 * 60), bcryptCost: UInt8 = 10, publicBaseURL: String? = nil
+    ) {
+        self.uploadsDirectory = uploadsDirectory
+        self.resultsDirectory = resultsDirectory
+        self.maxUploadBytes = maxUploadBytes
+        self.allowedExtensions = Set(allowedExtensions.map { $0.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: ".")) })
+        self.defaultRate = defaultRate
+        self.defaultOutput = defaultOutput
+        self.jwtSecret = jwtSecret
+        self.tokenLifetime = tokenLifetime
+        self.downloadLinkLifetime = downloadLinkLifetime
+        self.bcryptCost = bcryptCost
+        self.publicBaseURL = publicBaseURL
+    }
+}

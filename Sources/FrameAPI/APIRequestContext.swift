@@ -1,0 +1,38 @@
+import Foundation
+import Hummingbird
+
+/// The request context of the coordinator's HTTP API (operator routes and the
+/// user-facing API alike): JSON with ISO 8601 dates and sorted keys, plus the
+/// caller once ``JWTAuthMiddleware`` has authenticated the request.
+///
+/// Keeping the caller in the context (rather than re-reading the token in each
+/// handler) means a route inside the authenticated group cannot forget to check it.
+public struct APIRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    /// The authenticated caller; set by ``JWTAuthMiddleware``, nil on public routes.
+    public var identity: AuthenticatedUser?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        identity = nil
+    }
+
+    public var responseEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+
+    public var requestDecoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+
+    /// The caller, or 401 when the route was reached without authentication.
+    public func requireIdentity() throws -> AuthenticatedUser {
+        guard let identity else { throw APIError.unauthorized() }
+        return identity
+    }
+}

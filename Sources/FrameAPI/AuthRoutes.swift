@@ -1,0 +1,93 @@
+import FrameCore
+import FrameStore
+import Foundation
+import Hummingbird
+
+/// `/auth`: registration, login and the caller's own account.
+struct AuthRoutes {
+    let users: UserStore
+    let hasher: PasswordHasher
+    let tokens: TokenService
+
+    struct RegisterRequest: Decodable { var email: String; var password: String; var name: String? }
+    struct RegisterResponse: ResponseEncodable { var id: UUID; var email: String }
+    struct LoginRequest: Decodable { var email: String; var password: String }
+    struct LoginResponse: ResponseEncodable { var accessToken: String; var tokenType: String; var expiresIn: Int }
+    struct MeResponse: ResponseEncodable { var id: UUID; var email: String; var name: String; var role: String; var createdAt: Date }
+
+    func register(public router: RouterGroup<APIRequestContext>, authenticated: RouterGroup<APIRequestContext>) {
+        router.post("register") { request, context in try await register(request, context) }
+        router.post("login") { request, context in try await login(request, context) }
+        authenticated.get("me") { _, context in try await me(context) }
+    }
+
+    func register(_ request: Request, _ context: APIRequestContext) async throws -> EditedResponse<RegisterResponse> {
+        let body = try await decode(RegisterRequest.self, request, context)
+        let email = UserStore.normalize(email: body.email)
+        guard Self.isPlausibleEmail(email) else { throw APIError.validation("email is not a valid e-mail address") }
+        if let problem = Self.passwordProblem(body.password) { throw APIError.validation(problem) }
+        let name = (body.name ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard name.count <= 200 else { throw APIError.validation("name must be at most 200 characters") }
+        // Checked first only to spare a bcrypt round; the unique constraint below is what actually decides.
+        if try await users.find(email: email) != nil { throw Self.emailTaken }
+        let hash = try await hasher.hash(body.password)
+        do {
+            let user = try await users.create(email: email, passwordHash: hash, name: name)
+            return EditedResponse(status: .created, response: RegisterResponse(id: user.id, email: user.email))
+        } catch StoreError.uniqueViolation {
+            throw Self.emailTaken
+        }
+    }
+
+    func login(_ request: Request, _ context: APIRequestContext) async throws -> LoginResponse {
+        let body = try await decode(LoginRequest.self, request, context)
+        let user = try await users.find(email: body.email)
+        // Verify against a decoy for unknown addresses so both failures cost the same time.
+        let ok = try await hasher.verify(body.password, hash: user?.passwordHash ?? hasher.decoyHash)
+        guard let user, ok else { throw APIError.unauthorized("e-mail or password is wrong") }
+        let token = try await tokens.issue(userID: user.id)
+        return LoginResponse(accessToken: token, tokenType: "Bearer", expiresIn: tokens.lifetimeSeconds)
+    }
+
+    func me(_ context: APIRequestContext) async throws -> MeResponse {
+        let identity = try context.requireIdentity()
+        guard let user = try await users.find(id: identity.id) else { throw APIError.unauthorized() }
+        return MeResponse(id: user.id, email: user.email, name: user.name, role: user.role.rawValue, createdAt: user.createdAt)
+    }
+
+    static let emailTaken = APIError(.conflict, .conflict, "an account with this e-mail address already exists")
+
+    /// Decodes a small JSON body, answering 422 (not 400/500) for missing fields or bad JSON.
+    func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: APIRequestContext) async throws -> T {
+        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        do {
+            return try context.requestDecoder.decode(T.self, from: Data(buffer.readableBytesView))
+        } catch {
+            throw APIError.validation("the body must be JSON with the fields \(Self.fields(of: T.self))")
+        }
+    }
+
+    static func fields(of type: Any.Type) -> String {
+        type == RegisterRequest.self ? "email, password and optionally name" : "email and password"
+    }
+
+    /// At least 8 characters with an upper-case letter, a digit and a symbol; nil when the password is acceptable.
+    static func passwordProblem(_ password: String) -> String? {
+        var missing: [String] = []
+        if password.count < 8 { missing.append("at least 8 characters") }
+        if !password.contains(where: { $0.isUppercase }) { missing.append("an upper-case letter") }
+        if !password.contains(where: { $0.isNumber }) { missing.append("a digit") }
+        if !password.contains(where: { !$0.isLetter && !$0.isNumber && !$0.isWhitespace }) { missing.append("a symbol") }
+        if password.utf8.count > 72 { return "password must be at most 72 bytes (bcrypt ignores the rest)" }
+        return missing.isEmpty ? nil : "password is too weak: it needs " + missing.joined(separator: ", ")
+    }
+
+    /// A deliberately loose check (one @, a dotted domain, no spaces): the real test is whether mail arrives.
+    static func isPlausibleEmail(_ email: String) -> Bool {
+        guard email.count <= 254, !email.contains(where: { $0.isWhitespace }) else { return false }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
+        let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
+    }
+}

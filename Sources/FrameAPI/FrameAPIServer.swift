@@ -1,0 +1,83 @@
+import Crypto
+import FrameCore
+import FrameStore
+import Foundation
+import Hummingbird
+import Logging
+import NIOPosix
+
+/// The user-facing HTTP API, ready to be mounted on the coordinator's router.
+///
+/// It owns accounts, tokens, uploads, job views and downloads, and reaches the
+/// rest of the cluster only through ``VideoIngestor`` (upload -> job) and
+/// ``JobCanceller`` (cancel -> nodes), so it knows nothing of nodes, FFmpeg or
+/// leases. Build it once (the initialiser is async because the JWT key set is
+/// an actor) and call ``addRoutes(to:)`` on the router that also carries
+/// `/health`, `/ready` and `/admin`; or use ``makeRouter()`` on its own.
+public struct FrameAPIServer: Sendable {
+    public let configuration: APIConfiguration
+    public let users: UserStore
+    public let jobs: JobStore
+    public let tokens: TokenService
+    public let links: SignedLinks
+    let hasher: PasswordHasher
+    let ingestor: any VideoIngestor
+    let canceller: any JobCanceller
+    let threadPool: NIOThreadPool
+    let logger: Logger
+
+    public init(
+        configuration: APIConfiguration, database: Database, ingestor: any VideoIngestor,
+        canceller: any JobCanceller, logger: Logger, threadPool: NIOThreadPool = .singleton
+    ) async {
+        var configuration = configuration
+        if configuration.jwtSecret == nil {
+            logger.warning("coordinator.jwt_secret is not set: using a random secret; tokens and links will not survive a restart")
+            configuration.jwtSecret = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
+        }
+        let secret = configuration.jwtSecret!
+        self.configuration = configuration
+        users = UserStore(database: database)
+        jobs = JobStore(database: database)
+        tokens = await TokenService(secret: secret, lifetime: configuration.tokenLifetime)
+        links = SignedLinks(secret: secret, lifetime: configuration.downloadLinkLifetime)
+        hasher = PasswordHasher(cost: configuration.bcryptCost, threadPool: threadPool)
+        self.ingestor = ingestor
+        self.canceller = canceller
+        self.threadPool = threadPool
+        self.logger = logger
+    }
+
+    /// Adds `/auth/...`, `/videos...` and `/downloads/{id}` to `router`.
+    public func addRoutes(to router: Router<APIRequestContext>) {
+        try? FileManager.default.createDirectory(at: configuration.uploadsDirectory, withIntermediateDirectories: true)
+        let authenticate = JWTAuthMiddleware(tokens: tokens, users: users)
+        let errors = CodedErrorMiddleware<APIRequestContext>(logger: logger)
+        let auth = router.group("auth").add(middleware: errors)
+        AuthRoutes(users: users, hasher: hasher, tokens: tokens)
+            .register(public: auth, authenticated: router.group("auth").add(middleware: errors).add(middleware: authenticate))
+        let videos = router.group("videos").add(middleware: errors).add(middleware: authenticate)
+        let receiver = UploadReceiver(configuration: configuration, threadPool: threadPool, logger: logger)
+        VideoRoutes(
+            jobs: jobs, ingestor: ingestor, canceller: canceller, receiver: receiver,
+            archives: ArchiveResponder(resultsDirectory: configuration.resultsDirectory, fileIO: FileIO(threadPool: threadPool)),
+            links: links, publicBaseURL: configuration.publicBaseURL, logger: logger
+        ).register(authenticated: videos, downloads: router.group("downloads").add(middleware: errors))
+    }
+
+    /// A router with only the user-facing API (tests, or a process that serves nothing else).
+    public func makeRouter() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        addRoutes(to: router)
+        return router
+    }
+
+    /// Middleware for operator endpoints: the configured admin token, or an access token of an admin user.
+    public func adminMiddleware(adminToken: String?) -> AdminTokenMiddleware<APIRequestContext> {
+        let tokens = self.tokens, users = self.users
+        return AdminTokenMiddleware(token: adminToken) { presented in
+            guard let id = await tokens.verify(presented), let user = try? await users.find(id: id) else { return false }
+            return user.role == .admin
+        }
+    }
+}

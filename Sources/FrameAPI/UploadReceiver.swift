@@ -1,0 +1,229 @@
+import FrameCore
+import Foundation
+import Hummingbird
+import Logging
+import MultipartKit
+import NIOPosix
+
+/// Streams a `multipart/form-data` request body to disk, part by part, as it
+/// arrives: each `file` part goes to `uploads/<new job id>/input.<ext>`,
+/// option fields are read into ``FormOptions``.
+///
+/// The body is never collected: each chunk from the socket is fed to
+/// multipart-kit's push parser and the bytes it yields are written before the
+/// next chunk is read, so memory stays at one chunk per request however large
+/// the upload (and Hummingbird's back-pressure slows the client to the disk's
+/// pace). Limits act as soon as they are crossed: a file's extension is
+/// checked from its part header before a byte is written (415), its size on
+/// every chunk (413). On any failure every file this request wrote is
+/// removed, so an error answer never leaves orphans behind.
+struct UploadReceiver {
+    let configuration: APIConfiguration
+    let threadPool: NIOThreadPool
+    let logger: Logger
+
+    /// The outcome of a fully received request: durable files and the options that apply to all of them.
+    struct Received {
+        var uploads: [StoredUpload]
+        var options: JobOptions
+    }
+
+    /// What the parser callbacks report; buffered per incoming chunk and then acted on asynchronously.
+    fileprivate enum Event {
+        case header(name: String, value: String)
+        case body(ByteBuffer)
+        case partComplete
+    }
+
+    /// The part being received.
+    private enum Part {
+        case headers([String: String])
+        case file(UploadFile, StoredUpload)
+        case field(name: String, value: ByteBuffer)
+        case ignored
+    }
+
+    /// Receives the whole request; throws ``APIError`` (413, 415, 422, 507, ...) after cleaning up.
+    func receive(_ request: Request, query: [String: String]) async throws -> Received {
+        guard let boundary = Self.boundary(request.headers[.contentType]) else {
+            throw APIError.validation("the upload must be multipart/form-data with a boundary, with the video in a 'file' part")
+        }
+        var options = FormOptions(defaults: JobOptions(rate: configuration.defaultRate, output: configuration.defaultOutput))
+        for (name, value) in query where FormOptions.fieldNames.contains(name) {
+            try options.set(name, value)
+        }
+
+        let parser = MultipartParser(boundary: boundary)
+        let events = EventBuffer()
+        parser.onHeader = { name, value in events.items.append(.header(name: name, value: value)) }
+        parser.onBody = { buffer in events.items.append(.body(buffer)) }
+        parser.onPartComplete = { events.items.append(.partComplete) }
+
+        var part = Part.headers([:])
+        var done: [StoredUpload] = []
+        do {
+            for try await chunk in request.body {
+                do {
+                    try parser.execute(chunk)
+                } catch {
+                    throw APIError.validation("the multipart body is malformed")
+                }
+                let batch = Self.coalesced(events.items)
+                events.items.removeAll(keepingCapacity: true)
+                for event in batch {
+                    try await handle(event, part: &part, done: &done, options: &options)
+                }
+            }
+            if case .file = part {
+                // The body ended inside a file part (cut off or no closing boundary); the catch below removes it.
+                throw APIError.validation("the multipart body ended before the file part was complete")
+            }
+            guard !done.isEmpty else {
+                throw APIError.validation("no file: send the video as a multipart part named 'file' with a filename")
+            }
+            try await UploadFile.syncDirectory(configuration.uploadsDirectory.path, threadPool: threadPool)
+            return Received(uploads: done, options: options.jobOptions)
+        } catch {
+            if case .file(let file, let upload) = part {
+                await file.abandon()
+                done.append(upload)
+            }
+            for upload in done { remove(upload) }
+            throw error
+        }
+    }
+
+    private func handle(_ event: Event, part: inout Part, done: inout [StoredUpload], options: inout FormOptions) async throws {
+        switch event {
+        case .header(let name, let value):
+            if case .headers(var headers) = part {
+                headers[name.lowercased()] = value
+                part = .headers(headers)
+            }
+        case .body(let bytes):
+            if case .headers(let headers) = part { part = try await begin(headers) }
+            switch part {
+            case .file(let file, var upload):
+                upload.sizeBytes += Int64(bytes.readableBytes)
+                if upload.sizeBytes > configuration.maxUploadBytes {
+                    throw APIError(.contentTooLarge, .uploadTooLarge,
+                                   "'\(upload.originalFilename)' is larger than the limit of \(configuration.maxUploadBytes) bytes")
+                }
+                part = .file(file, upload)
+                try await file.write(bytes)
+            case .field(let name, var value):
+                guard value.readableBytes + bytes.readableBytes <= 4096 else {
+                    throw APIError.validation("form field '\(name)' is too long")
+                }
+                value.writeImmutableBuffer(bytes)
+                part = .field(name: name, value: value)
+            case .headers, .ignored:
+                break
+            }
+        case .partComplete:
+            if case .headers(let headers) = part { part = try await begin(headers) }
+            switch part {
+            case .file(let file, let upload):
+                // Listed first so that a failing fsync below still gets the file removed.
+                part = .ignored
+                done.append(upload)
+                try await file.syncAndClose()
+                try await UploadFile.syncDirectory(upload.file.deletingLastPathComponent().path, threadPool: threadPool)
+            case .field(let name, let value):
+                try options.set(name, String(buffer: value))
+            case .headers, .ignored:
+                break
+            }
+            part = .headers([:])
+        }
+    }
+
+    /// Merges runs of body events into one buffer per run. The parser reports body bytes in pieces
+    /// split at every CR (a possible boundary start), which in binary video data is every few hundred
+    /// bytes; one write per piece would cost a thread-pool hop each.
+    private static func coalesced(_ events: [Event]) -> [Event] {
+        var out: [Event] = []
+        var pending: ByteBuffer?
+        for event in events {
+            if case .body(let bytes) = event {
+                if pending == nil {
+                    pending = bytes
+                } else {
+                    pending!.writeImmutableBuffer(bytes)
+                }
+                continue
+            }
+            if let run = pending { out.append(.body(run)); pending = nil }
+            out.append(event)
+        }
+        if let run = pending { out.append(.body(run)) }
+        return out
+    }
+
+    /// Decides what a part is once its headers are complete; opens the file for a `file` part.
+    private func begin(_ headers: [String: String]) async throws -> Part {
+        let disposition = ContentDisposition(headers["content-disposition"] ?? "")
+        guard let name = disposition.name else { return .ignored }
+        if name == "file" {
+            guard let filename = disposition.filename.map(Self.basename), !filename.isEmpty else {
+                throw APIError.validation("the 'file' part needs a filename")
+            }
+            let ext = (filename as NSString).pathExtension.lowercased()
+            guard !ext.isEmpty, configuration.allowedExtensions.contains(ext) else {
+                throw APIError(.unsupportedMediaType, .unsupportedExtension,
+                               "'.\(ext)' files are not accepted; allowed: \(configuration.allowedExtensions.sorted().joined(separator: ", "))")
+            }
+            let jobID = UUID()
+            let directory = configuration.uploadsDirectory.appendingPathComponent(jobID.uuidString.lowercased(), isDirectory: true)
+            let fileURL = directory.appendingPathComponent("input.\(ext)")
+            let upload = StoredUpload(jobID: jobID, file: fileURL, originalFilename: filename, fileExtension: ext, sizeBytes: 0)
+            try await UploadFile.makeDirectory(directory.path, threadPool: threadPool)
+            do {
+                return .file(try await UploadFile.create(path: fileURL.path, threadPool: threadPool), upload)
+            } catch {
+                remove(upload)
+                throw error
+            }
+        }
+        if FormOptions.fieldNames.contains(name) { return .field(name: name, value: ByteBuffer()) }
+        return .ignored
+    }
+
+    /// Deletes an upload's folder (file and directory); used on every failure path.
+    func remove(_ upload: StoredUpload) {
+        let directory = upload.file.deletingLastPathComponent()
+        do {
+            try FileManager.default.removeItem(at: directory)
+        } catch {
+            logger.warning("could not remove partial upload", metadata: ["path": "\(directory.path)", "error": "\(error)"])
+        }
+    }
+
+    /// The last path component of a client-supplied name (browsers may send a full Windows path).
+    static func basename(_ name: String) -> String {
+        let last = name.split(whereSeparator: { $0 == "/" || $0 == "\\" }).last.map(String.init) ?? ""
+        return last.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The boundary parameter of a `multipart/form-data` content type.
+    static func boundary(_ contentType: String?) -> String? {
+        guard let contentType else { return nil }
+        let params = contentType.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard params.first?.lowercased() == "multipart/form-data" else { return nil }
+        for param in params.dropFirst() {
+            guard let eq = param.firstIndex(of: "=") else { continue }
+            guard param[..<eq].trimmingCharacters(in: .whitespaces).lowercased() == "boundary" else { continue }
+            var value = param[param.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            return value.isEmpty || value.count > 200 ? nil : value
+        }
+        return nil
+    }
+}
+
+/// Collects parser callbacks for one chunk. A class because multipart-kit's
+/// callbacks are plain closures that must share one mutable buffer; it never
+/// leaves the request's task.
+private final class EventBuffer {
+    var items: [UploadReceiver.Event] = []
+}

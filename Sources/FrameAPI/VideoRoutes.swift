@@ -1,0 +1,146 @@
+import FrameCore
+import FrameStore
+import Foundation
+import Hummingbird
+import Logging
+
+/// `/videos` (authenticated) and `/downloads/{id}` (signed link): upload,
+/// list, show, cancel and download a user's videos.
+///
+/// Every look-up goes through ``ownedJob(_:_:)``: another user's video is
+/// answered exactly like a missing one (404), so ids cannot be probed.
+struct VideoRoutes {
+    let jobs: JobStore
+    let ingestor: any VideoIngestor
+    let canceller: any JobCanceller
+    let receiver: UploadReceiver
+    let archives: ArchiveResponder
+    let links: SignedLinks
+    let publicBaseURL: String?
+    let logger: Logger
+
+    struct DownloadURL: ResponseEncodable { var url: String; var expiresAt: Date }
+
+    func register(authenticated videos: RouterGroup<APIRequestContext>, downloads: RouterGroup<APIRequestContext>) {
+        videos.post { request, context in try await upload(request, context) }
+        videos.get { request, context in try await list(request, context) }
+        videos.get(":id") { _, context in VideoResponse(try await ownedJob(context)) }
+        videos.delete(":id") { _, context in try await cancel(context) }
+        videos.get(":id/download") { request, context in
+            try await archives.respond(job: try await ownedJob(context), request: request, context: context)
+        }
+        videos.get(":id/download-url") { _, context in try await downloadURL(context) }
+        downloads.get(":id") { request, context in try await signedDownload(request, context) }
+    }
+
+    // MARK: Upload
+
+    func upload(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let owner = try context.requireIdentity()
+        let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { $1 })
+        let received = try await receiver.receive(request, query: query)
+        var accepted: [VideoResponse] = []
+        var refused: [(StoredUpload, APIError)] = []
+        for upload in received.uploads {
+            do {
+                let job = try await ingestor.ingest(upload, owner: owner.id, options: received.options)
+                accepted.append(VideoResponse(job))
+            } catch {
+                let apiError = APIError.from(error)
+                logger.info("upload refused", metadata: [
+                    "job": "\(upload.jobID)", "file": "\(upload.originalFilename)", "code": "\(apiError.code.name)",
+                ])
+                receiver.remove(upload)
+                refused.append((upload, apiError))
+            }
+        }
+        // Nothing accepted: answer the (first) refusal itself, so a single bad file is a plain 422.
+        if accepted.isEmpty, let (_, error) = refused.first { throw error }
+        if received.uploads.count == 1 {
+            return try EditedResponse(status: .created, response: accepted[0]).response(from: request, context: context)
+        }
+        let errors = refused.map { upload, error in
+            VideoBatchResponse.FileError(filename: upload.originalFilename, code: error.code.name, detail: error.detail)
+        }
+        let batch = VideoBatchResponse(items: accepted, errors: errors.isEmpty ? nil : errors)
+        return try EditedResponse(status: .created, response: batch).response(from: request, context: context)
+    }
+
+    // MARK: List, show, cancel
+
+    func list(_ request: Request, _ context: APIRequestContext) async throws -> VideoPage {
+        let owner = try context.requireIdentity()
+        let params = request.uri.queryParameters
+        var status: JobStatus?
+        if let text = params["status"].map(String.init), !text.isEmpty {
+            guard let s = JobStatus(rawValue: text.uppercased()) else {
+                throw APIError.validation("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", ")), got '\(text)'")
+            }
+            status = s
+        }
+        let page = try Self.integer(params["page"], name: "page", default: 0, range: 0...1_000_000)
+        let size = try Self.integer(params["size"], name: "size", default: 20, range: 1...100)
+        async let items = jobs.list(userID: owner.id, status: status, limit: size, offset: page * size)
+        async let total = jobs.count(userID: owner.id, status: status)
+        return VideoPage(items: try await items.map(VideoResponse.init), page: page, size: size, totalElements: try await total)
+    }
+
+    static func integer(_ value: Substring?, name: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let value, !value.isEmpty else { return fallback }
+        guard let n = Int(value), range.contains(n) else {
+            throw APIError.validation("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(value)'")
+        }
+        return n
+    }
+
+    func cancel(_ context: APIRequestContext) async throws -> VideoResponse {
+        let job = try await ownedJob(context)
+        guard job.status.isSchedulable else {
+            throw APIError(.conflict, .invalidJobState, "the video is \(job.status.rawValue) and can no longer be cancelled")
+        }
+        do {
+            return VideoResponse(try await canceller.cancel(jobID: job.id))
+        } catch {
+            throw APIError.from(error)
+        }
+    }
+
+    // MARK: Downloads
+
+    func downloadURL(_ context: APIRequestContext) async throws -> DownloadURL {
+        let job = try await ownedJob(context)
+        switch job.status {
+        case .completed: break
+        case .expired: throw APIError(.gone, .invalidJobState, "the frames of this video have expired and were deleted")
+        default: throw APIError(.conflict, .invalidJobState, "the video is \(job.status.rawValue); a link is available once it is COMPLETED")
+        }
+        let (path, expiresAt) = links.link(for: job.id)
+        return DownloadURL(url: (publicBaseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "") + path, expiresAt: expiresAt)
+    }
+
+    func signedDownload(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let params = request.uri.queryParameters
+        guard let idText = context.parameters.get("id"), let id = UUID(uuidString: idText),
+              let expires = params["expires"].flatMap({ Int64($0) }),
+              let signature = params["signature"].map(String.init),
+              links.isValid(id: id, expires: expires, signature: signature)
+        else {
+            throw APIError.forbidden("the download link is invalid or has expired")
+        }
+        guard let job = try await jobs.get(id: id) else { throw APIError.notFound("no such video") }
+        return try await archives.respond(job: job, request: request, context: context)
+    }
+
+    // MARK: Helpers
+
+    /// The caller's job named by the `:id` parameter; 404 for a malformed id, a missing job or someone else's.
+    func ownedJob(_ context: APIRequestContext) async throws -> JobRecord {
+        let owner = try context.requireIdentity()
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text),
+              let job = try await jobs.get(id: id), job.userID == owner.id
+        else {
+            throw APIError.notFound("no such video")
+        }
+        return job
+    }
+}

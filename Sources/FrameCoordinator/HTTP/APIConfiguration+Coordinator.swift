@@ -1,0 +1,18 @@
+import FrameAPI
+import FrameCluster
+import FrameCore
+
+extension APIConfiguration {
+    /// The API's settings from the coordinator's `cluster.yaml` section.
+    ///
+    /// Lives here, not in FrameAPI, so that the API module does not depend on
+    /// FrameCluster (certificates, TLS, node settings).
+    public init(_ config: CoordinatorConfig) {
+        self.init(
+            uploadsDirectory: config.uploadsDirectory, resultsDirectory: config.resultsDirectory,
+            maxUploadBytes: config.maxUploadBytes, allowedExtensions: config.allowedExtensions,
+            defaultRate: config.defaultRate,
+            defaultOutput: OutputOptions(format: config.defaultFormat, quality: UInt8(clamping: config.defaultQuality)),
+            jwtSecret: config.jwtSecret)
+    }
+}

@@ -1,0 +1,46 @@
+import FrameAPI
+import FrameCluster
+import FrameStore
+import Foundation
+import Logging
+
+extension MediaIngestor: VideoIngestor {
+    /// The API's seam: probe, plan and create the job for a durable upload.
+    public func ingest(_ upload: StoredUpload, owner: UUID, options: JobOptions) async throws -> JobRecord {
+        try await ingest(
+            jobID: upload.jobID, file: upload.file, originalFilename: upload.originalFilename,
+            fileExtension: upload.fileExtension, sizeBytes: upload.sizeBytes, owner: owner, rate: options.rate,
+            output: options.output, labelRequirement: options.labelRequirement ?? [:])
+    }
+}
+
+/// The API's cancel seam over the scheduler, which also tells the nodes holding
+/// the job's leases to stop. A wrapper rather than a conformance because the
+/// scheduler's own `cancel(jobID:)` returns the whole ``CancelOutcome``.
+public struct SchedulerCanceller: JobCanceller {
+    let scheduler: LeaseScheduler
+
+    public init(scheduler: LeaseScheduler) {
+        self.scheduler = scheduler
+    }
+
+    public func cancel(jobID: UUID) async throws -> JobRecord {
+        try await scheduler.cancel(jobID: jobID).job
+    }
+}
+
+extension CoordinatorService {
+    /// The full coordinator: scheduling as ``init(config:database:logger:)`` plus the
+    /// user-facing API (`/auth`, `/videos`, `/downloads`) mounted on the HTTP listener.
+    public static func withAPI(config: CoordinatorConfig, database: Database, logger: Logger) async -> CoordinatorService {
+        let base = CoordinatorService(config: config, database: database, logger: logger)
+        guard let scheduler = base.scheduler, let ingestor = base.ingestor else { return base }
+        let api = await FrameAPIServer(
+            configuration: APIConfiguration(config), database: database, ingestor: ingestor,
+            canceller: SchedulerCanceller(scheduler: scheduler), logger: logger)
+        return CoordinatorService(
+            config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
+            ingestor: ingestor, sweeper: base.sweeper, layout: base.layout, logger: logger, api: api,
+            ready: { await database.ping() })
+    }
+}

@@ -1,0 +1,51 @@
+import FrameAPI
+import FrameCore
+import FrameStore
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+@testable import FrameCoordinator
+
+/// The coordinator's router with the user-facing API mounted: operator routes
+/// keep working and the API's routes are reachable on the same router.
+@Suite struct HTTPRoutesTests {
+    struct NoIngest: VideoIngestor {
+        func ingest(_ upload: StoredUpload, owner: UUID, options: JobOptions) async throws -> JobRecord {
+            throw FrameFlowError(.notMedia, "not used")
+        }
+    }
+    struct NoCancel: JobCanceller {
+        func cancel(jobID: UUID) async throws -> JobRecord { throw FrameFlowError(.jobNotFound, "not used") }
+    }
+
+    @Test func apiIsMountedNextToOperatorRoutes() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ff-routes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        // Never queried by the requests below (they fail validation or authentication first).
+        let database = Database(url: "postgresql://nobody@127.0.0.1:1/none", logger: logger)
+        let api = await FrameAPIServer(
+            configuration: APIConfiguration(
+                uploadsDirectory: root.appendingPathComponent("uploads"), resultsDirectory: root.appendingPathComponent("results"),
+                jwtSecret: "a-secret-that-is-long-enough-for-hs256"),
+            database: database, ingestor: NoIngest(), canceller: NoCancel(), logger: logger)
+        let registry = NodeRegistry(directory: InMemoryNodeDirectory(), logger: logger)
+        let router = CoordinatorRoutes.build(registry: registry, adminToken: "admin", api: api, ready: { true })
+        let app = Application(router: router, logger: logger)
+        try await app.test(.router) { client in
+            #expect(try await client.execute(uri: "/health", method: .get).status == .ok)
+            let nodes = try await client.execute(uri: "/admin/nodes", method: .get, headers: [.authorization: "Bearer admin"])
+            #expect(nodes.status == .ok)
+            let wrong = try await client.execute(uri: "/admin/nodes", method: .get, headers: [.authorization: "Bearer nope"])
+            #expect(wrong.status == .forbidden)
+            let login = try await client.execute(uri: "/auth/login", method: .post, body: ByteBuffer(string: "{}"))
+            #expect(login.status == .unprocessableContent)
+            let videos = try await client.execute(uri: "/videos", method: .get)
+            #expect(videos.status == .unauthorized)
+        }
+        await database.shutdown()
+    }
+}
