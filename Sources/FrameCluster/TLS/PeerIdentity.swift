@@ -13,7 +13,11 @@ public enum PeerIdentity {
 
     /// The subject common name of a DER-encoded certificate.
     public static func commonName(derBytes: [UInt8]) throws -> String? {
-        let cert = try Certificate(derEncoded: derBytes)
+        commonName(of: try Certificate(derEncoded: derBytes))
+    }
+
+    /// The last (most significant) common name in the subject, as TLS libraries read it.
+    static func commonName(of cert: Certificate) -> String? {
         var name: String?
         for rdn in cert.subject {
             for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
@@ -29,14 +33,7 @@ extension PeerIdentity {
     /// node's own certificate: its name in the cluster).
     public static func commonName(pemFile: String) throws -> String? {
         let pem = try String(contentsOfFile: pemFile, encoding: .utf8)
-        let cert = try Certificate(pemEncoded: pem)
-        var name: String?
-        for rdn in cert.subject {
-            for attribute in rdn where attribute.type == .RDNAttributeType.commonName {
-                name = String(describing: attribute.value)
-            }
-        }
-        return name
+        return commonName(of: try Certificate(pemEncoded: pem))
     }
 }
 

@@ -1,3 +1,4 @@
+import FrameCluster
 import FrameCore
 import FrameStore
 import FrameWire
@@ -168,12 +169,15 @@ public actor LeaseScheduler: NodeWorkHandler {
                 return
             }
             let key = Key(job: grant.ref.jobID, segment: grant.ref.segment)
+            // Created once per grant, not per frame: FRAME handling is the hot path.
+            try? FileManager.default.createDirectory(
+                at: layout.spoolDirectory(grant.ref.jobID), withIntermediateDirectories: true)
             active[key] = ActiveLease(
                 ref: grant.ref, node: name, spec: grant.spec, format: grant.output.format,
                 source: layout.input(grant.ref.jobID, ext: grant.sourceExt))
-            logger.info("segment leased", metadata: meta(grant.ref, node: name).merging(["attempt": "\(grant.attempt)"]) { a, _ in a })
+            logger.info("segment leased", metadata: meta(grant.ref, node: name, ["attempt": "\(grant.attempt)"]))
             await entry.send(.lease(Lease(
-                lease: grant.ref, leaseTTLMillis: UInt32(clamping: leases.policy.ttl.components.seconds * 1000),
+                lease: grant.ref, leaseTTLMillis: UInt32(clamping: leases.policy.ttl.milliseconds),
                 sourceSize: UInt64(grant.sourceSizeBytes), formatHint: grant.sourceExt,
                 segment: grant.spec, options: grant.output)))
         }
@@ -189,7 +193,7 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     private func refuseStale(_ ref: LeaseRef, node: String, _ what: String) async {
-        logger.notice("refused a stale result", metadata: meta(ref, node: node).merging(["what": "\(what)"]) { a, _ in a })
+        logger.notice("refused a stale result", metadata: meta(ref, node: node, ["what": "\(what)"]))
         await nodes[node]?.send(.error(ErrorMessage(
             code: .staleEpoch, fatal: false, message: "\(what) for a lease this node no longer holds", lease: ref)))
     }
@@ -211,7 +215,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             buffer.writeBytes(data)
             await nodes[node]?.send(.readData(ReadData(requestID: read.requestID, offset: read.offset, data: buffer)))
         } catch {
-            logger.error("cannot read upload", metadata: meta(read.lease, node: node).merging(["error": "\(error)"]) { a, _ in a })
+            logger.error("cannot read upload", metadata: meta(read.lease, node: node, ["error": "\(error)"]))
             await nodes[node]?.send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .ioError)))
         }
     }
@@ -230,7 +234,6 @@ public actor LeaseScheduler: NodeWorkHandler {
         }
         let url = layout.spoolFrame(frame.lease.jobID, sample: frame.sampleIndex, format: lease.format)
         do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             let tmp = url.appendingPathExtension("part")
             try Data(frame.data.readableBytesView).write(to: tmp)
             // rename: a reader never sees half a frame, and a resent frame replaces itself.
@@ -238,7 +241,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             lease.timestamps[frame.sampleIndex] = frame.seconds
             active[Key(job: frame.lease.jobID, segment: frame.lease.segment)] = lease
         } catch {
-            logger.error("cannot spool a frame", metadata: meta(frame.lease, node: node).merging(["error": "\(error)"]) { a, _ in a })
+            logger.error("cannot spool a frame", metadata: meta(frame.lease, node: node, ["error": "\(error)"]))
         }
     }
 
@@ -267,16 +270,16 @@ public actor LeaseScheduler: NodeWorkHandler {
         do {
             switch try await leases.complete(done.lease, node: node) {
             case .accepted(let progress):
-                logger.info("segment done", metadata: meta(done.lease, node: node).merging([
+                logger.info("segment done", metadata: meta(done.lease, node: node, [
                     "frames": "\(done.frameCount)", "decoded": "\(done.decodedFrames)",
                     "job_frames_done": "\(progress.framesDone)/\(progress.frameCount)",
-                ]) { a, _ in a })
+                ]))
                 if progress.allSegmentsDone { await assemble(done.lease.jobID) }
             case .stale:
                 await refuseStale(done.lease, node: node, "SEGMENT_DONE")
             }
         } catch {
-            logger.error("cannot record a finished segment", metadata: meta(done.lease, node: node).merging(["error": "\(error)"]) { a, _ in a })
+            logger.error("cannot record a finished segment", metadata: meta(done.lease, node: node, ["error": "\(error)"]))
         }
         await dispatch(node)
     }
@@ -296,22 +299,22 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     private func fail(_ ref: LeaseRef, node: String, code: ErrorCode, message: String) async {
-        logger.warning("segment failed", metadata: meta(ref, node: node).merging([
+        logger.warning("segment failed", metadata: meta(ref, node: node, [
             "code": "\(code.name)", "message": "\(message)",
-        ]) { a, _ in a })
+        ]))
         do {
             switch try await leases.fail(ref, node: node, code: code, message: message) {
             case .retrying(let notBefore, let attempts, let max):
-                logger.info("segment will be retried", metadata: meta(ref, node: node).merging([
+                logger.info("segment will be retried", metadata: meta(ref, node: node, [
                     "attempts": "\(attempts)/\(max)", "not_before": "\(notBefore)",
-                ]) { a, _ in a })
+                ]))
             case .jobFailed(let failure):
                 if let failure { await handleFailedJobs([failure]) }
             case .stale:
                 await refuseStale(ref, node: node, "SEGMENT_FAILED")
             }
         } catch {
-            logger.error("cannot record a segment failure", metadata: meta(ref, node: node).merging(["error": "\(error)"]) { a, _ in a })
+            logger.error("cannot record a segment failure", metadata: meta(ref, node: node, ["error": "\(error)"]))
         }
     }
 
@@ -360,7 +363,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
-                "assembly_ms": "\((ContinuousClock.now - started).components.seconds * 1000 + (ContinuousClock.now - started).components.attoseconds / 1_000_000_000_000_000)",
+                "assembly_ms": "\((ContinuousClock.now - started).milliseconds)",
             ])
         } catch {
             let failure = error.asFrameFlowError
@@ -376,7 +379,10 @@ public actor LeaseScheduler: NodeWorkHandler {
         if !keepUpload { try? FileManager.default.removeItem(at: layout.uploadDirectory(jobID)) }
     }
 
-    private func meta(_ ref: LeaseRef, node: String) -> Logger.Metadata {
-        ["job": "\(ref.jobID.lowercased)", "segment": "\(ref.segment)", "epoch": "\(ref.epoch)", "node": "\(node)"]
+    private func meta(_ ref: LeaseRef, node: String, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        let ids: Logger.Metadata = [
+            "job": "\(ref.jobID.lowercased)", "segment": "\(ref.segment)", "epoch": "\(ref.epoch)", "node": "\(node)",
+        ]
+        return ids.merging(extra) { id, _ in id }
     }
 }

@@ -1,3 +1,4 @@
+import FrameCluster
 import FrameCore
 import FrameWire
 import Foundation
@@ -38,7 +39,7 @@ final class ReadRouter: @unchecked Sendable {
                 self.complete(id, .failure(FrameFlowError(.ioError, "cannot send READ: \(error)")))
             }
         }
-        let waited = semaphore.wait(timeout: .now() + .milliseconds(Int(timeout.components.seconds * 1000)))
+        let waited = semaphore.wait(timeout: .now() + .milliseconds(Int(timeout.milliseconds)))
         let result: Result<[UInt8], FrameFlowError>? = lock.withLock { pending.removeValue(forKey: id)?.result }
         guard waited == .success, let result else {
             throw FrameFlowError(.ioError, "no READ_DATA for \(length) bytes at \(offset) within \(timeout)")

@@ -1,3 +1,4 @@
+import FrameCluster
 import FrameCore
 import FrameMedia
 import FrameWire
@@ -134,7 +135,7 @@ public actor SegmentLeaseRunner: LeaseRunner {
             let elapsed = ContinuousClock.now - started
             try blocking(send, .segmentDone(SegmentDone(
                 lease: lease.lease, frameCount: UInt32(stats.emittedFrames), decodedFrames: UInt32(stats.decodedFrames),
-                bytesRead: UInt64(source.bytesFetched), elapsedMillis: UInt32(clamping: elapsed.components.seconds * 1000))))
+                bytesRead: UInt64(source.bytesFetched), elapsedMillis: UInt32(clamping: elapsed.milliseconds))))
             return Outcome(frames: sent, summary: "done (\(stats.decodedFrames) decoded)")
         } catch {
             if work.isCancelled { return Outcome(frames: sent, summary: "cancelled") }
