@@ -2,7 +2,6 @@ import FrameCore
 import Foundation
 import Hummingbird
 import Logging
-import MultipartKit
 import NIOPosix
 
 /// Streams a `multipart/form-data` request body to disk, part by part, as it
@@ -10,10 +9,10 @@ import NIOPosix
 /// option fields are read into ``FormOptions``.
 ///
 /// The body is never collected: each chunk from the socket is fed to
-/// multipart-kit's push parser and the bytes it yields are written before the
-/// next chunk is read, so memory stays at one chunk per request however large
-/// the upload (and Hummingbird's back-pressure slows the client to the disk's
-/// pace). Limits act as soon as they are crossed: a file's extension is
+/// ``MultipartStreamParser`` and the file bytes it yields are written (in
+/// batches of ``writeBatchBytes``) before more is read, so memory stays at
+/// about one batch per request however large the upload (and Hummingbird's
+/// back-pressure slows the client to the disk's pace). Limits act as soon as they are crossed: a file's extension is
 /// checked from its part header before a byte is written (415), its size on
 /// every chunk (413). On any failure every file this request wrote is
 /// removed, so an error answer never leaves orphans behind.
@@ -28,20 +27,18 @@ struct UploadReceiver {
         var options: JobOptions
     }
 
-    /// What the parser callbacks report; buffered per incoming chunk and then acted on asynchronously.
-    fileprivate enum Event {
-        case header(name: String, value: String)
-        case body(ByteBuffer)
-        case partComplete
-    }
-
     /// The part being received.
     private enum Part {
-        case headers([String: String])
-        case file(UploadFile, StoredUpload)
+        case none
+        /// `pending` collects body bytes until ``writeBatchBytes`` are ready for one write.
+        case file(UploadFile, StoredUpload, pending: ByteBuffer)
         case field(name: String, value: ByteBuffer)
         case ignored
     }
+
+    /// Bytes gathered before one write on the thread pool: a socket read is at most 64 KiB, and one
+    /// thread hop per read would cost more than the copy that batching takes.
+    static let writeBatchBytes = 1 << 20
 
     /// Receives the whole request; throws ``APIError`` (413, 415, 422, 507, ...) after cleaning up.
     func receive(_ request: Request, query: [String: String]) async throws -> Received {
@@ -53,24 +50,18 @@ struct UploadReceiver {
             try options.set(name, value)
         }
 
-        let parser = MultipartParser(boundary: boundary)
-        let events = EventBuffer()
-        parser.onHeader = { name, value in events.items.append(.header(name: name, value: value)) }
-        parser.onBody = { buffer in events.items.append(.body(buffer)) }
-        parser.onPartComplete = { events.items.append(.partComplete) }
-
-        var part = Part.headers([:])
+        var parser = MultipartStreamParser(boundary: boundary)
+        var part = Part.none
         var done: [StoredUpload] = []
         do {
             for try await chunk in request.body {
+                let events: [MultipartStreamParser.Event]
                 do {
-                    try parser.execute(chunk)
+                    events = try parser.feed(chunk)
                 } catch {
-                    throw APIError.validation("the multipart body is malformed")
+                    throw APIError.validation("the multipart body is malformed (\(error))")
                 }
-                let batch = Self.coalesced(events.items)
-                events.items.removeAll(keepingCapacity: true)
-                for event in batch {
+                for event in events {
                     try await handle(event, part: &part, done: &done, options: &options)
                 }
             }
@@ -78,13 +69,16 @@ struct UploadReceiver {
                 // The body ended inside a file part (cut off or no closing boundary); the catch below removes it.
                 throw APIError.validation("the multipart body ended before the file part was complete")
             }
+            guard parser.isComplete else {
+                throw APIError.validation("the multipart body ended before its closing boundary")
+            }
             guard !done.isEmpty else {
                 throw APIError.validation("no file: send the video as a multipart part named 'file' with a filename")
             }
             try await UploadFile.syncDirectory(configuration.uploadsDirectory.path, threadPool: threadPool)
             return Received(uploads: done, options: options.jobOptions)
         } catch {
-            if case .file(let file, let upload) = part {
+            if case .file(let file, let upload, _) = part {
                 await file.abandon()
                 done.append(upload)
             }
@@ -93,71 +87,51 @@ struct UploadReceiver {
         }
     }
 
-    private func handle(_ event: Event, part: inout Part, done: inout [StoredUpload], options: inout FormOptions) async throws {
+    private func handle(_ event: MultipartStreamParser.Event, part: inout Part, done: inout [StoredUpload], options: inout FormOptions) async throws {
         switch event {
-        case .header(let name, let value):
-            if case .headers(var headers) = part {
-                headers[name.lowercased()] = value
-                part = .headers(headers)
-            }
+        case .partBegin(let headers):
+            part = try await begin(headers)
         case .body(let bytes):
-            if case .headers(let headers) = part { part = try await begin(headers) }
             switch part {
-            case .file(let file, var upload):
+            case .file(let file, var upload, var pending):
                 upload.sizeBytes += Int64(bytes.readableBytes)
                 if upload.sizeBytes > configuration.maxUploadBytes {
                     throw APIError(.contentTooLarge, .uploadTooLarge,
                                    "'\(upload.originalFilename)' is larger than the limit of \(configuration.maxUploadBytes) bytes")
                 }
-                part = .file(file, upload)
-                try await file.write(bytes)
+                part = .none  // keeps `pending` uniquely referenced while it grows
+                pending.writeImmutableBuffer(bytes)
+                if pending.readableBytes >= Self.writeBatchBytes {
+                    part = .file(file, upload, pending: ByteBuffer())
+                    try await file.write(pending)
+                    pending.clear()
+                }
+                part = .file(file, upload, pending: pending)
             case .field(let name, var value):
                 guard value.readableBytes + bytes.readableBytes <= 4096 else {
                     throw APIError.validation("form field '\(name)' is too long")
                 }
                 value.writeImmutableBuffer(bytes)
                 part = .field(name: name, value: value)
-            case .headers, .ignored:
+            case .none, .ignored:
                 break
             }
-        case .partComplete:
-            if case .headers(let headers) = part { part = try await begin(headers) }
+        case .partEnd:
             switch part {
-            case .file(let file, let upload):
+            case .file(let file, let upload, let pending):
+                if pending.readableBytes > 0 { try await file.write(pending) }
                 // Listed first so that a failing fsync below still gets the file removed.
-                part = .ignored
+                part = .none
                 done.append(upload)
                 try await file.syncAndClose()
                 try await UploadFile.syncDirectory(upload.file.deletingLastPathComponent().path, threadPool: threadPool)
             case .field(let name, let value):
                 try options.set(name, String(buffer: value))
-            case .headers, .ignored:
+            case .none, .ignored:
                 break
             }
-            part = .headers([:])
+            part = .none
         }
-    }
-
-    /// Merges runs of body events into one buffer per run. The parser reports body bytes in pieces
-    /// split at every CR (a possible boundary start), which in binary video data is every few hundred
-    /// bytes; one write per piece would cost a thread-pool hop each.
-    private static func coalesced(_ events: [Event]) -> [Event] {
-        var out: [Event] = []
-        var pending: ByteBuffer?
-        for event in events {
-            if case .body(let bytes) = event {
-                if pending == nil {
-                    pending = bytes
-                } else {
-                    pending!.writeImmutableBuffer(bytes)
-                }
-                continue
-            }
-            if let run = pending { out.append(.body(run)); pending = nil }
-            out.append(event)
-        }
-        if let run = pending { out.append(.body(run)) }
-        return out
     }
 
     /// Decides what a part is once its headers are complete; opens the file for a `file` part.
@@ -179,7 +153,8 @@ struct UploadReceiver {
             let upload = StoredUpload(jobID: jobID, file: fileURL, originalFilename: filename, fileExtension: ext, sizeBytes: 0)
             try await UploadFile.makeDirectory(directory.path, threadPool: threadPool)
             do {
-                return .file(try await UploadFile.create(path: fileURL.path, threadPool: threadPool), upload)
+                let file = try await UploadFile.create(path: fileURL.path, threadPool: threadPool)
+                return .file(file, upload, pending: ByteBufferAllocator().buffer(capacity: Self.writeBatchBytes + 64 * 1024))
             } catch {
                 remove(upload)
                 throw error
@@ -219,11 +194,4 @@ struct UploadReceiver {
         }
         return nil
     }
-}
-
-/// Collects parser callbacks for one chunk. A class because multipart-kit's
-/// callbacks are plain closures that must share one mutable buffer; it never
-/// leaves the request's task.
-private final class EventBuffer {
-    var items: [UploadReceiver.Event] = []
 }

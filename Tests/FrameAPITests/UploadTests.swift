@@ -13,7 +13,6 @@ struct UploadTests {
 
     /// A multi-megabyte body (arriving in 32 KiB chunks in-process, as TCP segments live) lands byte for byte.
     /// It is larger than Hummingbird's 2 MiB collect limit, so a code path that collected the body would fail.
-    /// (Kept near that limit: multipart-kit's byte-wise parser runs at well under 1 MB/s in debug builds.)
     @Test(arguments: [TestingSetup.router, .live])
     func largeUploadStreamsToDisk(_ setup: TestingSetup) async throws {
         try await Harness.run(setup) { h, client in
