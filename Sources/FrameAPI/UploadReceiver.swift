@@ -25,6 +25,9 @@ struct UploadReceiver {
     struct Received {
         var uploads: [StoredUpload]
         var options: JobOptions
+        /// Time spent in fsync (files and directories), part of the time to receive: it tells a slow
+        /// disk from a slow client in the upload log line.
+        var syncTime: Duration
     }
 
     /// The part being received.
@@ -53,6 +56,7 @@ struct UploadReceiver {
         var parser = MultipartStreamParser(boundary: boundary)
         var part = Part.none
         var done: [StoredUpload] = []
+        var syncTime = Duration.zero
         do {
             for try await chunk in request.body {
                 let events: [MultipartStreamParser.Event]
@@ -62,7 +66,7 @@ struct UploadReceiver {
                     throw APIError.validation("the multipart body is malformed (\(error))")
                 }
                 for event in events {
-                    try await handle(event, part: &part, done: &done, options: &options)
+                    try await handle(event, part: &part, done: &done, options: &options, syncTime: &syncTime)
                 }
             }
             if case .file = part {
@@ -75,8 +79,11 @@ struct UploadReceiver {
             guard !done.isEmpty else {
                 throw APIError.validation("no file: send the video as a multipart part named 'file' with a filename")
             }
+            let clock = ContinuousClock()
+            let syncStart = clock.now
             try await UploadFile.syncDirectory(configuration.uploadsDirectory.path, threadPool: threadPool)
-            return Received(uploads: done, options: options.jobOptions)
+            syncTime += clock.now - syncStart
+            return Received(uploads: done, options: options.jobOptions, syncTime: syncTime)
         } catch {
             if case .file(let file, let upload, _) = part {
                 await file.abandon()
@@ -87,7 +94,8 @@ struct UploadReceiver {
         }
     }
 
-    private func handle(_ event: MultipartStreamParser.Event, part: inout Part, done: inout [StoredUpload], options: inout FormOptions) async throws {
+    private func handle(_ event: MultipartStreamParser.Event, part: inout Part, done: inout [StoredUpload],
+                        options: inout FormOptions, syncTime: inout Duration) async throws {
         switch event {
         case .partBegin(let headers):
             part = try await begin(headers)
@@ -123,8 +131,11 @@ struct UploadReceiver {
                 // Listed first so that a failing fsync below still gets the file removed.
                 part = .none
                 done.append(upload)
+                let clock = ContinuousClock()
+                let syncStart = clock.now
                 try await file.syncAndClose()
                 try await UploadFile.syncDirectory(upload.file.deletingLastPathComponent().path, threadPool: threadPool)
+                syncTime += clock.now - syncStart
             case .field(let name, let value):
                 try options.set(name, String(buffer: value))
             case .none, .ignored:

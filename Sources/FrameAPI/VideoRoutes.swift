@@ -38,13 +38,23 @@ struct VideoRoutes {
     func upload(_ request: Request, _ context: APIRequestContext) async throws -> Response {
         let owner = try context.requireIdentity()
         let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { $1 })
+        let clock = ContinuousClock()
+        let started = clock.now
         let received = try await receiver.receive(request, query: query)
+        let receiveTime = clock.now - started
         var accepted: [VideoResponse] = []
         var refused: [(StoredUpload, APIError)] = []
         for upload in received.uploads {
             do {
+                let ingestStart = clock.now
                 let job = try await ingestor.ingest(upload, owner: owner.id, options: received.options)
                 accepted.append(VideoResponse(job))
+                // One line per accepted upload with where its time went: network, disk, probe.
+                logger.notice("upload accepted", metadata: [
+                    "job": "\(upload.jobID)", "user": "\(owner.id)", "bytes": "\(upload.sizeBytes)",
+                    "receive_ms": "\(receiveTime.milliseconds)", "fsync_ms": "\(received.syncTime.milliseconds)",
+                    "ingest_ms": "\((clock.now - ingestStart).milliseconds)", "files_in_request": "\(received.uploads.count)",
+                ])
             } catch {
                 let apiError = APIError.from(error)
                 logger.info("upload refused", metadata: [

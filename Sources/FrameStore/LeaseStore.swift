@@ -23,13 +23,6 @@ public struct LeasePolicy: Sendable {
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}
-
 /// A segment granted to a node: everything the coordinator puts in a LEASE frame.
 public struct GrantedLease: Sendable, Hashable {
     public var ref: LeaseRef

@@ -32,17 +32,3 @@ public struct ReconnectBackoff: Sendable {
     /// Called after a successful session.
     public mutating func reset() { ceiling = initial }
 }
-
-extension Duration {
-    /// Whole milliseconds (truncated).
-    public var milliseconds: Int64 {
-        let (s, attos) = components
-        return s * 1000 + attos / 1_000_000_000_000_000
-    }
-
-    /// Seconds as a floating-point number.
-    public var seconds: Double {
-        let (s, attos) = components
-        return Double(s) + Double(attos) / 1e18
-    }
-}
