@@ -143,7 +143,7 @@ let package = Package(
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
         .testTarget(name: "FrameArchiveTests", dependencies: ["FrameArchive", "FrameCore"]),
-        .testTarget(name: "FrameExtractTests", dependencies: ["FrameExtract", "FrameMedia", "FrameCore"]),
+        .testTarget(name: "FrameExtractTests", dependencies: ["FrameExtract", "FrameMedia", "FrameCore", "FrameTestSupport"]),
         .testTarget(name: "FrameStoreTests", dependencies: ["FrameStore", "FrameCore"]),
         .testTarget(name: "FrameAPITests", dependencies: [
             "FrameAPI", "FrameStore", "FrameCore",

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FrameCore
 import FrameExtract
+import FrameTestSupport
 
 @Suite("In-process extraction")
 struct FrameExtractorTests {
@@ -11,32 +12,16 @@ struct FrameExtractorTests {
         return url
     }
 
-    static func sh(_ executable: String, _ arguments: [String]) throws -> Data {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw FrameFlowError(.internalError, "\(executable) \(arguments) failed") }
-        return data
-    }
-
     static func makeVideo(_ dir: URL) throws -> String {
         let path = dir.appendingPathComponent("in.mp4").path
-        _ = try sh("/usr/bin/ffmpeg", ["-y", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "8",
+        _ = try Fixtures.run("/usr/bin/ffmpeg", ["-y", "-nostdin", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30", "-t", "8",
                                        "-c:v", "libx264", "-bf", "3", "-g", "30", path])
         return path
     }
 
     /// The entries of a ZIP in order: name and bytes.
     static func entries(_ zip: URL) throws -> [(String, Data)] {
-        let names = String(decoding: try sh("/usr/bin/zipinfo", ["-1", zip.path]), as: UTF8.self)
-            .split(separator: "\n").map(String.init)
-        return try names.map { ($0, try sh("/usr/bin/unzip", ["-p", zip.path, $0])) }
+        try Fixtures.zipNames(zip).map { ($0, try Fixtures.run("/usr/bin/unzip", ["-p", zip.path, $0])) }
     }
 
     @Test("the ZIP holds the ffmpeg tool's JPEGs in order, named frame_0001.jpg..., with a manifest")
@@ -48,7 +33,7 @@ struct FrameExtractorTests {
         let summary = try FrameExtractor.run(ExtractRequest(
             input: input, rate: Rational(5, 2), options: OutputOptions(format: .jpeg, quality: 3), jobs: 2,
             segmentSeconds: 1, output: out))
-        _ = try Self.sh("/usr/bin/ffmpeg", ["-nostdin", "-i", input, "-vf", "fps=2.5", "-q:v", "3",
+        _ = try Fixtures.run("/usr/bin/ffmpeg", ["-nostdin", "-i", input, "-vf", "fps=2.5", "-q:v", "3",
                                             dir.appendingPathComponent("ref_%04d.jpg").path])
         let entries = try Self.entries(out)
         #expect(summary.frames == 20)

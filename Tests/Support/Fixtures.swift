@@ -59,11 +59,16 @@ public enum Fixtures {
         return url
     }
 
+    /// The entry names of a ZIP in archive order.
+    public static func zipNames(_ zip: URL) throws -> [String] {
+        String(decoding: try run("/usr/bin/unzip", ["-Z1", zip.path]), as: UTF8.self)
+            .split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+    }
+
     /// Every entry of a ZIP, by name, read with unzip.
     public static func zipEntries(_ zip: URL) throws -> [String: Data] {
-        let listing = String(decoding: try run("/usr/bin/unzip", ["-Z1", zip.path]), as: UTF8.self)
         var entries: [String: Data] = [:]
-        for name in listing.split(separator: "\n").map(String.init) where !name.isEmpty {
+        for name in try zipNames(zip) {
             entries[name] = try run("/usr/bin/unzip", ["-p", zip.path, name])
         }
         return entries
