@@ -287,8 +287,10 @@ public struct LeaseStore: Sendable {
     /// does not move: nobody else ever held it, so fencing is unaffected. A
     /// resumed pending segment gets its grant's attempt back and the node loss
     /// it was charged is taken back. Every resumption writes `lease_resumed`.
-    public func resume(node: String, held: [LeaseRef]) async throws -> [GrantedLease] {
-        guard !held.isEmpty else { return [] }
+    /// Every other lease the store still gives this node (from an earlier
+    /// session, not offered or not resumable) goes back to pending in the same
+    /// transaction, uncharged: the node will not work on it.
+    public func resume(node: String, held: [LeaseRef]) async throws -> (resumed: [GrantedLease], released: LeaseRelease) {
         let ttl = policy.ttl.seconds
         let schedulable = PostgresConnection.textArray(JobStatus.allCases.filter(\.isSchedulable))
         return try await database.transaction { conn in
@@ -321,7 +323,13 @@ public struct LeaseStore: Sendable {
                     """, ref.jobID, ref.segment).first!
                 resumed.append(try Self.grantedLease(row: info))
             }
-            return resumed
+            let keep = "{" + resumed.map { "\($0.ref.jobID.uuidString.lowercased())/\($0.ref.segment)/\($0.ref.epoch)" }
+                .joined(separator: ",") + "}"
+            let released = try Self.release(
+                conn, condition: "node = $4 AND NOT ((job_id::text || '/' || idx || '/' || epoch) = ANY ($5::text[]))",
+                extra: [node, keep], skipLocked: false, limit: Int.max, kind: .leaseRequeued,
+                reason: "node reconnected without these leases", code: .heartbeatTimeout, countLoss: false)
+            return (resumed, released)
         }
     }
 

@@ -66,7 +66,8 @@ import Testing
         let segment = try #require(resumed.first?.segment)
         #expect(log.filter { $0.kind == .leaseGranted && $0.segment == segment }.count == 1, "\(log.map(\.kind))")
         #expect(log.filter { $0.kind == .segmentDone }.count == done.segmentCount)
-        #expect(!log.contains { $0.kind == .leaseRequeued || $0.kind == .segmentRetry })
+        #expect(!log.contains { $0.kind == .leaseRequeued || $0.kind == .segmentRetry },
+                "\(log.map { "\($0.kind) \($0.segment.map { "\($0)" } ?? "-") \($0.reason ?? "") \($0.detail ?? "")" })")
         // What was produced offline went over the new connection: the frames and SEGMENT_DONE.
         let segmentSamples = try await JobStore(database: h.database).segments(jobID: job.id)
             .first { $0.index == segment }!.sampleCount

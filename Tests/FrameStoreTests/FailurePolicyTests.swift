@@ -169,20 +169,26 @@ struct FailurePolicyTests {
             let held = try await leases.claim(node: "a", limit: 3)
             #expect(held.count == 3)
             // Held through the grace: still leased to a.
-            let kept = try await leases.resume(node: "a", held: [held[0].ref])
-            #expect(kept.map(\.ref) == [held[0].ref])
+            let kept = try await leases.resume(node: "a", held: held.map(\.ref))
+            #expect(kept.resumed.map(\.ref) == held.map(\.ref).sorted(by: LeaseStore.order))
+            #expect(kept.released.isEmpty)
             // Requeued (the grace ran out), nobody claimed it yet: a may reclaim it, same epoch,
             // the node loss taken back. b may not resume a's lease.
             _ = try await leases.requeue(node: "a", reason: "connection lost")
-            #expect(try await leases.resume(node: "b", held: held.map(\.ref)).isEmpty)
+            #expect(try await leases.resume(node: "b", held: held.map(\.ref)).resumed.isEmpty)
             let stolen = try #require(try await leases.claim(node: "b", limit: 1).first)
-            let back = try await leases.resume(node: "a", held: held.map(\.ref))
-            #expect(Set(back.map(\.ref)) == Set(held.map(\.ref)).subtracting([stolen.ref]))
+            let back = try await leases.resume(node: "a", held: held.map(\.ref)).resumed
+            #expect(Set(back.map(\.ref)) == Set(held.map(\.ref).filter { $0.segment != stolen.ref.segment }))
             #expect(back.allSatisfy { $0.ref.epoch == 1 && $0.spec.sampleCount == 5 && $0.sourceExt == "mp4" })
             let segments = try await f.jobs.segments(jobID: job.id)
             for s in segments where s.index != stolen.ref.segment {
                 #expect(s.state == .leased && s.node == "a" && s.epoch == 1 && s.nodeLosses == 0 && s.attempts == 1)
             }
+            // Leases the node does not offer again are handed back, uncharged.
+            let dropped = try await leases.resume(node: "a", held: [back[0].ref])
+            #expect(dropped.released.released.map(\.lease.ref) == Array(back.dropFirst().map(\.ref)))
+            #expect(dropped.released.released.allSatisfy { $0.nodeLosses == 0 })
+            _ = try await leases.resume(node: "a", held: back.map(\.ref))
             // The stale epoch of the stolen segment is not resumable, and results under it stay fenced.
             guard case .stale = try await leases.complete(LeaseRef(jobID: job.id, segment: stolen.ref.segment, epoch: 1), node: "a")
             else { Issue.record("stale completion accepted"); return }
@@ -192,7 +198,7 @@ struct FailurePolicyTests {
             guard case .stale = try await leases.complete(one.ref, node: "a") else { Issue.record("double count"); return }
             #expect(try await f.jobs.get(id: job.id)?.framesDone == 5)
             let events = try await f.jobs.events(jobID: job.id)
-            #expect(events.filter { $0.kind == .leaseResumed }.count == 1 + back.count)
+            #expect(events.filter { $0.kind == .leaseResumed }.count == held.count + 2 * back.count + 1)
             #expect(events.filter { $0.kind == .leaseGranted && $0.segment == one.ref.segment }.count == 1)
         }
     }

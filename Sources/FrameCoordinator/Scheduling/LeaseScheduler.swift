@@ -99,7 +99,13 @@ public actor LeaseScheduler: NodeWorkHandler {
         // nothing is charged.
         var resumed: [GrantedLease] = []
         do {
-            resumed = try await leases.resume(node: name, held: heldLeases)
+            let outcome = try await leases.resume(node: name, held: heldLeases)
+            resumed = outcome.resumed
+            if !outcome.released.isEmpty {
+                logger.notice("requeued leases of an earlier session", metadata: [
+                    "node": "\(name)", "leases": "\(outcome.released.released.count)",
+                ])
+            }
         } catch {
             logger.error("cannot resume leases", metadata: ["node": "\(name)", "error": "\(error)"])
         }
@@ -117,12 +123,6 @@ public actor LeaseScheduler: NodeWorkHandler {
             try? FileManager.default.createDirectory(
                 at: layout.spoolDirectory(grant.ref.jobID), withIntermediateDirectories: true)
             logger.notice("lease resumed", metadata: meta(grant.ref, node: name, ["frames_kept": "\(lease.timestamps.count)"]))
-        }
-        if let release = try? await leases.requeue(
-            node: name, reason: "node reconnected without these leases", chargeAttempt: false), !release.isEmpty {
-            logger.notice("requeued leases of an earlier session", metadata: [
-                "node": "\(name)", "leases": "\(release.released.count)",
-            ])
         }
         Task { await self.dispatch(name) }
         return resumed.map(\.ref)
