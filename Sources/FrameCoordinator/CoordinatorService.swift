@@ -30,11 +30,13 @@ public struct CoordinatorService: Sendable {
     public init(config: CoordinatorConfig, database: Database, logger: Logger) {
         let layout = StorageLayout(uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
         let scheduler = LeaseScheduler(
-            database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays, logger: logger)
+            database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
+            resumeGrace: config.leaseResumeGrace, logger: logger)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
             ingestor: MediaIngestor(
                 database: database, segmentSeconds: config.segmentSeconds, maxAttempts: config.maxAttempts,
+                maxNodeLosses: config.maxNodeLosses,
                 onNewJob: { await scheduler.jobArrived() }),
             sweeper: RetentionSweeper(database: database, layout: layout, logger: logger),
             layout: layout, logger: logger, ready: { await database.ping() })

@@ -48,6 +48,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case frameCountMismatch = 305
     case jobNotFound = 306
     case invalidJobState = 307
+    case nodesLost = 308
+    case noEligibleNode = 309
 
     // 400-499: API, auth and configuration
     case validationFailed = 400
@@ -96,6 +98,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .frameCountMismatch: "FRAME_COUNT_MISMATCH"
         case .jobNotFound: "JOB_NOT_FOUND"
         case .invalidJobState: "INVALID_JOB_STATE"
+        case .nodesLost: "NODES_LOST"
+        case .noEligibleNode: "NO_ELIGIBLE_NODE"
         case .validationFailed: "VALIDATION_FAILED"
         case .unauthorized: "UNAUTHORIZED"
         case .forbidden: "FORBIDDEN"

@@ -7,8 +7,11 @@ import FrameWire
 /// decoding, streaming frames) sits behind this seam.
 public protocol LeaseRunner: Sendable {
     /// A new session is established: `send` writes to the coordinator.
-    func attach(send: @escaping @Sendable (Message) async throws -> Void) async
-    /// The session ended; in-flight work keeps its results for the next session.
+    /// `resumed` is WELCOME's `resumedLeases`: continue those, abandon every
+    /// other lease still held (without reporting it).
+    func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) async
+    /// The session ended; in-flight work keeps running (up to its lease TTL)
+    /// and keeps its results for the next session.
     func detach() async
     /// LEASE, READ_DATA, CANCEL or a non-fatal ERROR.
     func handle(_ message: Message) async

@@ -123,7 +123,7 @@ public final class NodeAgent: Service, Sendable {
                                 "coordinator": "\(welcome.coordinatorID)", "protocol": "\(welcome.version)",
                                 "heartbeat_ms": "\(welcome.heartbeatIntervalMillis)",
                             ])
-                            await runner.attach(send: send)
+                            await runner.attach(send: send, resumed: welcome.resumedLeases)
                             let runner = self.runner
                             group.addTask {
                                 var sequence: UInt64 = 0

@@ -22,6 +22,7 @@ public struct JobStore: Sendable {
             throw StoreError.invalidState("segment at position \(i) has index \(spec.index)")
         }
         guard job.maxAttempts > 0 else { throw StoreError.invalidState("maxAttempts must be positive") }
+        guard job.maxNodeLosses > 0 else { throw StoreError.invalidState("maxNodeLosses must be positive") }
         let specs = try PostgresJSON(job.segments)
         let labels = try PostgresJSON(job.labelRequirement)
         let frameCount = job.segments.reduce(Int64(0)) { $0 + Int64($1.sampleCount) }
@@ -29,15 +30,16 @@ public struct JobStore: Sendable {
             let row = try conn.query("""
                 INSERT INTO jobs (id, user_id, original_filename, ext, size_bytes, status, fps_num, fps_den,
                                   format, quality, max_width, max_height, duration_seconds, frame_count,
-                                  segment_count, max_attempts, label_requirement, probe, expires_at)
+                                  segment_count, max_attempts, label_requirement, probe, expires_at, max_node_losses)
                 VALUES ($1::uuid, $2::uuid, $3, $4, $5::bigint, 'QUEUED', $6::int, $7::int, $8, $9::int, $10::int,
-                        $11::int, $12::float8, $13::bigint, $14::int, $15::int, $16::jsonb, $17::jsonb, $18::timestamptz)
+                        $11::int, $12::float8, $13::bigint, $14::int, $15::int, $16::jsonb, $17::jsonb, $18::timestamptz,
+                        $19::int)
                 RETURNING \(JobRecord.columns)
                 """,
                 job.id, job.userID, job.originalFilename, job.ext, job.sizeBytes, job.fps.num, job.fps.den,
                 job.output.format.storeName, job.output.quality, job.output.maxWidth, job.output.maxHeight,
                 job.durationSeconds, frameCount, job.segments.count, job.maxAttempts, labels, job.probeJSON,
-                job.expiresAt).first!
+                job.expiresAt, job.maxNodeLosses).first!
             try conn.query("""
                 INSERT INTO segments (job_id, idx, spec, sample_count)
                 SELECT $1::uuid, (e.ord - 1)::int, e.spec, (e.spec->>'sampleCount')::int

@@ -9,11 +9,17 @@ public struct LeasePolicy: Sendable {
     /// again: `retryBaseDelay * 2^(attempts-1)`, capped at `retryMaxDelay`.
     public var retryBaseDelay: Duration
     public var retryMaxDelay: Duration
+    /// A node that fails this many segments of one job (SEGMENT_FAILED) is blocklisted for that job.
+    public var blocklistAfter: Int
 
-    public init(ttl: Duration = .seconds(30), retryBaseDelay: Duration = .seconds(2), retryMaxDelay: Duration = .seconds(60)) {
+    public init(
+        ttl: Duration = .seconds(30), retryBaseDelay: Duration = .seconds(2), retryMaxDelay: Duration = .seconds(60),
+        blocklistAfter: Int = 3
+    ) {
         self.ttl = ttl
         self.retryBaseDelay = retryBaseDelay
         self.retryMaxDelay = retryMaxDelay
+        self.blocklistAfter = max(1, blocklistAfter)
     }
 
     func retryDelay(afterAttempt attempts: Int) -> Duration {
@@ -70,13 +76,15 @@ public struct LeaseRelease: Sendable, Hashable {
     /// One taken-back lease and what became of its segment.
     public struct Released: Sendable, Hashable {
         public var lease: HeldLease
-        /// `pending` (will be leased again) or `failed` (that was its last attempt).
+        /// `pending` (will be leased again) or `failed` (it lost its node `max_node_losses` times).
         public var newState: SegmentState
         public var attempts: Int
+        /// Times the segment has now lost its node.
+        public var nodeLosses: Int
     }
 
     public var released: [Released]
-    /// Jobs failed because a segment ran out of attempts; send CANCEL for their other live leases.
+    /// Jobs failed because a segment lost its node too often (NODES_LOST); send CANCEL for their other live leases.
     public var failedJobs: [JobFailure]
 
     public var isEmpty: Bool { released.isEmpty }
@@ -111,6 +119,12 @@ public struct LeaseStore: Sendable {
     /// first), so users with fewer running segments go first and one claim
     /// interleaves users instead of draining the oldest job. Each grant bumps
     /// `epoch` and `attempts`; the job moves QUEUED -> PROCESSING.
+    ///
+    /// Failure policy: a node blocklisted for a job gets none of its
+    /// segments, and a segment is not given back to a node that failed it
+    /// while another eligible node (online, enabled, label-matching, not
+    /// blocklisted for the job, and not among the segment's failed nodes)
+    /// exists; if this node is the only one left, it may try again.
     public func claim(node: String, limit: Int) async throws -> [GrantedLease] {
         guard limit > 0 else { return [] }
         let ttl = policy.ttl.seconds
@@ -135,6 +149,16 @@ public struct LeaseStore: Sendable {
                     WHERE s.state = 'pending' AND s.not_before <= now()
                       AND j.status = ANY($4::text[]) AND s.attempts < j.max_attempts
                       AND j.label_requirement <@ me.labels
+                      AND NOT EXISTS (
+                          SELECT 1 FROM job_node_failures b
+                          WHERE b.job_id = s.job_id AND b.node = $1 AND b.blocklisted_at IS NOT NULL)
+                      AND (NOT ($1 = ANY (s.failed_nodes)) OR NOT EXISTS (
+                          SELECT 1 FROM nodes o
+                          WHERE o.name <> $1 AND o.state = 'online' AND o.admin_state = 'enabled'
+                            AND j.label_requirement <@ o.labels AND NOT (o.name = ANY (s.failed_nodes))
+                            AND NOT EXISTS (
+                                SELECT 1 FROM job_node_failures b
+                                WHERE b.job_id = s.job_id AND b.node = o.name AND b.blocklisted_at IS NOT NULL)))
                 ), picked AS (
                     SELECT s.job_id, s.idx, r.turn, r.created_at
                     FROM segments s JOIN ranked r ON r.job_id = s.job_id AND r.idx = s.idx
@@ -145,7 +169,7 @@ public struct LeaseStore: Sendable {
                 ), granted AS (
                     UPDATE segments s
                     SET state = 'leased', node = $1, epoch = s.epoch + 1, attempts = s.attempts + 1,
-                        lease_expires_at = now() + make_interval(secs => $3::float8)
+                        lease_expires_at = now() + make_interval(secs => $3::float8), resumable_by = NULL
                     FROM picked p
                     WHERE s.job_id = p.job_id AND s.idx = p.idx
                     RETURNING s.job_id, s.idx, s.epoch, s.attempts, s.spec, s.lease_expires_at, p.turn, p.created_at
@@ -164,7 +188,11 @@ public struct LeaseStore: Sendable {
                        j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext
                 FROM granted g JOIN jobs j ON j.id = g.job_id
                 ORDER BY g.turn, g.created_at, g.job_id, g.idx
-                """, node, limit, ttl, schedulable).rows.map { row in
+                """, node, limit, ttl, schedulable).rows.map(Self.grantedLease(row:))
+        }
+    }
+
+    static func grantedLease(row: PostgresRow) throws -> GrantedLease {
                 let formatName = try row.string("format")
                 guard let format = ImageFormat(name: formatName) else {
                     throw StoreError.decoding("unknown image format \(formatName)")
@@ -182,8 +210,6 @@ public struct LeaseStore: Sendable {
                     sourceExt: try row.string("ext"),
                     expiresAt: try row.date("lease_expires_at"),
                     attempt: try row.int("attempts"))
-            }
-        }
     }
 
     /// Extends every lease `node` holds by the TTL (one statement, on each
@@ -218,27 +244,102 @@ public struct LeaseStore: Sendable {
         }
     }
 
-    /// Takes back every lease of `node` at once (its connection dropped, it
-    /// was revoked or drained hard). With `chargeAttempt` false the grant does
-    /// not count against the segment's attempts (e.g. coordinator shutdown).
-    /// Segments whose last attempt this was fail, and so do their jobs.
+    /// Takes back every lease of `node` at once (its connection dropped, its
+    /// heartbeats stopped, it was revoked or drained hard).
+    ///
+    /// A lost lease never costs a decode attempt (`attempts` counts
+    /// SEGMENT_FAILED only); with `chargeAttempt` true (the default) it counts
+    /// a node loss instead, and a segment that has lost its node
+    /// `max_node_losses` times fails, failing its job with NODES_LOST. Pass
+    /// false when the node was not at fault (coordinator shutdown, a stale
+    /// session). The node may still resume the segment under the same epoch
+    /// (``resume(node:held:)``) until someone else claims it.
     public func requeue(
         node: String, reason: String, code: ErrorCode = .heartbeatTimeout, chargeAttempt: Bool = true
     ) async throws -> LeaseRelease {
         try await database.transaction { conn in
             try Self.release(
                 conn, condition: "node = $4", extra: [node], skipLocked: false, limit: Int.max,
-                kind: .leaseRequeued, reason: reason, code: code, refund: !chargeAttempt)
+                kind: .leaseRequeued, reason: reason, code: code, countLoss: chargeAttempt)
+        }
+    }
+
+    /// Hands one lease back to pending without charging anything (the node
+    /// was not at fault, e.g. a resumed lease whose frames were lost in the
+    /// blip). Returns false if it was not the current lease.
+    public func giveBack(_ lease: LeaseRef, node: String, reason: String) async throws -> Bool {
+        try await database.transaction { conn in
+            try !Self.release(
+                conn, condition: "job_id = $4::uuid AND idx = $5::int AND epoch = $6::bigint AND node = $7",
+                extra: [lease.jobID.uuidString.lowercased(), "\(lease.segment)", "\(lease.epoch)", node],
+                skipLocked: false, limit: 1, kind: .leaseRequeued, reason: reason, code: .heartbeatTimeout,
+                countLoss: false).isEmpty
+        }
+    }
+
+    /// A node reconnected and offers the leases it kept working on (HELLO
+    /// `heldLeases`); returns those it may continue (WELCOME `resumedLeases`).
+    ///
+    /// A lease is resumed when its job is still QUEUED/PROCESSING, its epoch is
+    /// current, and the segment is either still leased to this node (held
+    /// through the coordinator's resume grace) or back to pending after this
+    /// node lost it and nobody has claimed it since (`resumable_by`). The epoch
+    /// does not move: nobody else ever held it, so fencing is unaffected. A
+    /// resumed pending segment gets its grant's attempt back and the node loss
+    /// it was charged is taken back. Every resumption writes `lease_resumed`.
+    /// Every other lease the store still gives this node (from an earlier
+    /// session, not offered or not resumable) goes back to pending in the same
+    /// transaction, uncharged: the node will not work on it.
+    public func resume(node: String, held: [LeaseRef]) async throws -> (resumed: [GrantedLease], released: LeaseRelease) {
+        let ttl = policy.ttl.seconds
+        let schedulable = PostgresConnection.textArray(JobStatus.allCases.filter(\.isSchedulable))
+        return try await database.transaction { conn in
+            var resumed: [GrantedLease] = []
+            for ref in held.sorted(by: Self.order) {
+                guard let row = try conn.query("""
+                    SELECT s.state FROM segments s JOIN jobs j ON j.id = s.job_id
+                    WHERE s.job_id = $1::uuid AND s.idx = $2::int AND s.epoch = $3::bigint
+                      AND j.status = ANY($5::text[])
+                      AND ((s.state = 'leased' AND s.node = $4) OR (s.state = 'pending' AND s.resumable_by = $4))
+                    FOR UPDATE OF s
+                    """, ref.jobID, ref.segment, Int64(ref.epoch), node, schedulable).first
+                else { continue }
+                let wasPending = try row.string("state") == SegmentState.pending.rawValue
+                try conn.query("""
+                    UPDATE segments SET state = 'leased', node = $3, resumable_by = NULL,
+                        lease_expires_at = now() + make_interval(secs => $4::float8),
+                        attempts = attempts + $5::int, node_losses = greatest(node_losses - $5::int, 0)
+                    WHERE job_id = $1::uuid AND idx = $2::int
+                    """, ref.jobID, ref.segment, node, ttl, wasPending ? 1 : 0)
+                try conn.recordEvent(
+                    job: ref.jobID, kind: .leaseResumed, segment: ref.segment, node: node, epoch: ref.epoch,
+                    reason: "node reconnected",
+                    detail: wasPending ? "reclaimed after requeue (nobody had claimed it)" : "held through the resume grace")
+                let info = try conn.query("""
+                    SELECT s.job_id, s.idx, s.epoch, s.attempts, s.spec, s.lease_expires_at,
+                           j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext
+                    FROM segments s JOIN jobs j ON j.id = s.job_id
+                    WHERE s.job_id = $1::uuid AND s.idx = $2::int
+                    """, ref.jobID, ref.segment).first!
+                resumed.append(try Self.grantedLease(row: info))
+            }
+            let keep = "{" + resumed.map { "\($0.ref.jobID.uuidString.lowercased())/\($0.ref.segment)/\($0.ref.epoch)" }
+                .joined(separator: ",") + "}"
+            let released = try Self.release(
+                conn, condition: "node = $4 AND NOT ((job_id::text || '/' || idx || '/' || epoch) = ANY ($5::text[]))",
+                extra: [node, keep], skipLocked: false, limit: Int.max, kind: .leaseRequeued,
+                reason: "node reconnected without these leases", code: .heartbeatTimeout, countLoss: false)
+            return (resumed, released)
         }
     }
 
     /// The reaper: takes back leases past `lease_expires_at` (their node
-    /// stopped renewing), charging the attempt and counting a node failure.
+    /// stopped renewing), charging a node loss and counting a node failure.
     public func expireOverdue(limit: Int = 1000) async throws -> LeaseRelease {
         try await database.transaction { conn in
             let result = try Self.release(
                 conn, condition: "lease_expires_at < now()", extra: [], skipLocked: true, limit: limit,
-                kind: .leaseExpired, reason: "lease expired", code: .heartbeatTimeout, refund: false)
+                kind: .leaseExpired, reason: "lease expired", code: .heartbeatTimeout, countLoss: true)
             try Self.countNodeFailures(conn, result.released.map(\.lease.node))
             return result
         }
@@ -283,6 +384,12 @@ public struct LeaseStore: Sendable {
     /// A retryable code with attempts left puts the segment back to pending
     /// after a back-off; a non-retryable code fails the job with that code at
     /// once; the last attempt fails the job with `ATTEMPTS_EXHAUSTED`.
+    ///
+    /// The node joins the segment's `failed_nodes` (claim prefers other
+    /// nodes for it) and its failure tally for the job grows; at
+    /// `policy.blocklistAfter` failures it is blocklisted for the job
+    /// (`node_blocklisted` event), and if no eligible node is left the job
+    /// fails with NO_ELIGIBLE_NODE instead of waiting for ever.
     public func fail(_ lease: LeaseRef, node: String, code: ErrorCode, message: String) async throws -> FailureOutcome {
         let policy = self.policy
         return try await database.transaction { conn in
@@ -300,6 +407,16 @@ public struct LeaseStore: Sendable {
             }
             let attempts = try seg.int("attempts")
             try Self.countNodeFailures(conn, [node])
+            // A lease handed back because the node is going away (SHUTTING_DOWN)
+            // says nothing about the node's ability to decode the segment.
+            var blocklisted = false
+            if code != .shuttingDown {
+                try conn.query("""
+                    UPDATE segments SET failed_nodes = array_append(failed_nodes, $3)
+                    WHERE job_id = $1::uuid AND idx = $2::int AND NOT ($3 = ANY (failed_nodes))
+                    """, lease.jobID, lease.segment, node)
+                blocklisted = try Self.tallyFailure(conn, job: lease.jobID, node: node, policy: policy)
+            }
             if code.isRetryable && attempts < maxAttempts {
                 let delay = policy.retryDelay(afterAttempt: attempts).seconds
                 let notBefore = try conn.query("""
@@ -312,6 +429,9 @@ public struct LeaseStore: Sendable {
                 try conn.recordEvent(
                     job: lease.jobID, kind: .segmentRetry, segment: lease.segment, node: node, epoch: lease.epoch,
                     reason: code.name, detail: message)
+                if blocklisted, let failure = try Self.failIfNoEligibleNode(conn, job: lease.jobID, node: node) {
+                    return .jobFailed(failure: failure)
+                }
                 return .retrying(notBefore: notBefore, attempts: attempts, maxAttempts: maxAttempts)
             }
             try conn.query("""
@@ -356,6 +476,45 @@ public struct LeaseStore: Sendable {
         return current
     }
 
+    /// Counts one more SEGMENT_FAILED of `node` for `job`; blocklists the node
+    /// for the job when the tally reaches the policy's limit. Returns whether
+    /// it was blocklisted just now.
+    static func tallyFailure(_ conn: PostgresConnection, job: UUID, node: String, policy: LeasePolicy) throws -> Bool {
+        let row = try conn.query("""
+            INSERT INTO job_node_failures AS f (job_id, node, failures) VALUES ($1::uuid, $2, 1)
+            ON CONFLICT (job_id, node) DO UPDATE SET failures = f.failures + 1, last_failed_at = now()
+            RETURNING failures, blocklisted_at IS NOT NULL AS blocked
+            """, job, node).first!
+        let failures = try row.int("failures")
+        guard failures >= policy.blocklistAfter, try row.bool("blocked") == false else { return false }
+        try conn.query("UPDATE job_node_failures SET blocklisted_at = now() WHERE job_id = $1::uuid AND node = $2", job, node)
+        try conn.recordEvent(
+            job: job, kind: .nodeBlocklisted, node: node, reason: "failed \(failures) segments of this job",
+            detail: "no more segments of this job go to this node")
+        return true
+    }
+
+    /// Fails `job` with NO_ELIGIBLE_NODE when every online, enabled,
+    /// label-matching node is blocklisted for it (waiting would hang it).
+    static func failIfNoEligibleNode(_ conn: PostgresConnection, job: UUID, node: String) throws -> JobFailure? {
+        let eligible = try conn.query("""
+            SELECT n.name FROM nodes n JOIN jobs j ON j.id = $1::uuid
+            WHERE n.state = 'online' AND n.admin_state = 'enabled' AND j.label_requirement <@ n.labels
+              AND NOT EXISTS (SELECT 1 FROM job_node_failures b
+                              WHERE b.job_id = j.id AND b.node = n.name AND b.blocklisted_at IS NOT NULL)
+            LIMIT 1
+            """, job).rows
+        guard eligible.isEmpty else { return nil }
+        let blocked = try conn.query("""
+            SELECT node FROM job_node_failures WHERE job_id = $1::uuid AND blocklisted_at IS NOT NULL ORDER BY node
+            """, job).rows.map { try $0.string("node") }
+        return try conn.failJob(
+            job, code: .noEligibleNode,
+            message: "every eligible node is blocklisted for this job after repeated segment failures: "
+                + blocked.joined(separator: ", "),
+            reason: "no eligible node", node: node)
+    }
+
     static func countNodeFailures(_ conn: PostgresConnection, _ nodes: [String]) throws {
         var counts: [String: Int] = [:]
         for n in nodes { counts[n, default: 0] += 1 }
@@ -365,12 +524,16 @@ public struct LeaseStore: Sendable {
     }
 
     /// Shared by requeue and expiry: leased segments matching `condition`
-    /// go back to pending, or to failed when the grant they lose was their
-    /// last attempt (then their jobs fail with ATTEMPTS_EXHAUSTED).
+    /// go back to pending, remembering the node that lost them
+    /// (`resumable_by`). The grant's attempt is refunded (a death is not a
+    /// decode error); with `countLoss` the segment's `node_losses` grows, and
+    /// a segment that reaches `max_node_losses` fails and fails its job with
+    /// NODES_LOST.
     static func release(
         _ conn: PostgresConnection, condition: String, extra: [String], skipLocked: Bool, limit: Int,
-        kind: JobEventKind, reason: String, code: ErrorCode, refund: Bool
+        kind: JobEventKind, reason: String, code: ErrorCode, countLoss: Bool
     ) throws -> LeaseRelease {
+        let loss = countLoss ? 1 : 0
         let params: [(any PostgresParameter)?] = [kind.rawValue, reason, code.name] + extra.map { $0 } + [min(limit, Int(Int32.max))]
         let limitParam = "$\(params.count)"
         let rows = try conn.query("""
@@ -382,20 +545,24 @@ public struct LeaseStore: Sendable {
                 FOR UPDATE\(skipLocked ? " SKIP LOCKED" : "")
             ), released AS (
                 UPDATE segments s SET
-                    attempts = s.attempts - \(refund ? 1 : 0),
-                    state = CASE WHEN s.attempts - \(refund ? 1 : 0) >= j.max_attempts THEN 'failed' ELSE 'pending' END,
-                    node = CASE WHEN s.attempts - \(refund ? 1 : 0) >= j.max_attempts THEN s.node ELSE NULL END,
+                    attempts = greatest(s.attempts - 1, 0),
+                    node_losses = s.node_losses + \(loss),
+                    state = CASE WHEN s.node_losses + \(loss) >= j.max_node_losses THEN 'failed' ELSE 'pending' END,
+                    node = CASE WHEN s.node_losses + \(loss) >= j.max_node_losses THEN s.node ELSE NULL END,
+                    resumable_by = CASE WHEN s.node_losses + \(loss) >= j.max_node_losses THEN NULL ELSE v.node END,
                     lease_expires_at = NULL, not_before = now(),
                     last_error_code = $3, last_error_message = $2
                 FROM victims v, jobs j
                 WHERE s.job_id = v.job_id AND s.idx = v.idx AND j.id = s.job_id
-                RETURNING s.job_id, s.idx, v.node, v.epoch, s.state, s.attempts, j.max_attempts
+                RETURNING s.job_id, s.idx, v.node, v.epoch, s.state, s.attempts, s.node_losses, j.max_node_losses
             ), events AS (
                 INSERT INTO job_events (job_id, kind, segment, node, epoch, reason, detail)
-                SELECT job_id, $1, idx, node, epoch, $2, 'segment ' || state || ', attempt ' || attempts || ' of ' || max_attempts
+                SELECT job_id, $1, idx, node, epoch, $2,
+                       'segment ' || state || ', node loss ' || node_losses || ' of ' || max_node_losses
+                       || \(countLoss ? "''" : "' (not charged)'")
                 FROM released
             )
-            SELECT job_id, idx, node, epoch, state, attempts, max_attempts FROM released ORDER BY job_id, idx
+            SELECT job_id, idx, node, epoch, state, attempts, node_losses FROM released ORDER BY job_id, idx
             """, params).rows
         var released: [LeaseRelease.Released] = []
         var exhausted: [(UUID, UInt32, Int, String)] = []
@@ -403,15 +570,17 @@ public struct LeaseStore: Sendable {
             let ref = try leaseRef(row: row)
             let state: SegmentState = try row.enum("state")
             let attempts = try row.int("attempts")
+            let losses = try row.int("node_losses")
             let node = try row.string("node")
-            released.append(.init(lease: HeldLease(ref: ref, node: node), newState: state, attempts: attempts))
-            if state == .failed { exhausted.append((ref.jobID, ref.segment, attempts, node)) }
+            released.append(.init(
+                lease: HeldLease(ref: ref, node: node), newState: state, attempts: attempts, nodeLosses: losses))
+            if state == .failed { exhausted.append((ref.jobID, ref.segment, losses, node)) }
         }
         var failedJobs: [JobFailure] = []
         var seen = Set<UUID>()
-        for (job, segment, attempts, node) in exhausted where seen.insert(job).inserted {
-            let message = "segment \(segment) lost its lease \(attempts) times; last: \(reason)"
-            if let failure = try conn.failJob(job, code: .attemptsExhausted, message: message, reason: reason, node: node) {
+        for (job, segment, losses, node) in exhausted where seen.insert(job).inserted {
+            let message = "segment \(segment) lost its node \(losses) times (a poison segment?); last: \(reason)"
+            if let failure = try conn.failJob(job, code: .nodesLost, message: message, reason: reason, node: node) {
                 failedJobs.append(failure)
             }
         }

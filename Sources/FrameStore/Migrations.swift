@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1]
+    public static let all: [Migration] = [migration1, migration2]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -161,5 +161,37 @@ public enum Migrations {
         )
         """,
         "CREATE INDEX job_events_job ON job_events (job_id, id)",
+    ])
+
+    /// The failure policy (proto-spec/leases.md, "Failure policy") and lease resumption.
+    ///
+    /// - `segments.node_losses`: times the segment's node died holding it (connection lost,
+    ///   heartbeats stopped, lease expired), counted apart from `attempts` (decode errors);
+    ///   capped by `jobs.max_node_losses`.
+    /// - `segments.failed_nodes`: nodes that reported SEGMENT_FAILED for it; claim prefers others.
+    /// - `segments.resumable_by`: the node that lost the segment's lease, which may resume it
+    ///   under the same epoch while nobody else has claimed it.
+    /// - `job_node_failures`: per job and node, failures so far and when the node was blocklisted.
+    static let migration2 = Migration(version: 2, name: "failure policy and lease resumption", statements: [
+        """
+        ALTER TABLE segments
+            ADD COLUMN node_losses  integer NOT NULL DEFAULT 0,
+            ADD COLUMN failed_nodes text[] NOT NULL DEFAULT '{}',
+            ADD COLUMN resumable_by text
+        """,
+        "ALTER TABLE jobs ADD COLUMN max_node_losses integer NOT NULL DEFAULT 5 CHECK (max_node_losses > 0)",
+        """
+        CREATE TABLE job_node_failures (
+            job_id         uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            node           text NOT NULL,
+            failures       integer NOT NULL DEFAULT 0,
+            last_failed_at timestamptz NOT NULL DEFAULT now(),
+            blocklisted_at timestamptz,
+            PRIMARY KEY (job_id, node)
+        )
+        """,
+        "CREATE INDEX job_node_failures_node ON job_node_failures (node, last_failed_at)",
+        // `frameflow nodes list` counts each node's failures of the last hour.
+        "CREATE INDEX job_events_node_at ON job_events (node, at) WHERE node IS NOT NULL",
     ])
 }

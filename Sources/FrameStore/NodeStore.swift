@@ -22,12 +22,16 @@ public struct NodeRecord: Sendable, Codable, Hashable {
     public var framesTotal: Int64
     /// Segments that failed or whose lease expired while this node held them.
     public var failures: Int
+    /// Failures of the last hour (SEGMENT_FAILED, and leases lost because the node died), from
+    /// `job_events`; 0 in rows returned by writes.
+    public var recentFailures: Int
 
     public init(
         name: String, state: NodeConnectionState, adminState: NodeAdminState, slots: Int,
         labels: [String: String], softwareVersion: String, address: String, connectedAt: Date?,
-        lastHeartbeatAt: Date?, activeLeases: Int, framesTotal: Int64, failures: Int
+        lastHeartbeatAt: Date?, activeLeases: Int, framesTotal: Int64, failures: Int, recentFailures: Int = 0
     ) {
+        self.recentFailures = recentFailures
         self.name = name
         self.state = state
         self.adminState = adminState
@@ -55,7 +59,8 @@ public struct NodeRecord: Sendable, Codable, Hashable {
             lastHeartbeatAt: try row.optionalDate("last_heartbeat_at"),
             activeLeases: try row.int("active_leases"),
             framesTotal: try row.int64("frames_total"),
-            failures: try row.int("failures"))
+            failures: try row.int("failures"),
+            recentFailures: (try? row.int("recent_failures")) ?? 0)
     }
 }
 
@@ -76,6 +81,14 @@ public struct NodeStore: Sendable {
     static let columns = """
         name, state, admin_state, slots, labels, software_version, address, connected_at,
         last_heartbeat_at, active_leases, frames_total, failures
+        """
+
+    /// `columns` plus the node's failures of the last hour (for reads only).
+    static let columnsWithRecentFailures = columns + """
+        , (SELECT count(*) FROM job_events e
+           WHERE e.node = nodes.name AND e.at > now() - interval '1 hour'
+             AND (e.kind IN ('segment_retry', 'segment_failed', 'lease_expired')
+                  OR (e.kind = 'lease_requeued' AND e.detail NOT LIKE '%not charged%'))) AS recent_failures
         """
 
     /// Records a (re)connected node. A revoked node's row is returned unchanged
@@ -157,14 +170,15 @@ public struct NodeStore: Sendable {
     /// One node by name.
     public func get(name: String) async throws -> NodeRecord? {
         try await database.withConnection { conn in
-            try conn.query("SELECT \(Self.columns) FROM nodes WHERE name = $1", name).first.map(NodeRecord.init(row:))
+            try conn.query("SELECT \(Self.columnsWithRecentFailures) FROM nodes WHERE name = $1", name)
+                .first.map(NodeRecord.init(row:))
         }
     }
 
     /// All known nodes, by name.
     public func list() async throws -> [NodeRecord] {
         try await database.withConnection { conn in
-            try conn.query("SELECT \(Self.columns) FROM nodes ORDER BY name").rows.map(NodeRecord.init(row:))
+            try conn.query("SELECT \(Self.columnsWithRecentFailures) FROM nodes ORDER BY name").rows.map(NodeRecord.init(row:))
         }
     }
 }

@@ -43,8 +43,12 @@ public struct NewJob: Sendable {
     public var durationSeconds: Double?
     /// Labels a node must carry (all of them, with these values) to be leased this job's segments.
     public var labelRequirement: [String: String]
-    /// How many times a segment may be leased before the job fails with `ATTEMPTS_EXHAUSTED`.
+    /// How many decode attempts a segment gets (SEGMENT_FAILED counts one) before the job fails
+    /// with `ATTEMPTS_EXHAUSTED`; node deaths are not counted here but in `maxNodeLosses`.
     public var maxAttempts: Int
+    /// How many times a segment's node may die holding it (connection lost, heartbeats stopped,
+    /// lease expired) before the job fails with `NODES_LOST`: a poison segment must not crash the fleet.
+    public var maxNodeLosses: Int
     public var expiresAt: Date?
     /// The probe result as a JSON document, kept for the job's detail view; opaque to the store.
     public var probeJSON: String?
@@ -54,9 +58,10 @@ public struct NewJob: Sendable {
     public init(
         id: UUID = UUID(), userID: UUID, originalFilename: String, ext: String, sizeBytes: Int64,
         fps: Rational, output: OutputOptions, durationSeconds: Double? = nil,
-        labelRequirement: [String: String] = [:], maxAttempts: Int = 3, expiresAt: Date? = nil,
+        labelRequirement: [String: String] = [:], maxAttempts: Int = 3, maxNodeLosses: Int = 5, expiresAt: Date? = nil,
         probeJSON: String? = nil, segments: [SegmentSpec]
     ) {
+        self.maxNodeLosses = maxNodeLosses
         self.id = id
         self.userID = userID
         self.originalFilename = originalFilename
@@ -161,7 +166,12 @@ public struct SegmentRecord: Sendable, Codable, Hashable {
     public var node: String?
     public var epoch: UInt64
     public var leaseExpiresAt: Date?
+    /// Decode attempts: grants minus the ones lost with their node (SEGMENT_FAILED keeps its charge).
     public var attempts: Int
+    /// Times the node holding this segment died (connection lost, heartbeats stopped, lease expired).
+    public var nodeLosses: Int
+    /// Nodes that reported SEGMENT_FAILED for this segment (leased again only when no other node is eligible).
+    public var failedNodes: [String]
     public var lastErrorCode: ErrorCode?
     public var lastErrorMessage: String?
     public var notBefore: Date
@@ -169,7 +179,8 @@ public struct SegmentRecord: Sendable, Codable, Hashable {
 
     static let columns = """
         job_id, idx, spec, sample_count, state, node, epoch, lease_expires_at, attempts,
-        last_error_code, last_error_message, not_before, done_at
+        last_error_code, last_error_message, not_before, done_at, node_losses,
+        array_to_string(failed_nodes, chr(10)) AS failed_nodes
         """
 
     init(row: PostgresRow) throws {
@@ -182,6 +193,8 @@ public struct SegmentRecord: Sendable, Codable, Hashable {
         epoch = UInt64(try row.int64("epoch"))
         leaseExpiresAt = try row.optionalDate("lease_expires_at")
         attempts = try row.int("attempts")
+        nodeLosses = try row.int("node_losses")
+        failedNodes = try row.string("failed_nodes").split(separator: "\n").map(String.init)
         lastErrorCode = try row.optionalString("last_error_code").flatMap(ErrorCode.init(name:))
         lastErrorMessage = try row.optionalString("last_error_message")
         notBefore = try row.date("not_before")
@@ -211,6 +224,10 @@ public enum JobEventKind: String, Sendable, Codable, CaseIterable {
     case segmentRetry = "segment_retry"
     /// A segment failed for good.
     case segmentFailed = "segment_failed"
+    /// A node that reconnected after a network blip kept its lease (same epoch) instead of redoing it.
+    case leaseResumed = "lease_resumed"
+    /// `node` failed too many of this job's segments and gets none of them any more.
+    case nodeBlocklisted = "node_blocklisted"
 }
 
 /// One row of `job_events`.

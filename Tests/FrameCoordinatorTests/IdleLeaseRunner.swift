@@ -10,7 +10,7 @@ actor IdleLeaseRunner: LeaseRunner {
 
     init() {}
 
-    func attach(send: @escaping @Sendable (Message) async throws -> Void) { self.send = send }
+    func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) { self.send = send }
     func detach() { send = nil }
     func drain() {}
     func heldLeases() -> [LeaseRef] { [] }

@@ -28,12 +28,14 @@ struct Fixtures {
     }
 
     func job(
-        for user: UserRecord, segments: Int = 4, maxAttempts: Int = 3, labels: [String: String] = [:]
+        for user: UserRecord, segments: Int = 4, maxAttempts: Int = 3, labels: [String: String] = [:],
+        maxNodeLosses: Int = 5
     ) async throws -> JobRecord {
         try await jobs.create(NewJob(
             userID: user.id, originalFilename: "clip.mp4", ext: "mp4", sizeBytes: 12345, fps: Rational(1, 1),
             output: OutputOptions(format: .jpeg, quality: 3), durationSeconds: Double(segments) * 5,
-            labelRequirement: labels, maxAttempts: maxAttempts, segments: Self.specs(segments)))
+            labelRequirement: labels, maxAttempts: maxAttempts, maxNodeLosses: maxNodeLosses,
+            segments: Self.specs(segments)))
     }
 
     @discardableResult

@@ -42,14 +42,15 @@ struct LeaseStoreTests {
             for n in names { held += try await leases.leases(node: n) }
             #expect(held.count == 60 && Set(held) == Set(grants.map(\.ref)))
 
-            // Requeue one node's leases and re-grant: the epoch moves on.
+            // Requeue one node's leases and re-grant: the epoch moves on; the
+            // death costs a node loss, not a decode attempt.
             let victim = names[0]
             let before = try await leases.leases(node: victim)
             let release = try await leases.requeue(node: victim, reason: "connection lost")
             #expect(release.released.count == before.count && release.released.allSatisfy { $0.newState == .pending })
             let regrants = try await leases.claim(node: "node-1", limit: 100)
             #expect(regrants.count == before.count)
-            #expect(regrants.allSatisfy { $0.ref.epoch == 2 && $0.attempt == 2 })
+            #expect(regrants.allSatisfy { $0.ref.epoch == 2 && $0.attempt == 1 })
             let jobs = try await f.jobs.list(userID: owner.id)
             #expect(jobs.allSatisfy { $0.status == .processing })
         }
@@ -136,15 +137,15 @@ struct LeaseStoreTests {
             #expect(release.released.count == 3 && release.failedJobs.isEmpty)
             #expect(release.released.allSatisfy { $0.lease.node == "lost" && $0.newState == .pending })
             let segments = try await f.jobs.segments(jobID: job.id)
-            #expect(segments.allSatisfy { $0.state == .pending && $0.node == nil && $0.attempts == 1 })
+            #expect(segments.allSatisfy { $0.state == .pending && $0.node == nil && $0.attempts == 0 && $0.nodeLosses == 1 })
             #expect(segments.allSatisfy { $0.lastErrorCode == .heartbeatTimeout })
             let events = try await f.jobs.events(jobID: job.id).filter { $0.kind == .leaseRequeued }
             #expect(events.count == 3 && events.allSatisfy { $0.node == "lost" && $0.reason == "connection closed" && $0.epoch == 1 })
             #expect(try await leases.requeue(node: "lost", reason: "again").isEmpty)
-            // Not charging the attempt (e.g. coordinator shutdown) refunds it.
+            // Not charging (e.g. coordinator shutdown) counts no node loss either.
             _ = try await leases.claim(node: "lost", limit: 3)
             _ = try await leases.requeue(node: "lost", reason: "shutdown", code: .shuttingDown, chargeAttempt: false)
-            #expect(try await f.jobs.segments(jobID: job.id).allSatisfy { $0.attempts == 1 && $0.epoch == 2 })
+            #expect(try await f.jobs.segments(jobID: job.id).allSatisfy { $0.attempts == 0 && $0.nodeLosses == 1 && $0.epoch == 2 })
         }
     }
 
@@ -174,7 +175,7 @@ struct LeaseStoreTests {
         }
     }
 
-    @Test("losing the last attempt fails the job with ATTEMPTS_EXHAUSTED and cancels its other leases")
+    @Test("failing the last attempt fails the job with ATTEMPTS_EXHAUSTED and cancels its other leases")
     func attemptsCap() async throws {
         try await TestDatabase.withFresh { db, _ in
             let f = Fixtures(db: db)
@@ -184,24 +185,33 @@ struct LeaseStoreTests {
             let leases = LeaseStore(database: db, policy: Self.immediateRetry)
             let segA = try #require(try await leases.claim(node: "a", limit: 1).first)
             let segB = try #require(try await leases.claim(node: "b", limit: 1).first)
-            // Attempt 1 of segment A fails retryably; attempt 2 is lost with its node.
+            // Attempt 1 of segment A fails on a; a node death in between costs no attempt;
+            // attempt 2 (on b: a failed it and b is eligible) fails too.
             guard case .retrying(_, let attempts, let max) = try await leases.fail(
                 segA.ref, node: "a", code: .decodeFailed, message: "boom") else {
                 Issue.record("first retryable failure did not retry")
                 return
             }
             #expect(attempts == 1 && max == 2)
-            let again = try #require(try await leases.claim(node: "a", limit: 1).first)
-            #expect(again.ref.segment == segA.ref.segment && again.attempt == 2)
-            let release = try await leases.requeue(node: "a", reason: "node crashed")
-            #expect(release.released.first?.newState == .failed)
-            let failure = try #require(release.failedJobs.first)
+            #expect(try await leases.claim(node: "a", limit: 1).isEmpty)
+            let lost = try #require(try await leases.claim(node: "b", limit: 1).first)
+            #expect(lost.ref.segment == segA.ref.segment && lost.attempt == 2)
+            #expect(try await leases.requeue(node: "b", reason: "node crashed").released.count == 2)
+            let mine = try await leases.claim(node: "b", limit: 2)
+            let again = try #require(mine.first { $0.ref.segment == segA.ref.segment })
+            let otherB = try #require(mine.first { $0.ref.segment == segB.ref.segment })
+            #expect(again.attempt == 2)
+            guard case .jobFailed(let failure?) = try await leases.fail(
+                again.ref, node: "b", code: .decodeFailed, message: "boom again") else {
+                Issue.record("last failure did not fail the job")
+                return
+            }
             #expect(failure.jobID == job.id && failure.code == .attemptsExhausted)
-            #expect(failure.cancelledLeases == [HeldLease(ref: segB.ref, node: "b")])
+            #expect(failure.cancelledLeases == [HeldLease(ref: otherB.ref, node: "b")])
             let record = try #require(try await f.jobs.get(id: job.id))
             #expect(record.status == .failed && record.errorCode == .attemptsExhausted && record.completedAt != nil)
             #expect(try await leases.claim(node: "a", limit: 5).isEmpty)
-            guard case .stale = try await leases.complete(segB.ref, node: "b") else {
+            guard case .stale = try await leases.complete(otherB.ref, node: "b") else {
                 Issue.record("completion accepted for a failed job")
                 return
             }

@@ -53,6 +53,14 @@ public struct ClusterConfig: Sendable {
         guard (1...100).contains(maxAttempts) else {
             throw fail("coordinator.max_attempts", "must be between 1 and 100, got \(maxAttempts)")
         }
+        let maxNodeLosses = s.int("coordinator.max_node_losses")
+        guard (1...100).contains(maxNodeLosses) else {
+            throw fail("coordinator.max_node_losses", "must be between 1 and 100, got \(maxNodeLosses)")
+        }
+        let resumeGrace = s.duration("coordinator.lease_resume_grace")
+        guard resumeGrace >= .zero, resumeGrace < leaseTTL else {
+            throw fail("coordinator.lease_resume_grace", "must be at least 0 and less than coordinator.lease_ttl")
+        }
         let maxFrame = s.int("coordinator.max_frame_bytes")
         guard maxFrame >= 65_536, maxFrame <= 1 << 30 else {
             throw fail("coordinator.max_frame_bytes", "must be between 64KiB and 1GiB, got \(maxFrame)")
@@ -95,6 +103,8 @@ public struct ClusterConfig: Sendable {
             heartbeatTimeout: timeout,
             leaseTTL: leaseTTL,
             maxAttempts: Int(maxAttempts),
+            maxNodeLosses: Int(maxNodeLosses),
+            leaseResumeGrace: resumeGrace,
             maxFrameBytes: Int(maxFrame),
             maxUploadBytes: maxUpload,
             allowedExtensions: extensions,

@@ -16,6 +16,11 @@ public struct CoordinatorConfig: Sendable {
     public var heartbeatTimeout: Duration
     public var leaseTTL: Duration
     public var maxAttempts: Int
+    /// Node deaths a segment may cause before its job fails with NODES_LOST.
+    public var maxNodeLosses: Int
+    /// How long the leases of a node whose connection dropped without GOODBYE
+    /// are held for it to reconnect and resume them; 0 requeues at once.
+    public var leaseResumeGrace: Duration
     public var maxFrameBytes: Int
     public var maxUploadBytes: Int64
     public var allowedExtensions: [String]

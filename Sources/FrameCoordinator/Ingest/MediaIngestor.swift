@@ -13,9 +13,14 @@ public struct MediaIngestor: Sendable {
     let jobs: JobStore
     let segmentSeconds: Double
     let maxAttempts: Int
+    let maxNodeLosses: Int
     let onNewJob: @Sendable () async -> Void
 
-    public init(database: Database, segmentSeconds: Double, maxAttempts: Int, onNewJob: @escaping @Sendable () async -> Void = {}) {
+    public init(
+        database: Database, segmentSeconds: Double, maxAttempts: Int, maxNodeLosses: Int = 5,
+        onNewJob: @escaping @Sendable () async -> Void = {}
+    ) {
+        self.maxNodeLosses = maxNodeLosses
         self.jobs = JobStore(database: database)
         self.segmentSeconds = segmentSeconds
         self.maxAttempts = maxAttempts
@@ -38,7 +43,7 @@ public struct MediaIngestor: Sendable {
         let job = try await jobs.create(NewJob(
             id: jobID, userID: owner, originalFilename: originalFilename, ext: fileExtension, sizeBytes: sizeBytes,
             fps: rate, output: output, durationSeconds: info.durationSeconds, labelRequirement: labelRequirement,
-            maxAttempts: maxAttempts, probeJSON: probeJSON, segments: plan.segments))
+            maxAttempts: maxAttempts, maxNodeLosses: maxNodeLosses, probeJSON: probeJSON, segments: plan.segments))
         await onNewJob()
         return job
     }

@@ -40,7 +40,7 @@ public struct PostgresNodeDirectory: NodeDirectory {
                 name: r.name, state: r.state.rawValue, adminState: r.adminState, online: r.state == .online,
                 slots: r.slots, activeLeases: r.activeLeases, framesTotal: r.framesTotal, framesPerSecond: 0,
                 lastHeartbeatAt: r.lastHeartbeatAt, connectedAt: r.connectedAt, softwareVersion: r.softwareVersion,
-                address: r.address, labels: r.labels, recentFailures: r.failures)
+                address: r.address, labels: r.labels, recentFailures: r.recentFailures)
         }
     }
 }

@@ -15,8 +15,13 @@ import NIOPosix
 /// periodic tick that also runs the reaper). The scheduler answers READ from
 /// the upload, spools FRAMEs under deterministic names, checks every result
 /// against the current lease (epoch and node: the fence), and when a job's
-/// last segment is accepted assembles its ZIP and marks it COMPLETED. A node
-/// that leaves loses its leases at once.
+/// last segment is accepted assembles its ZIP and marks it COMPLETED.
+///
+/// A node that leaves loses its leases at once (heartbeat timeout, GOODBYE,
+/// revoke, fatal error), except when its connection merely dropped (EOF or
+/// reset): then its leases are held for `resumeGrace` so that a node back
+/// from a network blip resumes them (WELCOME `resumedLeases`) instead of
+/// redoing them; see proto-spec/leases.md, "Resuming after a blip".
 public actor LeaseScheduler: NodeWorkHandler {
     struct NodeEntry {
         var session: UInt64
@@ -32,6 +37,8 @@ public actor LeaseScheduler: NodeWorkHandler {
         var format: ImageFormat
         var source: URL
         var timestamps: [UInt32: Double] = [:]
+        /// Resumed after a reconnect: frames lost in the blip are not the node's fault.
+        var resumed = false
     }
 
     struct Key: Hashable {
@@ -49,8 +56,18 @@ public actor LeaseScheduler: NodeWorkHandler {
     private var claiming: Set<String> = []
     private var readers: [UUID: FileHandle] = [:]
     private var assembling: Set<UUID> = []
+    /// Nodes whose connection dropped, by name: the session that ended, while its grace runs.
+    private var detached: [String: UInt64] = [:]
+    /// Frames received under leases that were requeued, kept until the segment is granted
+    /// again, so the node that lost it can still resume it without resending them.
+    private var released: [Key: ActiveLease] = [:]
+    private let resumeGrace: Duration
 
-    public init(database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int, logger: Logger) {
+    public init(
+        database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int,
+        resumeGrace: Duration = .zero, logger: Logger
+    ) {
+        self.resumeGrace = resumeGrace
         self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL))
         self.jobs = JobStore(database: database)
         self.layout = layout
@@ -74,27 +91,78 @@ public actor LeaseScheduler: NodeWorkHandler {
         send: @escaping @Sendable (Message) async -> Void
     ) async -> [LeaseRef] {
         nodes[name] = NodeEntry(session: session, slots: max(1, slots), send: send, draining: false)
-        // Leases the store still gives this node come from an earlier session
-        // (a network blip, or a coordinator restart). The node does not resume
-        // them yet, so hand them back now instead of waiting for the reaper;
-        // the node was not at fault, so the attempt is not charged.
-        for (key, lease) in active where lease.node == name { active[key] = nil }
-        if let release = try? await leases.requeue(
-            node: name, reason: "node reconnected without its earlier leases", chargeAttempt: false), !release.isEmpty {
-            logger.notice("requeued leases of an earlier session", metadata: [
-                "node": "\(name)", "leases": "\(release.released.count)",
-            ])
+        detached[name] = nil
+        // Leases the node kept working on through a blip (or a coordinator
+        // restart) continue under the same epoch when the store still has
+        // them for this node; everything else it held is handed back now
+        // instead of waiting for the reaper. The node was not at fault, so
+        // nothing is charged.
+        var resumed: [GrantedLease] = []
+        do {
+            let outcome = try await leases.resume(node: name, held: heldLeases)
+            resumed = outcome.resumed
+            if !outcome.released.isEmpty {
+                logger.notice("requeued leases of an earlier session", metadata: [
+                    "node": "\(name)", "leases": "\(outcome.released.released.count)",
+                ])
+            }
+        } catch {
+            logger.error("cannot resume leases", metadata: ["node": "\(name)", "error": "\(error)"])
+        }
+        let kept = Set(resumed.map(\.ref))
+        for (key, lease) in active where lease.node == name && !kept.contains(lease.ref) { active[key] = nil }
+        for grant in resumed {
+            let key = Key(job: grant.ref.jobID, segment: grant.ref.segment)
+            var lease = active[key].flatMap { $0.ref == grant.ref ? $0 : nil } ?? released.removeValue(forKey: key).flatMap { $0.ref == grant.ref ? $0 : nil }
+                ?? ActiveLease(
+                    ref: grant.ref, node: name, spec: grant.spec, format: grant.output.format,
+                    source: layout.input(grant.ref.jobID, ext: grant.sourceExt))
+            lease.node = name
+            lease.resumed = true
+            active[key] = lease
+            try? FileManager.default.createDirectory(
+                at: layout.spoolDirectory(grant.ref.jobID), withIntermediateDirectories: true)
+            logger.notice("lease resumed", metadata: meta(grant.ref, node: name, ["frames_kept": "\(lease.timestamps.count)"]))
         }
         Task { await self.dispatch(name) }
-        return []
+        return resumed.map(\.ref)
     }
 
-    public func nodeLeft(name: String, session: UInt64, reason: String) async {
+    public func nodeLeft(name: String, session: UInt64, reason: String, mayResume: Bool) async {
         // An older session ending after its node reconnected must not take
         // the new session's leases.
         guard nodes[name]?.session == session else { return }
         nodes[name] = nil
-        for (key, lease) in active where lease.node == name { active[key] = nil }
+        if mayResume && resumeGrace > .zero && active.values.contains(where: { $0.node == name }) {
+            // The connection merely dropped: the node may be back in a moment.
+            // Keep its leases (and the frames already received) for the grace.
+            detached[name] = session
+            logger.notice("holding a dropped node's leases for it to resume", metadata: [
+                "node": "\(name)", "grace_ms": "\(resumeGrace.milliseconds)", "reason": "\(reason)",
+            ])
+            let grace = resumeGrace
+            Task {
+                try? await Task.sleep(for: grace)
+                await self.graceEnded(name: name, session: session, reason: reason)
+            }
+            return
+        }
+        await takeBack(name: name, reason: reason)
+    }
+
+    /// The grace of a dropped node ran out without it coming back.
+    private func graceEnded(name: String, session: UInt64, reason: String) async {
+        guard detached[name] == session else { return }
+        detached[name] = nil
+        await takeBack(name: name, reason: "\(reason); not back within the resume grace")
+    }
+
+    /// Requeues every lease of a lost node, charging a node loss.
+    private func takeBack(name: String, reason: String) async {
+        for (key, lease) in active where lease.node == name {
+            active[key] = nil
+            released[key] = lease
+        }
         do {
             let release = try await leases.requeue(node: name, reason: reason)
             if !release.isEmpty {
@@ -169,6 +237,7 @@ public actor LeaseScheduler: NodeWorkHandler {
                 return
             }
             let key = Key(job: grant.ref.jobID, segment: grant.ref.segment)
+            released[key] = nil
             // Created once per grant, not per frame: FRAME handling is the hot path.
             try? FileManager.default.createDirectory(
                 at: layout.spoolDirectory(grant.ref.jobID), withIntermediateDirectories: true)
@@ -254,6 +323,16 @@ public actor LeaseScheduler: NodeWorkHandler {
         let expected = lease.spec.sampleCount
         guard done.frameCount == expected, lease.timestamps.count == Int(expected) else {
             active[key] = nil
+            if lease.resumed && done.frameCount == expected {
+                // Frames in flight when the connection dropped were lost with
+                // it: not the node's fault, so redo the segment without charge.
+                logger.notice("a resumed lease lost frames in the blip; requeued", metadata: meta(done.lease, node: node, [
+                    "received": "\(lease.timestamps.count)", "expected": "\(expected)",
+                ]))
+                _ = try? await leases.giveBack(done.lease, node: node, reason: "frames lost in a connection drop")
+                await dispatchAll()
+                return
+            }
             let message = "segment reported \(done.frameCount) frames and sent \(lease.timestamps.count); the plan has \(expected)"
             await fail(done.lease, node: node, code: .frameCountMismatch, message: message)
             return
@@ -336,7 +415,8 @@ public actor LeaseScheduler: NodeWorkHandler {
             let release = try await leases.expireOverdue()
             for released in release.released {
                 let held = released.lease
-                active[Key(job: held.ref.jobID, segment: held.ref.segment)] = nil
+                let key = Key(job: held.ref.jobID, segment: held.ref.segment)
+                if let lease = active.removeValue(forKey: key) { self.released[key] = lease }
                 logger.warning("lease expired", metadata: meta(held.ref, node: held.node))
                 await nodes[held.node]?.send(.cancel(Cancel(lease: held.ref, reason: .heartbeatTimeout)))
             }
@@ -353,6 +433,7 @@ public actor LeaseScheduler: NodeWorkHandler {
         assembling.insert(jobID)
         defer { assembling.remove(jobID) }
         try? readers.removeValue(forKey: jobID)?.close()
+        for key in released.keys where key.job == jobID { released[key] = nil }
         do {
             guard let job = try await jobs.get(id: jobID) else { return }
             let segments = try await jobs.segments(jobID: jobID)
@@ -374,6 +455,7 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     private func dropJobFiles(_ jobID: UUID, keepUpload: Bool = true) {
+        for key in released.keys where key.job == jobID { released[key] = nil }
         try? readers.removeValue(forKey: jobID)?.close()
         try? FileManager.default.removeItem(at: layout.spoolDirectory(jobID))
         if !keepUpload { try? FileManager.default.removeItem(at: layout.uploadDirectory(jobID)) }

@@ -27,13 +27,17 @@ struct NodeSession {
         let sessionID = await registry.makeSessionID()
         var nodeName: String?
         var endReason = "connection closed"
+        // Whether the connection merely dropped (EOF/reset, no GOODBYE, not
+        // closed by us, no heartbeat timeout): then the node may resume.
+        var mayResume = true
+        let closedByUs = ClosedFlag()
         // Cleanup runs inside executeThenClose, before the TLS shutdown: closing
         // waits for the peer's close_notify, which a stopped node never sends.
-        let cleanup: @Sendable (String?, String) async -> Void = { [registry, work, logger] name, reason in
+        let cleanup: @Sendable (String?, String, Bool) async -> Void = { [registry, work, logger] name, reason, resume in
             guard let name else { return }
-            logger.warning("node disconnected", metadata: ["reason": "\(reason)"])
+            logger.warning("node disconnected", metadata: ["reason": "\(reason)", "may_resume": "\(resume)"])
             await registry.detach(name: name, sessionID: sessionID)
-            await work?.nodeLeft(name: name, session: sessionID, reason: reason)
+            await work?.nodeLeft(name: name, session: sessionID, reason: reason, mayResume: resume)
         }
         try? await connection.executeThenClose { inbound, outbound in
           do {
@@ -52,6 +56,7 @@ struct NodeSession {
                     try? await outbound.write(message)
                 }
                 let close: @Sendable (ErrorCode?, String) async -> Void = { code, text in
+                    closedByUs.set()
                     if let code {
                         if code == .duplicateSession {
                             try? await outbound.write(.goodbye(Goodbye(code: code.rawValue, message: text)))
@@ -103,6 +108,7 @@ struct NodeSession {
                         case .reject(let code, let text):
                             logger.warning("node rejected", metadata: ["code": "\(code.name)", "reason": "\(text)"])
                             endReason = "rejected: \(code.name)"
+                            mayResume = false
                             await Self.reject(outbound, channel, code, text)
                             group.cancelAll()
                             return
@@ -124,6 +130,7 @@ struct NodeSession {
                             }
                         case .close(let reason):
                             endReason = reason
+                            mayResume = false
                             group.cancelAll()
                             return
                         case .ignore:
@@ -134,10 +141,12 @@ struct NodeSession {
                 }
           } catch TransportError.heartbeatTimeout {
               endReason = "heartbeat timeout"
+              mayResume = false
           } catch {
               endReason = "connection error: \(error)"
           }
-          await cleanup(nodeName, endReason)
+          if closedByUs.isSet { mayResume = false }
+          await cleanup(nodeName, endReason, mayResume)
         }
     }
 
@@ -148,4 +157,13 @@ struct NodeSession {
         try? await outbound.write(.error(ErrorMessage(code: code.rawValue, fatal: true, message: text, lease: nil)))
         try? await channel.close(mode: .all)
     }
+}
+
+/// Set once the coordinator itself closes a session (revoke, duplicate
+/// session, shutdown): such a session's leases are never held for a resume.
+final class ClosedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.withLock { value = true } }
+    var isSet: Bool { lock.withLock { value } }
 }

@@ -11,7 +11,10 @@ public protocol NodeWorkHandler: Sendable {
                     send: @escaping @Sendable (Message) async -> Void) async -> [LeaseRef]
     /// A node's session ended (closed, lost, revoked): its leases must be requeued,
     /// unless a newer session of the same node has already taken over.
-    func nodeLeft(name: String, session: UInt64, reason: String) async
+    /// `mayResume` is true when the connection just dropped (EOF or reset without
+    /// GOODBYE, not closed by us, no heartbeat timeout): the node may be back in a
+    /// moment to resume its leases, so they may be held for a short grace.
+    func nodeLeft(name: String, session: UInt64, reason: String, mayResume: Bool) async
     /// A node stopped taking new work.
     func nodeDraining(name: String) async
     /// READ, FRAME, SEGMENT_DONE, SEGMENT_FAILED or a non-fatal ERROR from a node.

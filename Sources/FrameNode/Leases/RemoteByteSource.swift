@@ -18,7 +18,7 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
     let size: Int64
     private let lease: LeaseRef
     private let router: ReadRouter
-    private let send: @Sendable (Message) async throws -> Void
+    private let outbox: LeaseOutbox
     private let timeout: Duration
     private let lock = NSLock()
     private var cache: [Int64: [UInt8]] = [:]
@@ -27,12 +27,11 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
     private let prefetchQueue = DispatchQueue(label: "frameflow.node.prefetch")
     private(set) var bytesFetched: Int64 = 0
 
-    init(size: Int64, lease: LeaseRef, router: ReadRouter, timeout: Duration = .seconds(30),
-         send: @escaping @Sendable (Message) async throws -> Void) {
+    init(size: Int64, lease: LeaseRef, router: ReadRouter, timeout: Duration = .seconds(30), outbox: LeaseOutbox) {
         self.size = size
         self.lease = lease
         self.router = router
-        self.send = send
+        self.outbox = outbox
         self.timeout = timeout
     }
 
@@ -72,7 +71,7 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
         let offset = index * Int64(Self.chunkSize)
         let length = Int(min(Int64(Self.chunkSize), size - offset))
         do {
-            let data = try router.read(lease: lease, offset: offset, length: length, timeout: timeout, send: send)
+            let data = try router.read(lease: lease, offset: offset, length: length, timeout: timeout, outbox: outbox)
             lock.withLock {
                 inFlight.remove(index)
                 cache[index] = data

@@ -12,49 +12,122 @@ import NIOCore
 /// For each LEASE it fetches the video bytes it needs with READ, decodes the
 /// segment's samples with FrameMedia's ``SegmentDecoder``, streams every
 /// encoded image as a FRAME and ends with SEGMENT_DONE, or SEGMENT_FAILED
-/// with the error's code (retryable or not). CANCEL, a STALE_EPOCH error
-/// about the lease, or the loss of the session stops the segment's work.
+/// with the error's code (retryable or not). CANCEL or a STALE_EPOCH error
+/// about the lease stops the segment's work.
+///
+/// Losing the session does not: a lease keeps running for up to its TTL
+/// (from the LEASE) while the agent reconnects. Its READs wait for the
+/// reconnect, its results wait in its ``LeaseOutbox``, it is offered in the
+/// next HELLO's `heldLeases`, and after WELCOME it either resumes (listed in
+/// `resumedLeases`: the outbox resends what the coordinator may have missed)
+/// or is abandoned silently. A finished lease stays held for a moment
+/// (``lingerAfterFinish``) in case its last messages died with a connection.
 public actor SegmentLeaseRunner: LeaseRunner {
     /// One running segment.
     final class Work: @unchecked Sendable {
         let lease: Lease
+        let outbox: LeaseOutbox
         private let lock = NSLock()
         private var cancelled = false
-        init(lease: Lease) { self.lease = lease }
+        private var done = false
+        init(lease: Lease, outbox: LeaseOutbox) {
+            self.lease = lease
+            self.outbox = outbox
+        }
         var isCancelled: Bool { lock.withLock { cancelled } }
         func cancel() { lock.withLock { cancelled = true } }
+        var isFinished: Bool { lock.withLock { done } }
+        func finish() { lock.withLock { done = true } }
     }
+
+    /// How long a finished lease stays held after its last write, so a
+    /// connection that drops right after SEGMENT_DONE can still resend it.
+    static let lingerAfterFinish: Duration = .seconds(3)
 
     private let slots: Int
     private let logger: Logger
     private let router = ReadRouter()
     private var send: (@Sendable (Message) async throws -> Void)?
-    private var active: [LeaseRef: Work] = [:]
+    private(set) var active: [LeaseRef: Work] = [:]
     private var framesTotal: UInt64 = 0
     private var draining = false
+    /// Bumped on every detach, so an old TTL timer does not abandon resumed leases.
+    private var disconnections: UInt64 = 0
+    /// Messages resent after reconnects and leases resumed (for logs and tests).
+    private(set) var resentMessages = 0
+    private(set) var resumedLeases = 0
 
     public init(slots: Int, logger: Logger) {
         self.slots = max(1, slots)
         self.logger = logger
     }
 
-    public func attach(send: @escaping @Sendable (Message) async throws -> Void) {
+    public func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) async {
         self.send = send
+        let keep = Set(resumed)
+        for (ref, work) in active where !keep.contains(ref) {
+            logger.notice("lease not resumed by the coordinator; abandoning it", metadata: metadata(ref))
+            abandon(work)
+        }
+        for ref in resumed {
+            guard let work = active[ref] else { continue }
+            resumedLeases += 1
+            let before = work.outbox.resentCount
+            await work.outbox.resume(send: send)
+            router.resend(lease: ref, send: send)
+            resentMessages += work.outbox.resentCount - before
+            logger.notice("lease resumed after a reconnect", metadata: metadata(ref).merging([
+                "resent": "\(work.outbox.resentCount - before)", "finished": "\(work.isFinished)",
+            ]) { a, _ in a })
+        }
     }
 
     public func detach() {
         send = nil
-        // The coordinator requeues this node's leases when the session ends,
-        // so running on would only produce results it must refuse.
-        for work in active.values { work.cancel() }
-        router.failAll(FrameFlowError(.shuttingDown, "session to the coordinator ended"))
+        disconnections += 1
+        for work in active.values { work.outbox.disconnect() }
+        router.connectionLost()
+        guard let ttl = active.values.map({ Duration.milliseconds(Int64($0.lease.leaseTTLMillis)) }).min() else { return }
+        let mark = disconnections
+        Task { [weak self] in
+            try? await Task.sleep(for: ttl)
+            await self?.ttlPassed(since: mark)
+        }
+    }
+
+    /// Still disconnected a lease TTL after the drop: the coordinator has
+    /// given the leases away by now, so stop working on them.
+    private func ttlPassed(since mark: UInt64) {
+        guard send == nil, disconnections == mark else { return }
+        for (ref, work) in active {
+            logger.warning("no coordinator within the lease TTL; abandoning the lease", metadata: metadata(ref))
+            abandon(work)
+        }
+    }
+
+    private func abandon(_ work: Work) {
+        work.cancel()
+        work.outbox.abandon()
+        router.failAll(lease: work.lease.lease, FrameFlowError(.cancelled, "lease abandoned"))
+        if active[work.lease.lease] === work { active[work.lease.lease] = nil }
     }
 
     public func drain() { draining = true }
 
     public func heldLeases() -> [LeaseRef] { Array(active.keys) }
 
-    public func figures() -> (activeLeases: Int, framesTotal: UInt64) { (active.count, framesTotal) }
+    public func figures() -> (activeLeases: Int, framesTotal: UInt64) {
+        // Heartbeats are a convenient clock for dropping finished leases
+        // whose last messages have had time to arrive.
+        let now = ContinuousClock.now
+        for (ref, work) in active where work.isFinished && work.outbox.isIdle
+            && now - work.outbox.lastWrite > Self.lingerAfterFinish {
+            active[ref] = nil
+        }
+        return (running, framesTotal)
+    }
+
+    private var running: Int { active.values.filter { !$0.isFinished }.count }
 
     public func handle(_ message: Message) async {
         switch message {
@@ -65,14 +138,15 @@ public actor SegmentLeaseRunner: LeaseRunner {
         case .cancel(let cancel):
             if let work = active[cancel.lease] {
                 logger.info("segment cancelled by the coordinator", metadata: metadata(cancel.lease))
-                work.cancel()
-                router.failAll(lease: cancel.lease, FrameFlowError(.cancelled, "lease cancelled"))
+                abandon(work)
             }
         case .error(let error):
             if let ref = error.lease, let work = active[ref] {
                 logger.warning("coordinator refused a result; stopping the segment", metadata: metadata(ref))
                 work.cancel()
+                work.outbox.abandon()
                 router.failAll(lease: ref, FrameFlowError(error.errorCode ?? .staleEpoch, error.message))
+                active[ref] = nil
             }
         default:
             break
@@ -81,19 +155,19 @@ public actor SegmentLeaseRunner: LeaseRunner {
 
     private func start(_ lease: Lease) async {
         guard let send else { return }
-        guard !draining, active.count < slots, active[lease.lease] == nil else {
+        guard !draining, running < slots, active[lease.lease] == nil else {
             let why = draining ? "node is draining" : "no free slot"
             try? await send(.segmentFailed(SegmentFailed(lease: lease.lease, code: .shuttingDown, retryable: true, message: why)))
             return
         }
-        let work = Work(lease: lease)
+        let work = Work(lease: lease, outbox: LeaseOutbox(send: send))
         active[lease.lease] = work
         logger.info("segment leased", metadata: metadata(lease.lease).merging([
             "samples": "\(lease.segment.sampleCount)", "first_sample": "\(lease.segment.firstSample)",
         ]) { a, _ in a })
         let router = self.router
         let thread = Thread { [weak self] in
-            let outcome = Self.run(work, router: router, send: send)
+            let outcome = Self.run(work, router: router)
             Task { await self?.finished(work, outcome) }
         }
         thread.name = "segment \(lease.lease.segment)"
@@ -102,7 +176,9 @@ public actor SegmentLeaseRunner: LeaseRunner {
     }
 
     private func finished(_ work: Work, _ outcome: Outcome) {
-        if active[work.lease.lease] === work { active[work.lease.lease] = nil }
+        // Kept (held) until its last messages have surely arrived: see figures().
+        work.finish()
+        if work.isCancelled, active[work.lease.lease] === work { active[work.lease.lease] = nil }
         framesTotal += UInt64(outcome.frames)
         var meta = metadata(work.lease.lease)
         meta["frames"] = "\(outcome.frames)"
@@ -116,50 +192,36 @@ public actor SegmentLeaseRunner: LeaseRunner {
     }
 
     /// The body of a segment's thread.
-    private static func run(_ work: Work, router: ReadRouter, send: @escaping @Sendable (Message) async throws -> Void) -> Outcome {
+    private static func run(_ work: Work, router: ReadRouter) -> Outcome {
         let lease = work.lease
+        let outbox = work.outbox
         let started = ContinuousClock.now
-        let source = RemoteByteSource(size: Int64(lease.sourceSize), lease: lease.lease, router: router, send: send)
+        let source = RemoteByteSource(size: Int64(lease.sourceSize), lease: lease.lease, router: router, outbox: outbox)
         var sent = 0
         do {
             let decoder = try SegmentDecoder(source: source, formatHint: lease.formatHint.isEmpty ? nil : lease.formatHint)
             let stats = try decoder.run(lease.segment, options: lease.options, isCancelled: { work.isCancelled }) { frame in
                 var data = ByteBuffer()
                 data.writeBytes(frame.data)
-                try blocking(send, .frame(Frame(
+                try outbox.deliver(.frame(Frame(
                     lease: lease.lease, sampleIndex: frame.sampleIndex, pts: frame.pts, seconds: frame.seconds,
                     format: frame.format, width: UInt32(frame.width), height: UInt32(frame.height), data: data)))
                 sent += 1
             }
             guard !work.isCancelled else { return Outcome(frames: sent, summary: "cancelled") }
             let elapsed = ContinuousClock.now - started
-            try blocking(send, .segmentDone(SegmentDone(
+            try outbox.deliver(.segmentDone(SegmentDone(
                 lease: lease.lease, frameCount: UInt32(stats.emittedFrames), decodedFrames: UInt32(stats.decodedFrames),
                 bytesRead: UInt64(source.bytesFetched), elapsedMillis: UInt32(clamping: elapsed.milliseconds))))
             return Outcome(frames: sent, summary: "done (\(stats.decodedFrames) decoded)")
         } catch {
             if work.isCancelled { return Outcome(frames: sent, summary: "cancelled") }
             let failure = error.asFrameFlowError
-            try? blocking(send, .segmentFailed(SegmentFailed(
+            try? outbox.deliver(.segmentFailed(SegmentFailed(
                 lease: lease.lease, code: failure.code, retryable: failure.code.isRetryable, message: failure.message)))
             return Outcome(frames: sent, summary: "failed \(failure.code.name)")
         }
     }
-
-    /// Sends from a decode thread and waits until the message is handed to the
-    /// connection, which is the back-pressure that keeps frames from piling up.
-    private static func blocking(_ send: @escaping @Sendable (Message) async throws -> Void, _ message: Message) throws {
-        let semaphore = DispatchSemaphore(value: 0)
-        let box = ErrorBox()
-        Task {
-            do { try await send(message) } catch { box.error = error }
-            semaphore.signal()
-        }
-        semaphore.wait()
-        if let error = box.error { throw error }
-    }
-
-    final class ErrorBox: @unchecked Sendable { var error: (any Error)? }
 
     private func metadata(_ ref: LeaseRef) -> Logger.Metadata {
         ["job": "\(ref.jobID.uuidString.lowercased())", "segment": "\(ref.segment)", "epoch": "\(ref.epoch)"]
