@@ -78,7 +78,7 @@ import Testing
     @Test func aKilledNodeIsNotWaitedForLongerThanTheGrace() async throws {
         // The grace applies to a dropped connection: a node that never comes
         // back loses its leases after it, well within heartbeat_timeout + 1 s.
-        let h = try await H.makeHarness()
+        let h = try await H.makeHarness(extra: ["coordinator.lease_resume_grace=3s"])
         let proxy = try TCPProxy(targetPort: h.clusterPort)
         defer { proxy.stop() }
         let video = try Fixtures.video(seconds: 6, name: "gone.mp4")

@@ -33,7 +33,7 @@ enum ConfigKeys {
         .init(path: "coordinator.lease_ttl", kind: .duration, defaultValue: "30s"),
         .init(path: "coordinator.max_attempts", kind: .int, defaultValue: "3"),
         .init(path: "coordinator.max_node_losses", kind: .int, defaultValue: "5"),
-        .init(path: "coordinator.lease_resume_grace", kind: .duration, defaultValue: "3s"),
+        .init(path: "coordinator.lease_resume_grace", kind: .duration, defaultValue: "0s"),
         .init(path: "coordinator.max_frame_bytes", kind: .size, defaultValue: "16842752"),
         .init(path: "coordinator.upload.max_bytes", kind: .size, defaultValue: "500MB"),
         .init(path: "coordinator.upload.allowed_extensions", kind: .stringList,
