@@ -52,8 +52,10 @@ import Testing
         #expect(mail.contains("Error code: \(code)"))
         #expect(mail.contains("To: \(owner)"))
         #expect(mail.contains("From: frameflow@example.org"))
-        let rows = try await NotificationStore(database: h.database).list(jobID: job.id)
-        #expect(rows.first { $0.channel == "email" }?.state == "delivered")
+        // The sink prints before it answers 250; the row is closed once the answer is in.
+        try await TestCluster.eventually("e-mail row delivered") {
+            try await NotificationStore(database: h.database).list(jobID: job.id).first { $0.channel == "email" }?.state == "delivered"
+        }
         // No webhook configured: its row is closed, not left pending.
         try await TestCluster.eventually("webhook row skipped") {
             try await NotificationStore(database: h.database).list(jobID: job.id).first { $0.channel == "webhook" }?.state == "skipped"
