@@ -14,7 +14,7 @@ actor HoldingLeaseRunner: LeaseRunner {
     private(set) var held: [LeaseRef] = []
     private(set) var granted = 0
 
-    func attach(send: @escaping @Sendable (Message) async throws -> Void) { self.send = send }
+    func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) { self.send = send }
     func detach() { send = nil }
     func drain() {}
     func heldLeases() -> [LeaseRef] { [] }
