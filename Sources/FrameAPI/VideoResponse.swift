@@ -27,6 +27,8 @@ public struct VideoResponse: ResponseEncodable, Sendable, Equatable {
     public var updatedAt: Date
     public var completedAt: Date?
     public var expiresAt: Date?
+    /// Labels a node must carry to process this job; empty when any node may.
+    public var labels: [String: String]
 
     public init(_ job: JobRecord) {
         id = job.id
@@ -47,6 +49,7 @@ public struct VideoResponse: ResponseEncodable, Sendable, Equatable {
         updatedAt = job.updatedAt
         completedAt = job.completedAt
         expiresAt = job.expiresAt
+        labels = job.labelRequirement
     }
 
     /// "2.5" for 5/2 and "0.1" for 1/10 (denominators made of 2s and 5s have exact decimals), "1/3" otherwise.

@@ -24,29 +24,40 @@ public struct CoordinatorService: Sendable {
     public let logger: Logger
     /// The user-facing API mounted next to the operator routes; nil serves only /health, /ready and /admin.
     public let api: FrameAPIServer?
+    /// This coordinator's own Prometheus registry, served at `/metrics`.
+    public let metrics: CoordinatorMetrics
+    /// Present with a database: delivers the notification outbox (e-mail, webhooks).
+    public let notifier: NotificationDispatcher?
+    private let jobCounts: (@Sendable () async throws -> [JobStatus: Int])?
     private let ready: @Sendable () async -> Bool
 
     /// A coordinator that schedules jobs stored in `database`.
     public init(config: CoordinatorConfig, database: Database, logger: Logger) {
         let layout = StorageLayout(uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
+        let metrics = CoordinatorMetrics()
         let scheduler = LeaseScheduler(
             database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
-            resumeGrace: config.leaseResumeGrace, logger: logger)
+            resumeGrace: config.leaseResumeGrace, logger: logger, metrics: metrics)
+        let jobs = JobStore(database: database)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
             ingestor: MediaIngestor(
                 database: database, segmentSeconds: config.segmentSeconds, maxAttempts: config.maxAttempts,
-                maxNodeLosses: config.maxNodeLosses,
+                maxNodeLosses: config.maxNodeLosses, metrics: metrics,
                 onNewJob: { await scheduler.jobArrived() }),
             sweeper: RetentionSweeper(database: database, layout: layout, logger: logger),
-            layout: layout, logger: logger, ready: { await database.ping() })
+            layout: layout, logger: logger, metrics: metrics, jobCounts: { try await jobs.statusCounts() },
+            notifier: NotificationDispatcher(database: database, config: config.notifications, logger: logger),
+            ready: { await database.ping() })
     }
 
     /// A coordinator with only node sessions (no scheduling), e.g. for transport tests.
     public init(
         config: CoordinatorConfig, directory: any NodeDirectory, scheduler: LeaseScheduler? = nil,
         ingestor: MediaIngestor? = nil, sweeper: RetentionSweeper? = nil, layout: StorageLayout? = nil, logger: Logger,
-        api: FrameAPIServer? = nil, ready: @escaping @Sendable () async -> Bool = { true }
+        api: FrameAPIServer? = nil, metrics: CoordinatorMetrics? = nil,
+        jobCounts: (@Sendable () async throws -> [JobStatus: Int])? = nil, notifier: NotificationDispatcher? = nil,
+        ready: @escaping @Sendable () async -> Bool = { true }
     ) {
         self.config = config
         self.registry = NodeRegistry(directory: directory, logger: logger)
@@ -57,6 +68,9 @@ public struct CoordinatorService: Sendable {
             uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
         self.logger = logger
         self.api = api
+        self.metrics = metrics ?? scheduler?.metrics ?? CoordinatorMetrics()
+        self.jobCounts = jobCounts
+        self.notifier = notifier
         self.ready = ready
     }
 
@@ -74,7 +88,9 @@ public struct CoordinatorService: Sendable {
             host: config.clusterListen.host, port: config.clusterListen.port, tls: tls,
             registry: registry, work: scheduler, settings: settings, logger: logger)
         let clusterPort = listener.port
-        let router = CoordinatorRoutes.build(registry: registry, adminToken: config.adminToken, api: api, ready: ready)
+        let router = CoordinatorRoutes.build(
+            registry: registry, adminToken: config.adminToken, api: api,
+            metrics: MetricsEndpoint(metrics: metrics, nodes: registry, logger: logger, jobCounts: jobCounts), ready: ready)
         let logger = self.logger
         let app = Application(
             router: router,
@@ -88,6 +104,7 @@ public struct CoordinatorService: Sendable {
             logger: logger
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: listener), .init(service: app)]
+        if let notifier { services.append(.init(service: notifier)) }
         if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(

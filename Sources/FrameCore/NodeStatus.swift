@@ -11,7 +11,7 @@ public enum NodeAdminState: String, Sendable, Codable, CaseIterable {
 /// A node as operators see it: identity, operator state, live figures.
 public struct NodeStatus: Sendable, Codable, Equatable {
     public var name: String
-    /// `online`, `draining`, `offline` or `revoked`.
+    /// `online`, `draining` (finishing its segments), `drained` (draining and holding none), `offline` or `revoked`.
     public var state: String
     public var adminState: NodeAdminState
     public var online: Bool

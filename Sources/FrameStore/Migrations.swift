@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1, migration2]
+    public static let all: [Migration] = [migration1, migration2, migration3]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -193,5 +193,30 @@ public enum Migrations {
         "CREATE INDEX job_node_failures_node ON job_node_failures (node, last_failed_at)",
         // `frameflow nodes list` counts each node's failures of the last hour.
         "CREATE INDEX job_events_node_at ON job_events (node, at) WHERE node IS NOT NULL",
+    ])
+
+    /// The notification outbox: one row per job event and channel, written in
+    /// the transaction that finishes the job, delivered (with retries) by the
+    /// coordinator's dispatcher. `next_attempt_at` doubles as a claim: a
+    /// dispatcher holding a row pushes it into the future, so a crashed
+    /// dispatcher's rows come due again by themselves.
+    static let migration3 = Migration(version: 3, name: "notification outbox", statements: [
+        """
+        CREATE TABLE notification_outbox (
+            id              bigserial PRIMARY KEY,
+            job_id          uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            event           text NOT NULL CHECK (event IN ('failed', 'completed')),
+            channel         text NOT NULL CHECK (channel IN ('email', 'webhook')),
+            state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'skipped', 'gave_up')),
+            attempts        integer NOT NULL DEFAULT 0,
+            next_attempt_at timestamptz NOT NULL DEFAULT now(),
+            last_attempt_at timestamptz,
+            last_error      text,
+            created_at      timestamptz NOT NULL DEFAULT now(),
+            delivered_at    timestamptz
+        )
+        """,
+        "CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at) WHERE state = 'pending'",
+        "CREATE INDEX notification_outbox_job ON notification_outbox (job_id)",
     ])
 }

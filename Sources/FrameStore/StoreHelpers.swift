@@ -50,6 +50,10 @@ extension PostgresConnection {
             let previous: JobStatus = try row.enum("previous")
             try recordEvent(
                 job: job, kind: .status, node: node, reason: reason, detail: "\(previous.rawValue)->\(target.rawValue)")
+            if target == .failed || target == .completed {
+                // The outbox row commits with the status or not at all: no finished job goes unannounced.
+                try enqueueNotifications(job, event: target == .failed ? "failed" : "completed")
+            }
             return .changed(previous: previous)
         }
         guard let current = try query("SELECT status FROM jobs WHERE id = $1::uuid", job).first else { return .missing }

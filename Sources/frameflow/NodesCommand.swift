@@ -66,7 +66,39 @@ struct NodesCommand: AsyncParsableCommand {
                 abstract: "Let NAME finish its current segments and take no new ones.")
             @Argument(help: "Node name.") var name: String
             @OptionGroup var connection: Connection
-            func run() async throws { try await perform("drain", name, connection, "draining: it finishes its current segments and takes no new ones") }
+            @Flag(help: "Wait until the node has finished its current segments, then say so.")
+            var wait = false
+            @Option(help: "With --wait: give up after this many seconds (exit status 1).")
+            var timeout: Double = 3600
+
+            func run() async throws {
+                try await perform("drain", name, connection, "draining: it finishes its current segments and takes no new ones")
+                guard wait else { return }
+                try await waitUntilDrained()
+            }
+
+            /// Polls the node list until NAME is drained (or holds nothing because it went offline).
+            func waitUntilDrained() async throws {
+                let client = try connection.client()
+                let deadline = Date().addingTimeInterval(timeout)
+                while Date() < deadline {
+                    let nodes: [AdminClient.Node]
+                    do { nodes = try await client.nodes() } catch { throw CLIError(error) }
+                    guard let state = nodes.first(where: { $0.name == name })?.state else {
+                        throw CLIError(FrameFlowError(.internalError, "node \(name) is no longer listed"))
+                    }
+                    if state == "drained" {
+                        print("node \(name) drained: its segments are finished and it takes no new ones")
+                        return
+                    }
+                    if state == "offline" || state == "revoked" {
+                        print("node \(name) is \(state): it holds no segments")
+                        return
+                    }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+                throw CLIError(FrameFlowError(.internalError, "node \(name) still holds segments after \(Int(timeout)) s"))
+            }
         }
 
         struct Revoke: AsyncParsableCommand {

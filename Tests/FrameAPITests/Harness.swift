@@ -164,6 +164,7 @@ struct Video: Decodable, Sendable {
     var maxWidth: Int
     var maxHeight: Int
     var createdAt: Date
+    var labels: [String: String]?
 }
 struct Batch: Decodable { var items: [Video]; var errors: [FileError]? }
 struct FileError: Decodable { var filename: String; var code: String }

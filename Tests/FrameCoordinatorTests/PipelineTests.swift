@@ -19,6 +19,7 @@ import Testing
         let service: CoordinatorService
         let task: Task<Void, any Error>
         let clusterPort: Int
+        let httpPort: Int
         let dir: URL
         let user: UUID
 
@@ -45,28 +46,34 @@ import Testing
         ] + extra).coordinator
         let service = CoordinatorService(config: config, database: database, logger: cluster.logger)
         let ports = PortBox()
-        let task = Task { try await service.run(handleSignals: false) { _, clusterPort in await ports.set(clusterPort) } }
+        let task = Task { try await service.run(handleSignals: false) { httpPort, clusterPort in
+            await ports.set(clusterPort, http: httpPort)
+        } }
         try await TestCluster.eventually("coordinator listening") { await ports.port != nil }
         let user = try await UserStore(database: database).create(email: "u\(UUID().uuidString.prefix(6))@example.com",
                                                                    passwordHash: "x").id
         return Harness(cluster: cluster, database: database, service: service, task: task,
-                       clusterPort: await ports.port!, dir: dir, user: user)
+                       clusterPort: await ports.port!, httpPort: await ports.http ?? 0, dir: dir, user: user)
     }
 
-    static func startAgent(_ h: Harness, name: String, slots: Int = 2) throws -> Task<Void, any Error> {
+    static func startAgent(
+        _ h: Harness, name: String, slots: Int = 2, labels: String = "", runner: (any LeaseRunner)? = nil
+    ) throws -> Task<Void, any Error> {
         let tls = try h.cluster.nodeTLS(name)
         let config = try ClusterConfig.load(file: nil, environment: [:], overrides: [
             "node.coordinator=127.0.0.1:\(h.clusterPort)", "node.tls.ca=\(tls.ca.path)",
             "node.tls.cert=\(tls.certificate.path)", "node.tls.key=\(tls.key.path)", "node.slots=\(slots)",
-        ]).validatedForNode()
+        ] + (labels.isEmpty ? [] : ["node.labels=\(labels)"])).validatedForNode()
         let agent = try NodeAgent(
-            config: config, runner: SegmentLeaseRunner(slots: slots, logger: h.cluster.logger), softwareVersion: "t",
+            config: config, runner: runner ?? SegmentLeaseRunner(slots: slots, logger: h.cluster.logger), softwareVersion: "t",
             logger: h.cluster.logger)
         return Task { try await agent.run() }
     }
 
     /// Stores `video` as job `id`'s upload and ingests it.
-    static func submit(_ h: Harness, video: URL, rate: Rational, options: OutputOptions = OutputOptions()) async throws -> JobRecord {
+    static func submit(
+        _ h: Harness, video: URL, rate: Rational, options: OutputOptions = OutputOptions(), labels: [String: String] = [:]
+    ) async throws -> JobRecord {
         let id = UUID()
         let input = h.service.layout.input(id, ext: video.pathExtension)
         try FileManager.default.createDirectory(at: input.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -74,7 +81,7 @@ import Testing
         let size = try FileManager.default.attributesOfItem(atPath: input.path)[.size] as! Int64
         return try await h.service.ingestor!.ingest(
             jobID: id, file: input, originalFilename: video.lastPathComponent, fileExtension: video.pathExtension,
-            sizeBytes: size, owner: h.user, rate: rate, output: options)
+            sizeBytes: size, owner: h.user, rate: rate, output: options, labelRequirement: labels)
     }
 
     static func waitForStatus(_ h: Harness, _ id: UUID, _ wanted: Set<JobStatus>, timeout: Duration = .seconds(120)) async throws -> JobRecord {
@@ -160,7 +167,11 @@ import Testing
 
 actor PortBox {
     var port: Int?
-    func set(_ p: Int) { port = p }
+    var http: Int?
+    func set(_ p: Int, http: Int? = nil) {
+        port = p
+        self.http = http
+    }
 }
 
 @Suite(.serialized, .timeLimit(.minutes(3))) struct RetentionTests {

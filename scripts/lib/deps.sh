@@ -27,6 +27,12 @@ ensure_deps() {
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  # The notification tests deliver e-mail to a local SMTP sink (PyPI's aiosmtpd).
+  if ! python3 -c "import aiosmtpd" >/dev/null 2>&1; then
+    ff_log "installing aiosmtpd (SMTP sink for the notification tests)"
+    python3 -m pip install -q aiosmtpd >/dev/null 2>&1 \
+      || echo "warning: cannot install aiosmtpd; the SMTP notification test will fail" >&2
+  fi
   if ! command -v swift >/dev/null 2>&1; then
     if [[ -x /opt/swift/usr/bin/swift ]]; then
       export PATH="/opt/swift/usr/bin:$PATH"

@@ -87,6 +87,8 @@ public struct ClusterConfig: Sendable {
             throw fail("coordinator.admin_token", "must be at least 16 characters")
         }
 
+        let notifications = try notificationConfig(s)
+
         let coordinator = CoordinatorConfig(
             httpListen: s.hostPort("coordinator.http_listen")!,
             clusterListen: s.hostPort("coordinator.cluster_listen")!,
@@ -114,6 +116,7 @@ public struct ClusterConfig: Sendable {
             adminToken: s.string("coordinator.admin_token"),
             jwtSecret: s.string("coordinator.jwt_secret"),
             retentionDays: Int(retention),
+            notifications: notifications,
             logging: logging
         )
 
@@ -139,6 +142,62 @@ public struct ClusterConfig: Sendable {
             logging: logging
         )
         return ClusterConfig(coordinator: coordinator, node: node)
+    }
+
+    /// `coordinator.notifications`: each problem names its key.
+    private static func notificationConfig(_ s: ConfigSource) throws(ConfigError) -> NotificationConfig {
+        func fail(_ key: String, _ problem: String) -> ConfigError {
+            ConfigError(key: key, problem: problem, source: s.origin(key))
+        }
+        let prefix = "coordinator.notifications."
+        var events: Set<NotificationConfig.Event> = []
+        for name in s.list(prefix + "on") {
+            guard let event = NotificationConfig.Event(rawValue: name.lowercased()) else {
+                throw fail(prefix + "on", "'\(name)' is not an event; use failed and/or completed")
+            }
+            events.insert(event)
+        }
+        var smtp: NotificationConfig.SMTP?
+        if let host = s.string(prefix + "smtp.host") {
+            let port = s.int(prefix + "smtp.port")
+            guard (1...65_535).contains(port) else { throw fail(prefix + "smtp.port", "must be between 1 and 65535") }
+            guard let from = s.string(prefix + "smtp.from") else {
+                throw fail(prefix + "smtp.from", "must be set when coordinator.notifications.smtp.host is")
+            }
+            let parts = from.split(separator: "@", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty, !from.contains(where: { "\r\n<> ".contains($0) })
+            else { throw fail(prefix + "smtp.from", "'\(from)' is not an e-mail address") }
+            let user = s.string(prefix + "smtp.username"), password = s.string(prefix + "smtp.password")
+            guard (user == nil) == (password == nil) else {
+                throw fail(user == nil ? prefix + "smtp.username" : prefix + "smtp.password",
+                           "smtp.username and smtp.password go together")
+            }
+            smtp = .init(host: host, port: Int(port), implicitTLS: s.bool(prefix + "smtp.tls"), from: from,
+                         username: user, password: password)
+        }
+        var webhook: NotificationConfig.Webhook?
+        if let text = s.string(prefix + "webhook.url") {
+            guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https",
+                  let host = url.host, !host.isEmpty
+            else { throw fail(prefix + "webhook.url", "'\(text)' is not an http:// or https:// URL") }
+            guard let secret = s.string(prefix + "webhook.secret") else {
+                throw fail(prefix + "webhook.secret", "must be set when coordinator.notifications.webhook.url is")
+            }
+            guard secret.count >= 16 else { throw fail(prefix + "webhook.secret", "must be at least 16 characters") }
+            webhook = .init(url: url, secret: secret)
+        }
+        let base = s.duration(prefix + "retry_base"), max = s.duration(prefix + "retry_max")
+        guard base > .zero else { throw fail(prefix + "retry_base", "must be greater than zero") }
+        guard max >= base else { throw fail(prefix + "retry_max", "must be at least coordinator.notifications.retry_base") }
+        let attempts = s.int(prefix + "max_attempts")
+        guard (1...100).contains(attempts) else {
+            throw fail(prefix + "max_attempts", "must be between 1 and 100, got \(attempts)")
+        }
+        let timeout = s.duration(prefix + "timeout")
+        guard timeout > .zero else { throw fail(prefix + "timeout", "must be greater than zero") }
+        return NotificationConfig(
+            on: events, smtp: smtp, webhook: webhook, retryBase: base, retryMax: max, maxAttempts: Int(attempts),
+            timeout: timeout)
     }
 
     private static func required(_ s: ConfigSource, _ key: String) throws(ConfigError) -> URL {

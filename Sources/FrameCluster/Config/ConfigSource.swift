@@ -155,6 +155,11 @@ struct ConfigSource: Sendable {
         return .zero
     }
 
+    func bool(_ path: String) -> Bool {
+        if case .bool(let v)? = values[path] { return v }
+        return false
+    }
+
     func list(_ path: String) -> [String] {
         if case .list(let l)? = values[path] { return l }
         return []

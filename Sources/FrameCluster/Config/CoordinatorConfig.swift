@@ -31,7 +31,54 @@ public struct CoordinatorConfig: Sendable {
     public var adminToken: String?
     public var jwtSecret: String?
     public var retentionDays: Int
+    public var notifications: NotificationConfig
     public var logging: LoggingConfig
+}
+
+/// Who hears about finished jobs (`coordinator.notifications`): e-mail to the
+/// job's owner over SMTP and/or a signed webhook, for the events in `on`.
+public struct NotificationConfig: Sendable, Equatable {
+    /// A finished-job event a notification can be sent for.
+    public enum Event: String, Sendable, CaseIterable { case failed, completed }
+
+    /// SMTP relay settings; nil sends no e-mail.
+    public struct SMTP: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+        public var implicitTLS: Bool
+        public var from: String
+        public var username: String?
+        public var password: String?
+    }
+
+    /// Webhook target; nil posts nothing.
+    public struct Webhook: Sendable, Equatable {
+        public var url: URL
+        public var secret: String
+    }
+
+    public var on: Set<Event>
+    public var smtp: SMTP?
+    public var webhook: Webhook?
+    /// Delay before the second attempt; it doubles each time up to `retryMax`.
+    public var retryBase: Duration
+    public var retryMax: Duration
+    public var maxAttempts: Int
+    /// Bound on one delivery (connect, exchange, answer).
+    public var timeout: Duration
+
+    public init(
+        on: Set<Event> = [.failed], smtp: SMTP? = nil, webhook: Webhook? = nil, retryBase: Duration = .seconds(2),
+        retryMax: Duration = .seconds(600), maxAttempts: Int = 8, timeout: Duration = .seconds(15)
+    ) {
+        self.timeout = timeout
+        self.on = on
+        self.smtp = smtp
+        self.webhook = webhook
+        self.retryBase = retryBase
+        self.retryMax = retryMax
+        self.maxAttempts = maxAttempts
+    }
 }
 
 /// The node agent's settings, read from the `node:` section of `cluster.yaml`.

@@ -41,6 +41,8 @@ extension CoordinatorService {
         return CoordinatorService(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
             ingestor: ingestor, sweeper: base.sweeper, layout: base.layout, logger: logger, api: api,
+            metrics: base.metrics, jobCounts: { try await JobStore(database: database).statusCounts() },
+            notifier: base.notifier,
             ready: { await database.ping() })
     }
 }

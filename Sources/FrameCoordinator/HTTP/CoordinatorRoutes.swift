@@ -3,7 +3,7 @@ import FrameCore
 import Foundation
 import Hummingbird
 
-/// The HTTP routes of the coordinator: liveness, readiness and operator node management.
+/// The HTTP routes of the coordinator: liveness, readiness, Prometheus metrics and operator node management.
 enum CoordinatorRoutes {
     struct Health: ResponseEncodable { var status: String }
     struct NodeList: ResponseEncodable { var items: [NodeStatus] }
@@ -12,7 +12,7 @@ enum CoordinatorRoutes {
     /// The operator routes, plus the user-facing API when `api` is given. Operator endpoints accept
     /// the admin token and, when the API is mounted, access tokens of users whose role is admin.
     static func build(
-        registry: NodeRegistry, adminToken: String?, api: FrameAPIServer? = nil,
+        registry: NodeRegistry, adminToken: String?, api: FrameAPIServer? = nil, metrics: MetricsEndpoint? = nil,
         ready: @escaping @Sendable () async -> Bool
     ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
@@ -22,6 +22,10 @@ enum CoordinatorRoutes {
                 throw APIError(.serviceUnavailable, .databaseUnavailable, "the database is not reachable")
             }
             return Health(status: "ready")
+        }
+        if let metrics {
+            // Unauthenticated like /health: scrapers rarely carry tokens; it shows counts, no user data.
+            router.get("metrics") { _, _ in await metrics.response() }
         }
         let adminAuth = api?.adminMiddleware(adminToken: adminToken) ?? AdminTokenMiddleware(token: adminToken)
         let admin = router.group("admin").add(middleware: adminAuth)

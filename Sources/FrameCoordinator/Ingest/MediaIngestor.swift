@@ -15,13 +15,15 @@ public struct MediaIngestor: Sendable {
     let maxAttempts: Int
     let maxNodeLosses: Int
     let onNewJob: @Sendable () async -> Void
+    let metrics: CoordinatorMetrics?
 
     public init(
         database: Database, segmentSeconds: Double, maxAttempts: Int, maxNodeLosses: Int = 5,
-        onNewJob: @escaping @Sendable () async -> Void = {}
+        metrics: CoordinatorMetrics? = nil, onNewJob: @escaping @Sendable () async -> Void = {}
     ) {
         self.maxNodeLosses = maxNodeLosses
         self.jobs = JobStore(database: database)
+        self.metrics = metrics
         self.segmentSeconds = segmentSeconds
         self.maxAttempts = maxAttempts
         self.onNewJob = onNewJob
@@ -44,6 +46,8 @@ public struct MediaIngestor: Sendable {
             id: jobID, userID: owner, originalFilename: originalFilename, ext: fileExtension, sizeBytes: sizeBytes,
             fps: rate, output: output, durationSeconds: info.durationSeconds, labelRequirement: labelRequirement,
             maxAttempts: maxAttempts, maxNodeLosses: maxNodeLosses, probeJSON: probeJSON, segments: plan.segments))
+        // Counted once the upload is a job: bytes the cluster accepted to work on.
+        metrics?.uploadedBytes.increment(by: sizeBytes)
         await onNewJob()
         return job
     }

@@ -33,6 +33,8 @@ public actor NodeRegistry {
     private var live: [String: LiveNode] = [:]
     private var nextSessionID: UInt64 = 1
     private var framesHistory: [String: (at: Date, frames: Int64, rate: Double)] = [:]
+    /// Draining nodes whose heartbeat, after the drain, reported no active lease: they are `drained`.
+    private var drained: [String: Date] = [:]
     public let directory: any NodeDirectory
     private let logger: Logger
 
@@ -67,6 +69,7 @@ public actor NodeRegistry {
         } catch {
             logger.error("cannot persist node registration", metadata: ["node": "\(node.name)", "error": "\(error)"])
         }
+        drained[node.name] = nil
         if (try? await directory.adminState(name: node.name)) == .draining {
             live[node.name]?.draining = true
             await node.send(.drain(Drain(reason: "node is draining (operator)")))
@@ -98,7 +101,19 @@ public actor NodeRegistry {
         }
         try? await directory.heartbeat(
             name: name, activeLeases: Int(heartbeat.activeLeases), framesTotal: Int64(heartbeat.framesTotal))
+        noteDrainProgress(name: name, activeLeases: Int(heartbeat.activeLeases))
     }
+
+    /// A draining node that reports no leases has finished its last segment: say so, once.
+    /// The node's own count is the truth here: it drops to zero only after its results went out.
+    private func noteDrainProgress(name: String, activeLeases: Int) {
+        guard live[name]?.draining == true, activeLeases == 0, drained[name] == nil else { return }
+        drained[name] = Date()
+        logger.notice("node drained: its segments are finished and it takes no new ones", metadata: ["node": "\(name)"])
+    }
+
+    /// When `name` finished draining, nil while it is not (or not yet) drained.
+    public func drainedAt(_ name: String) -> Date? { drained[name] }
 
     public func setDraining(name: String, sessionID: UInt64) {
         guard live[name]?.sessionID == sessionID else { return }
@@ -116,6 +131,7 @@ public actor NodeRegistry {
     @discardableResult
     public func drain(_ name: String) async throws -> Bool {
         let known = try await directory.setAdminState(name: name, to: .draining)
+        if live[name]?.draining != true { drained[name] = nil }
         if let node = live[name] {
             live[name]?.draining = true
             await node.send(.drain(Drain(reason: "drained by an operator")))
@@ -142,6 +158,7 @@ public actor NodeRegistry {
     public func enable(_ name: String) async throws -> Bool {
         let known = try await directory.setAdminState(name: name, to: .enabled)
         live[name]?.draining = false
+        drained[name] = nil
         logger.notice("node enabled", metadata: ["node": "\(name)"])
         return known
     }
@@ -172,7 +189,7 @@ public actor NodeRegistry {
             if live[s.name] == nil { s.online = false }
             s.state = switch (s.adminState, s.online) {
             case (.revoked, _): "revoked"
-            case (.draining, true): "draining"
+            case (.draining, true): drained[s.name] == nil ? "draining" : "drained"
             case (_, true): "online"
             case (_, false): "offline"
             }

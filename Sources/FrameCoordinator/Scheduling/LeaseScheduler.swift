@@ -62,12 +62,15 @@ public actor LeaseScheduler: NodeWorkHandler {
     /// again, so the node that lost it can still resume it without resending them.
     private var released: [Key: ActiveLease] = [:]
     private let resumeGrace: Duration
+    /// This coordinator's counters (leases, requeues, fences, frames, claim latency).
+    public nonisolated let metrics: CoordinatorMetrics
 
     public init(
         database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int,
-        resumeGrace: Duration = .zero, logger: Logger
+        resumeGrace: Duration = .zero, logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics()
     ) {
         self.resumeGrace = resumeGrace
+        self.metrics = metrics
         self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL))
         self.jobs = JobStore(database: database)
         self.layout = layout
@@ -101,6 +104,7 @@ public actor LeaseScheduler: NodeWorkHandler {
         do {
             let outcome = try await leases.resume(node: name, held: heldLeases)
             resumed = outcome.resumed
+            metrics.requeued(outcome.released.released.count, .nodeReconnected)
             if !outcome.released.isEmpty {
                 logger.notice("requeued leases of an earlier session", metadata: [
                     "node": "\(name)", "leases": "\(outcome.released.released.count)",
@@ -165,6 +169,7 @@ public actor LeaseScheduler: NodeWorkHandler {
         }
         do {
             let release = try await leases.requeue(node: name, reason: reason)
+            metrics.requeued(release.released.count, .nodeLost)
             if !release.isEmpty {
                 logger.warning("requeued the leases of a lost node", metadata: [
                     "node": "\(name)", "leases": "\(release.released.count)", "reason": "\(reason)",
@@ -224,8 +229,10 @@ public actor LeaseScheduler: NodeWorkHandler {
         claiming.insert(name)
         defer { claiming.remove(name) }
         let granted: [GrantedLease]
+        let claimStarted = ContinuousClock.now
         do {
             granted = try await leases.claim(node: name, limit: free)
+            metrics.recordClaim(ContinuousClock.now - claimStarted)
         } catch {
             logger.error("lease claim failed", metadata: ["node": "\(name)", "error": "\(error)"])
             return
@@ -244,6 +251,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             active[key] = ActiveLease(
                 ref: grant.ref, node: name, spec: grant.spec, format: grant.output.format,
                 source: layout.input(grant.ref.jobID, ext: grant.sourceExt))
+            metrics.segmentsLeased.increment()
             logger.info("segment leased", metadata: meta(grant.ref, node: name, ["attempt": "\(grant.attempt)"]))
             await entry.send(.lease(Lease(
                 lease: grant.ref, leaseTTLMillis: UInt32(clamping: leases.policy.ttl.milliseconds),
@@ -262,6 +270,7 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     private func refuseStale(_ ref: LeaseRef, node: String, _ what: String) async {
+        metrics.segmentsFenced.increment()
         logger.notice("refused a stale result", metadata: meta(ref, node: node, ["what": "\(what)"]))
         await nodes[node]?.send(.error(ErrorMessage(
             code: .staleEpoch, fatal: false, message: "\(what) for a lease this node no longer holds", lease: ref)))
@@ -308,6 +317,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             // rename: a reader never sees half a frame, and a resent frame replaces itself.
             guard rename(tmp.path, url.path) == 0 else { throw FrameFlowError(.ioError, "rename failed: \(errno)") }
             lease.timestamps[frame.sampleIndex] = frame.seconds
+            metrics.framesReceived.increment()
             active[Key(job: frame.lease.jobID, segment: frame.lease.segment)] = lease
         } catch {
             logger.error("cannot spool a frame", metadata: meta(frame.lease, node: node, ["error": "\(error)"]))
@@ -384,6 +394,7 @@ public actor LeaseScheduler: NodeWorkHandler {
         do {
             switch try await leases.fail(ref, node: node, code: code, message: message) {
             case .retrying(let notBefore, let attempts, let max):
+                metrics.requeued(1, .segmentFailed)
                 logger.info("segment will be retried", metadata: meta(ref, node: node, [
                     "attempts": "\(attempts)/\(max)", "not_before": "\(notBefore)",
                 ]))
@@ -413,6 +424,7 @@ public actor LeaseScheduler: NodeWorkHandler {
     private func reap() async {
         do {
             let release = try await leases.expireOverdue()
+            metrics.requeued(release.released.filter { $0.newState == .pending }.count, .leaseExpired)
             for released in release.released {
                 let held = released.lease
                 let key = Key(job: held.ref.jobID, segment: held.ref.segment)
