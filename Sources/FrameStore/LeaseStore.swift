@@ -422,7 +422,7 @@ public struct LeaseStore: Sendable {
                 let notBefore = try conn.query("""
                     UPDATE segments SET state = 'pending', node = NULL, lease_expires_at = NULL,
                         last_error_code = $3, last_error_message = $4,
-                        not_before = now() + make_interval(secs => $5::float8)
+                        not_before = clock_timestamp() + make_interval(secs => $5::float8)
                     WHERE job_id = $1::uuid AND idx = $2::int
                     RETURNING not_before
                     """, lease.jobID, lease.segment, code.name, message, delay).first!.date("not_before")

@@ -246,13 +246,14 @@ struct LeaseStoreTests {
             let f = Fixtures(db: db)
             _ = try await f.job(for: try await f.user(), segments: 1)
             try await f.node("a")
-            let leases = LeaseStore(database: db, policy: LeasePolicy(retryBaseDelay: .milliseconds(600)))
+            // Long enough that a slow transaction on a loaded machine cannot eat the whole back-off.
+            let leases = LeaseStore(database: db, policy: LeasePolicy(retryBaseDelay: .seconds(2)))
             let g = try #require(try await leases.claim(node: "a", limit: 1).first)
             guard case .retrying(let notBefore, _, _) = try await leases.fail(g.ref, node: "a", code: .ioError, message: "x")
             else { Issue.record("no retry"); return }
             #expect(notBefore > Date())
             #expect(try await leases.claim(node: "a", limit: 1).isEmpty)
-            try await Task.sleep(for: .milliseconds(800))
+            try await Task.sleep(for: .seconds(max(0, notBefore.timeIntervalSinceNow) + 0.2))
             #expect(try await leases.claim(node: "a", limit: 1).count == 1)
         }
     }
