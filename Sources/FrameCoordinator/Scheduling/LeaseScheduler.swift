@@ -80,10 +80,28 @@ public actor LeaseScheduler: NodeWorkHandler {
 
     /// Runs the periodic tick (reaper, dispatch of retries and new jobs) until cancelled.
     public func runTicks(every interval: Duration = .seconds(1)) async {
+        var tick = 0
         while !Task.isCancelled {
+            // First thing after a start, then every few ticks: jobs finished but never assembled.
+            if tick % 5 == 0 { await assembleFinishedJobs() }
+            tick += 1
             try? await Task.sleep(for: interval)
             await reap()
             await dispatchAll()
+        }
+    }
+
+    /// Assembles every job whose segments are all done but which is not
+    /// COMPLETED: the coordinator was killed, or the database was down,
+    /// between the last SEGMENT_DONE and the end of assembly.
+    public func assembleFinishedJobs() async {
+        do {
+            for id in try await jobs.awaitingAssembly() where !assembling.contains(id) {
+                logger.notice("assembling a job whose segments were all done", metadata: ["job": "\(id.lowercased)"])
+                await assemble(id)
+            }
+        } catch {
+            logger.warning("cannot look for jobs awaiting assembly", metadata: ["error": "\(error)"])
         }
     }
 
@@ -447,16 +465,27 @@ public actor LeaseScheduler: NodeWorkHandler {
         try? readers.removeValue(forKey: jobID)?.close()
         for key in released.keys where key.job == jobID { released[key] = nil }
         do {
-            guard let job = try await jobs.get(id: jobID) else { return }
+            // Already assembled (by the periodic check racing a SEGMENT_DONE) or no longer wanted.
+            guard let job = try await jobs.get(id: jobID), job.status == .processing else { return }
             let segments = try await jobs.segments(jobID: jobID)
             let assembler = JobAssembler(layout: layout)
             let started = ContinuousClock.now
-            // libzip blocks: keep it off the cooperative pool, which runs the sessions.
-            let zip = try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
+            // A ZIP only ever appears by rename of a finished archive, so one that exists is
+            // complete: an earlier assembly got that far before the crash or the outage.
+            let existing = layout.result(jobID)
+            let zip = FileManager.default.fileExists(atPath: existing.path)
+                ? existing
+                // libzip blocks: keep it off the cooperative pool, which runs the sessions.
+                : try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
             _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
                 "assembly_ms": "\((ContinuousClock.now - started).milliseconds)",
+            ])
+        } catch StoreError.unavailable(let reason) {
+            // Not the job's fault: the periodic check assembles it once the database is back.
+            logger.warning("assembly postponed: database unavailable", metadata: [
+                "job": "\(jobID.lowercased)", "error": "\(reason)",
             ])
         } catch {
             let failure = error.asFrameFlowError
