@@ -64,6 +64,8 @@ public actor LeaseScheduler: NodeWorkHandler {
     private let resumeGrace: Duration
     /// This coordinator's counters (leases, requeues, fences, frames, claim latency).
     public nonisolated let metrics: CoordinatorMetrics
+    /// How long a result's database write is retried while the database is down.
+    private let outagePatience: Duration = .seconds(300)
 
     public init(
         database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int,
@@ -374,8 +376,14 @@ public actor LeaseScheduler: NodeWorkHandler {
             return
         }
         active[key] = nil
+        // The frames are on disk; the database write may outlast an outage, so it must
+        // not hold up the node's session (its reader would stall into a heartbeat timeout).
+        Task { await self.recordDone(done, node: node) }
+    }
+
+    private func recordDone(_ done: SegmentDone, node: String) async {
         do {
-            switch try await leases.complete(done.lease, node: node) {
+            switch try await whileDatabaseDown(done.lease, node: node, { try await self.leases.complete(done.lease, node: node) }) {
             case .accepted(let progress):
                 logger.info("segment done", metadata: meta(done.lease, node: node, [
                     "frames": "\(done.frameCount)", "decoded": "\(done.decodedFrames)",
@@ -401,8 +409,11 @@ public actor LeaseScheduler: NodeWorkHandler {
         // A node may only make a failure final with a code that is final by nature.
         if !failed.retryable && code.isRetryable { code = .decodeFailed }
         if failed.retryable && !code.isRetryable { code = .internalError }
-        await fail(failed.lease, node: node, code: code, message: failed.message)
-        await dispatch(node)
+        let message = failed.message
+        Task {
+            await self.fail(failed.lease, node: node, code: code, message: message)
+            await self.dispatch(node)
+        }
     }
 
     private func fail(_ ref: LeaseRef, node: String, code: ErrorCode, message: String) async {
@@ -410,7 +421,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             "code": "\(code.name)", "message": "\(message)",
         ]))
         do {
-            switch try await leases.fail(ref, node: node, code: code, message: message) {
+            switch try await whileDatabaseDown(ref, node: node, { try await self.leases.fail(ref, node: node, code: code, message: message) }) {
             case .retrying(let notBefore, let attempts, let max):
                 metrics.requeued(1, .segmentFailed)
                 logger.info("segment will be retried", metadata: meta(ref, node: node, [
@@ -423,6 +434,29 @@ public actor LeaseScheduler: NodeWorkHandler {
             }
         } catch {
             logger.error("cannot record a segment failure", metadata: meta(ref, node: node, ["error": "\(error)"]))
+        }
+    }
+
+    /// Runs a result's database write, retrying while the database is
+    /// unreachable (up to `outagePatience`): a result lost here would leave
+    /// its lease held, and renewed by the node's heartbeats, forever. A write
+    /// that committed but whose answer was lost comes back `.stale` on retry;
+    /// the periodic assembly check covers a job it completed.
+    private func whileDatabaseDown<T: Sendable>(
+        _ ref: LeaseRef, node: String, _ write: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let giveUp = ContinuousClock.now + outagePatience
+        var delay = Duration.milliseconds(250)
+        while true {
+            do {
+                return try await write()
+            } catch StoreError.unavailable(let reason) where ContinuousClock.now < giveUp {
+                logger.warning("database unavailable; will retry recording a result", metadata: meta(ref, node: node, [
+                    "error": "\(reason)", "retry_in_ms": "\(delay.milliseconds)",
+                ]))
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
         }
     }
 
