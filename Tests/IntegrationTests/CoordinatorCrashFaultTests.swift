@@ -62,9 +62,18 @@ import Testing
         for (id, video) in zip(ids, videos) {
             try FaultChecks.expectSameZipAsExtract(api, id, video: video, fps: "10", dir: cluster.dir)
         }
-        // The leases of the killed coordinator's sessions went back to the queue.
-        let requeued = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM job_events WHERE kind IN ('lease_requeued', 'lease_expired')")
-        #expect((Int(requeued) ?? 0) > 0 || leased == "0", "no lease of the old sessions was requeued")
+        // The leases of the killed coordinator's sessions were resumed or requeued, never lost or
+        // doubled: every segment was accepted exactly once, and never after its lease was taken back.
+        let segments = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")
+        let doneEvents = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM job_events WHERE kind = 'segment_done'")
+        #expect(segments == total && doneEvents == total, "done \(segments), done events \(doneEvents), segments \(total)")
+        let afterTakeBack = try FaultChecks.psql(cluster.databaseURL, """
+            SELECT count(*) FROM job_events d JOIN job_events r
+              ON r.job_id = d.job_id AND r.segment = d.segment AND r.epoch = d.epoch
+             AND r.kind IN ('lease_requeued', 'lease_expired') AND r.id < d.id
+            WHERE d.kind = 'segment_done'
+            """)
+        #expect(afterTakeBack == "0", "\(afterTakeBack) segments accepted from a lease already taken back")
         // Nothing is left in the spool.
         #expect(FaultChecks.entries(cluster.dir.appendingPathComponent("data/spool")).isEmpty)
     }
