@@ -20,6 +20,8 @@ public struct CoordinatorService: Sendable {
     public let ingestor: MediaIngestor?
     /// Present with a database: deletes the files of jobs past their retention.
     public let sweeper: RetentionSweeper?
+    /// Present with a database: cleans what a killed coordinator left on disk, before serving.
+    public let recovery: StorageRecovery?
     public let layout: StorageLayout
     public let logger: Logger
     /// The user-facing API mounted next to the operator routes; nil serves only /health, /ready and /admin.
@@ -46,6 +48,7 @@ public struct CoordinatorService: Sendable {
                 maxNodeLosses: config.maxNodeLosses, metrics: metrics,
                 onNewJob: { await scheduler.jobArrived() }),
             sweeper: RetentionSweeper(database: database, layout: layout, logger: logger),
+            recovery: StorageRecovery(database: database, layout: layout, logger: logger),
             layout: layout, logger: logger, metrics: metrics, jobCounts: { try await jobs.statusCounts() },
             notifier: NotificationDispatcher(database: database, config: config.notifications, logger: logger),
             ready: { await database.ping() })
@@ -54,7 +57,8 @@ public struct CoordinatorService: Sendable {
     /// A coordinator with only node sessions (no scheduling), e.g. for transport tests.
     public init(
         config: CoordinatorConfig, directory: any NodeDirectory, scheduler: LeaseScheduler? = nil,
-        ingestor: MediaIngestor? = nil, sweeper: RetentionSweeper? = nil, layout: StorageLayout? = nil, logger: Logger,
+        ingestor: MediaIngestor? = nil, sweeper: RetentionSweeper? = nil, recovery: StorageRecovery? = nil,
+        layout: StorageLayout? = nil, logger: Logger,
         api: FrameAPIServer? = nil, metrics: CoordinatorMetrics? = nil,
         jobCounts: (@Sendable () async throws -> [JobStatus: Int])? = nil, notifier: NotificationDispatcher? = nil,
         ready: @escaping @Sendable () async -> Bool = { true }
@@ -64,6 +68,7 @@ public struct CoordinatorService: Sendable {
         self.scheduler = scheduler
         self.ingestor = ingestor
         self.sweeper = sweeper
+        self.recovery = recovery
         self.layout = layout ?? StorageLayout(
             uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
         self.logger = logger
@@ -79,6 +84,12 @@ public struct CoordinatorService: Sendable {
         handleSignals: Bool = true, onRunning: @escaping @Sendable (_ httpPort: Int, _ clusterPort: Int) async -> Void = { _, _ in }
     ) async throws {
         try layout.prepare()
+        // Before any listener opens: no upload can be in flight while orphans are judged.
+        if let recovery {
+            do { try await recovery.run() } catch {
+                logger.error("start-up storage recovery failed; continuing", metadata: ["error": "\(error)"])
+            }
+        }
         let tls = try TLSContexts.coordinator(config.tls)
         let settings = SessionSettings(
             coordinatorID: ProcessInfo.processInfo.hostName,

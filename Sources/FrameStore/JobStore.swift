@@ -161,6 +161,32 @@ public struct JobStore: Sendable {
         }
     }
 
+    /// PROCESSING jobs whose every segment is done but whose archive was never
+    /// assembled (the coordinator died, or the database was down, between the
+    /// last SEGMENT_DONE and COMPLETED), oldest first.
+    public func awaitingAssembly(limit: Int = 100) async throws -> [UUID] {
+        try await database.withConnection { conn in
+            try conn.query("""
+                SELECT id FROM jobs
+                WHERE status = 'PROCESSING' AND segments_done = segment_count
+                ORDER BY updated_at LIMIT $1::int
+                """, limit).rows.map { try $0.uuid("id") }
+        }
+    }
+
+    /// The status of each of `ids` that names a job; unknown ids are absent.
+    public func statuses(of ids: [UUID]) async throws -> [UUID: JobStatus] {
+        guard !ids.isEmpty else { return [:] }
+        let list = "{" + ids.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
+        return try await database.withConnection { conn in
+            var found: [UUID: JobStatus] = [:]
+            for row in try conn.query("SELECT id, status FROM jobs WHERE id = ANY($1::uuid[])", list).rows {
+                found[try row.uuid("id")] = try row.enum("status", as: JobStatus.self)
+            }
+            return found
+        }
+    }
+
     /// Sets (or clears) when a job's files may be deleted.
     public func setExpiry(id: UUID, at date: Date?) async throws {
         try await database.withConnection { conn in

@@ -12,11 +12,17 @@ final class LocalCluster: @unchecked Sendable {
     let adminToken = "test-admin-token-0123456789"
     var coordinator: ChildProcess?
     var nodes: [String: ChildProcess] = [:]
+    /// The address the coordinator's node listener binds (a fault test uses 0.0.0.0 to reach a network namespace).
+    var clusterListenHost = "127.0.0.1"
+    /// Every coordinator process this cluster started, oldest first (a restart test has several).
+    var coordinators: [ChildProcess] = []
 
     let databaseURL: String
 
-    init() throws {
-        guard let base = ProcessInfo.processInfo.environment["DATABASE_URL"], let baseURL = URLComponents(string: base) else {
+    /// A cluster with its own database on the server at `serverURL` (default: DATABASE_URL).
+    init(serverURL: String? = nil) throws {
+        guard let base = serverURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"],
+              let baseURL = URLComponents(string: base) else {
             throw Failure(description: "DATABASE_URL is not set: run the suite through scripts/test, which starts PostgreSQL")
         }
         // A database of its own, so tests never see each other's nodes or jobs.
@@ -39,11 +45,11 @@ final class LocalCluster: @unchecked Sendable {
 
     var admin: AdminClient { AdminClient(baseURL: URL(string: "http://127.0.0.1:\(httpPort)")!, token: adminToken) }
 
-    func startCoordinator(extra: [String] = []) throws {
+    func startCoordinator(extra: [String] = [], log: String = "coordinator.log") throws {
         let args = [
             "--config", dir.appendingPathComponent("cluster.yaml").path,
             "--set", "coordinator.http_listen=127.0.0.1:\(httpPort)",
-            "--set", "coordinator.cluster_listen=127.0.0.1:\(clusterPort)",
+            "--set", "coordinator.cluster_listen=\(clusterListenHost):\(clusterPort)",
             "--set", "coordinator.tls.ca=\(certs.appendingPathComponent("ca.pem").path)",
             "--set", "coordinator.tls.cert=\(certs.appendingPathComponent("coordinator.pem").path)",
             "--set", "coordinator.tls.key=\(certs.appendingPathComponent("coordinator.key").path)",
@@ -54,7 +60,8 @@ final class LocalCluster: @unchecked Sendable {
             "--set", "coordinator.storage.results_dir=\(dir.appendingPathComponent("data/results").path)",
         ] + extra
         coordinator = try ChildProcess(
-            Binaries.url("frameflow-coordinator"), args, log: dir.appendingPathComponent("coordinator.log"))
+            Binaries.url("frameflow-coordinator"), args, log: dir.appendingPathComponent(log))
+        coordinators.append(coordinator!)
     }
 
     func issue(_ name: String) throws {
@@ -63,11 +70,15 @@ final class LocalCluster: @unchecked Sendable {
     }
 
     @discardableResult
-    func startNode(_ name: String, extra: [String] = []) throws -> ChildProcess {
+    func startNode(_ name: String, extra: [String] = [], coordinatorHost: String = "127.0.0.1",
+                   launcher: [String] = []) throws -> ChildProcess {
         if !FileManager.default.fileExists(atPath: certs.appendingPathComponent("\(name).pem").path) { try issue(name) }
-        let node = try ChildProcess(Binaries.url("frameflow-node"), [
+        // `launcher` runs the node through another program (e.g. `ip netns exec NS`).
+        let executable = launcher.isEmpty ? Binaries.url("frameflow-node") : URL(fileURLWithPath: launcher[0])
+        let prefix = launcher.isEmpty ? [] : Array(launcher.dropFirst()) + [Binaries.url("frameflow-node").path]
+        let node = try ChildProcess(executable, prefix + [
             "--config", dir.appendingPathComponent("cluster.yaml").path,
-            "--coordinator", "127.0.0.1:\(clusterPort)",
+            "--coordinator", "\(coordinatorHost):\(clusterPort)",
             "--ca", certs.appendingPathComponent("ca.pem").path,
             "--cert", certs.appendingPathComponent("\(name).pem").path,
             "--key", certs.appendingPathComponent("\(name).key").path,
@@ -87,7 +98,7 @@ final class LocalCluster: @unchecked Sendable {
 
     func stop() {
         for node in nodes.values { node.terminate() }
-        coordinator?.terminate()
+        for process in coordinators { process.terminate() }
     }
 
     /// Everything the processes logged, for failure messages.

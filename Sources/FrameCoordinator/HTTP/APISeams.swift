@@ -40,7 +40,7 @@ extension CoordinatorService {
             canceller: SchedulerCanceller(scheduler: scheduler), logger: logger)
         return CoordinatorService(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
-            ingestor: ingestor, sweeper: base.sweeper, layout: base.layout, logger: logger, api: api,
+            ingestor: ingestor, sweeper: base.sweeper, recovery: base.recovery, layout: base.layout, logger: logger, api: api,
             metrics: base.metrics, jobCounts: { try await JobStore(database: database).statusCounts() },
             notifier: base.notifier,
             ready: { await database.ping() })

@@ -64,6 +64,8 @@ public actor LeaseScheduler: NodeWorkHandler {
     private let resumeGrace: Duration
     /// This coordinator's counters (leases, requeues, fences, frames, claim latency).
     public nonisolated let metrics: CoordinatorMetrics
+    /// How long a result's database write is retried while the database is down.
+    private let outagePatience: Duration = .seconds(300)
 
     public init(
         database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int,
@@ -80,10 +82,28 @@ public actor LeaseScheduler: NodeWorkHandler {
 
     /// Runs the periodic tick (reaper, dispatch of retries and new jobs) until cancelled.
     public func runTicks(every interval: Duration = .seconds(1)) async {
+        var tick = 0
         while !Task.isCancelled {
+            // First thing after a start, then every few ticks: jobs finished but never assembled.
+            if tick % 5 == 0 { await assembleFinishedJobs() }
+            tick += 1
             try? await Task.sleep(for: interval)
             await reap()
             await dispatchAll()
+        }
+    }
+
+    /// Assembles every job whose segments are all done but which is not
+    /// COMPLETED: the coordinator was killed, or the database was down,
+    /// between the last SEGMENT_DONE and the end of assembly.
+    public func assembleFinishedJobs() async {
+        do {
+            for id in try await jobs.awaitingAssembly() where !assembling.contains(id) {
+                logger.notice("assembling a job whose segments were all done", metadata: ["job": "\(id.lowercased)"])
+                await assemble(id)
+            }
+        } catch {
+            logger.warning("cannot look for jobs awaiting assembly", metadata: ["error": "\(error)"])
         }
     }
 
@@ -356,8 +376,14 @@ public actor LeaseScheduler: NodeWorkHandler {
             return
         }
         active[key] = nil
+        // The frames are on disk; the database write may outlast an outage, so it must
+        // not hold up the node's session (its reader would stall into a heartbeat timeout).
+        Task { await self.recordDone(done, node: node) }
+    }
+
+    private func recordDone(_ done: SegmentDone, node: String) async {
         do {
-            switch try await leases.complete(done.lease, node: node) {
+            switch try await whileDatabaseDown(done.lease, node: node, { try await self.leases.complete(done.lease, node: node) }) {
             case .accepted(let progress):
                 logger.info("segment done", metadata: meta(done.lease, node: node, [
                     "frames": "\(done.frameCount)", "decoded": "\(done.decodedFrames)",
@@ -383,8 +409,11 @@ public actor LeaseScheduler: NodeWorkHandler {
         // A node may only make a failure final with a code that is final by nature.
         if !failed.retryable && code.isRetryable { code = .decodeFailed }
         if failed.retryable && !code.isRetryable { code = .internalError }
-        await fail(failed.lease, node: node, code: code, message: failed.message)
-        await dispatch(node)
+        let message = failed.message
+        Task {
+            await self.fail(failed.lease, node: node, code: code, message: message)
+            await self.dispatch(node)
+        }
     }
 
     private func fail(_ ref: LeaseRef, node: String, code: ErrorCode, message: String) async {
@@ -392,7 +421,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             "code": "\(code.name)", "message": "\(message)",
         ]))
         do {
-            switch try await leases.fail(ref, node: node, code: code, message: message) {
+            switch try await whileDatabaseDown(ref, node: node, { try await self.leases.fail(ref, node: node, code: code, message: message) }) {
             case .retrying(let notBefore, let attempts, let max):
                 metrics.requeued(1, .segmentFailed)
                 logger.info("segment will be retried", metadata: meta(ref, node: node, [
@@ -405,6 +434,29 @@ public actor LeaseScheduler: NodeWorkHandler {
             }
         } catch {
             logger.error("cannot record a segment failure", metadata: meta(ref, node: node, ["error": "\(error)"]))
+        }
+    }
+
+    /// Runs a result's database write, retrying while the database is
+    /// unreachable (up to `outagePatience`): a result lost here would leave
+    /// its lease held, and renewed by the node's heartbeats, forever. A write
+    /// that committed but whose answer was lost comes back `.stale` on retry;
+    /// the periodic assembly check covers a job it completed.
+    private func whileDatabaseDown<T: Sendable>(
+        _ ref: LeaseRef, node: String, _ write: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let giveUp = ContinuousClock.now + outagePatience
+        var delay = Duration.milliseconds(250)
+        while true {
+            do {
+                return try await write()
+            } catch StoreError.unavailable(let reason) where ContinuousClock.now < giveUp {
+                logger.warning("database unavailable; will retry recording a result", metadata: meta(ref, node: node, [
+                    "error": "\(reason)", "retry_in_ms": "\(delay.milliseconds)",
+                ]))
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            }
         }
     }
 
@@ -447,16 +499,27 @@ public actor LeaseScheduler: NodeWorkHandler {
         try? readers.removeValue(forKey: jobID)?.close()
         for key in released.keys where key.job == jobID { released[key] = nil }
         do {
-            guard let job = try await jobs.get(id: jobID) else { return }
+            // Already assembled (by the periodic check racing a SEGMENT_DONE) or no longer wanted.
+            guard let job = try await jobs.get(id: jobID), job.status == .processing else { return }
             let segments = try await jobs.segments(jobID: jobID)
             let assembler = JobAssembler(layout: layout)
             let started = ContinuousClock.now
-            // libzip blocks: keep it off the cooperative pool, which runs the sessions.
-            let zip = try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
+            // A ZIP only ever appears by rename of a finished archive, so one that exists is
+            // complete: an earlier assembly got that far before the crash or the outage.
+            let existing = layout.result(jobID)
+            let zip = FileManager.default.fileExists(atPath: existing.path)
+                ? existing
+                // libzip blocks: keep it off the cooperative pool, which runs the sessions.
+                : try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
             _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
                 "assembly_ms": "\((ContinuousClock.now - started).milliseconds)",
+            ])
+        } catch StoreError.unavailable(let reason) {
+            // Not the job's fault: the periodic check assembles it once the database is back.
+            logger.warning("assembly postponed: database unavailable", metadata: [
+                "job": "\(jobID.lowercased)", "error": "\(reason)",
             ])
         } catch {
             let failure = error.asFrameFlowError

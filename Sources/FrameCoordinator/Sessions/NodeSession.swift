@@ -67,6 +67,7 @@ struct NodeSession {
                     channel.close(mode: .all, promise: nil)
                 }
 
+                let heartbeatWrites = OneAtATime()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     var pending: Message? = first
                     while true {
@@ -113,9 +114,17 @@ struct NodeSession {
                             group.cancelAll()
                             return
                         case .heartbeat(let hb):
-                            if let name = nodeName {
-                                await registry.recordHeartbeat(name: name, sessionID: sessionID, hb)
-                                await work?.heartbeat(from: name)
+                            // The bookkeeping writes to the database. Off the reader, and one at a
+                            // time: while the database is down each write waits out the pool's
+                            // timeout, and a reader waiting with it would stop reading the socket
+                            // and drop a healthy node for a heartbeat timeout. A heartbeat that
+                            // finds the previous one still recording is skipped; the next renews.
+                            if let name = nodeName, heartbeatWrites.begin() {
+                                Task {
+                                    await registry.recordHeartbeat(name: name, sessionID: sessionID, hb)
+                                    await work?.heartbeat(from: name)
+                                    heartbeatWrites.end()
+                                }
                             }
                         case .deliver(let m):
                             if let name = nodeName {
@@ -166,4 +175,24 @@ final class ClosedFlag: @unchecked Sendable {
     private var value = false
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
+}
+
+/// A flag for "one task at a time": `begin` succeeds only when no other holder is inside.
+final class OneAtATime: @unchecked Sendable {
+    private let lock = NSLock()
+    private var busy = false
+
+    func begin() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        if busy { return false }
+        busy = true
+        return true
+    }
+
+    func end() {
+        lock.lock()
+        busy = false
+        lock.unlock()
+    }
 }

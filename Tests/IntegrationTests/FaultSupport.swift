@@ -1,0 +1,133 @@
+import Foundation
+import FrameTestSupport
+import Testing
+
+/// The public HTTP API driven with curl, as a user would, for the fault tests.
+struct CurlAPI {
+    let base: String
+    let token: String
+
+    struct Answer {
+        var status: Int
+        var body: String
+    }
+
+    /// Runs curl and returns the HTTP status and body (never throws on an HTTP error status).
+    static func call(_ args: [String]) throws -> Answer {
+        let r = try runCommand(URL(fileURLWithPath: "/usr/bin/curl"), ["-sS", "-w", "\n%{http_code}"] + args)
+        let lines = r.output.split(separator: "\n", omittingEmptySubsequences: false)
+        // A server may answer before it has read the whole body and close (curl then reports a
+        // send failure): the answer still counts when a status arrived.
+        guard let code = lines.last.flatMap({ Int($0) }), code > 0 else {
+            throw LocalCluster.Failure(description: "curl \(args) exited \(r.status): \(r.output)")
+        }
+        return Answer(status: code, body: lines.dropLast().joined(separator: "\n"))
+    }
+
+    /// The job id of an upload's answer, lower-case as in the storage folders.
+    static func jobID(_ answer: Answer) -> String? { field(answer.body, "id")?.lowercased() }
+
+    static func field(_ json: String, _ name: String) -> String? {
+        guard let data = json.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object[name].map { "\($0)" }
+    }
+
+    /// Registers (if needed) and logs in a user on the coordinator at `port`.
+    static func login(port: Int, email: String = "faults@example.com") throws -> CurlAPI {
+        let base = "http://127.0.0.1:\(port)"
+        let body = #"{"email":"\#(email)","password":"Fault-Injection-1"}"#
+        _ = try call(["-X", "POST", "\(base)/auth/register", "-H", "Content-Type: application/json", "-d", body])
+        let login = try call(["-X", "POST", "\(base)/auth/login", "-H", "Content-Type: application/json", "-d", body])
+        guard login.status == 200, let token = field(login.body, "accessToken") else {
+            throw LocalCluster.Failure(description: "login failed: \(login.status) \(login.body)")
+        }
+        return CurlAPI(base: base, token: token)
+    }
+
+    var auth: [String] { ["-H", "Authorization: Bearer \(token)"] }
+
+    /// POST /videos; returns the answer (201 with the job id, or an error).
+    func upload(_ file: URL, fps: String, extra: [String] = []) throws -> Answer {
+        try Self.call(["-X", "POST", "\(base)/videos"] + auth + extra + ["-F", "file=@\(file.path)", "-F", "fps=\(fps)"])
+    }
+
+    func status(_ id: String) throws -> String {
+        Self.field(try Self.call(["\(base)/videos/\(id)"] + auth).body, "status") ?? ""
+    }
+
+    /// Polls until the job is finished; returns its last status.
+    func waitUntilFinished(_ id: String, timeout: TimeInterval = 180) async throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var status = ""
+        while Date() < deadline {
+            status = (try? self.status(id)) ?? ""
+            if ["COMPLETED", "FAILED", "CANCELLED"].contains(status) { return status }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        return status
+    }
+
+    func download(_ id: String, to zip: URL) throws {
+        let r = try Self.call(["-o", zip.path, "\(base)/videos/\(id)/download"] + auth)
+        guard r.status == 200 else { throw LocalCluster.Failure(description: "download \(id): \(r.status)") }
+    }
+}
+
+enum FaultChecks {
+    /// The ZIP the cluster produced for `id` holds exactly the entries `frameflow extract` makes for the same file
+    /// and options (the fault-free reference).
+    static func expectSameZipAsExtract(
+        _ api: CurlAPI, _ id: String, video: URL, fps: String, dir: URL, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let zip = dir.appendingPathComponent("got-\(id).zip")
+        try api.download(id, to: zip)
+        let reference = dir.appendingPathComponent("reference-\(video.lastPathComponent)-\(fps).zip")
+        if !FileManager.default.fileExists(atPath: reference.path) {
+            let extract = try runCommand(Binaries.url("frameflow"), ["extract", video.path, "--fps", fps, "--output", reference.path])
+            #expect(extract.status == 0, "\(extract.output)", sourceLocation: sourceLocation)
+        }
+        let ours = try Fixtures.zipEntries(zip), theirs = try Fixtures.zipEntries(reference)
+        #expect(!theirs.isEmpty, sourceLocation: sourceLocation)
+        #expect(ours.keys.sorted() == theirs.keys.sorted(), sourceLocation: sourceLocation)
+        let differing = theirs.keys.filter { $0.hasPrefix("frame_") && ours[$0] != theirs[$0] }
+        #expect(differing.isEmpty, "frames differ: \(differing.sorted().prefix(5))", sourceLocation: sourceLocation)
+    }
+
+    /// Runs SQL against `databaseURL` with psql and returns its unaligned output.
+    static func psql(_ databaseURL: String, _ sql: String) throws -> String {
+        let r = try runCommand(URL(fileURLWithPath: "/usr/bin/psql"), [databaseURL, "-XAtqc", sql])
+        guard r.status == 0 else { throw LocalCluster.Failure(description: "psql: \(r.output)") }
+        return r.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func seconds(since start: Date) -> String { String(format: "%.2f", Date().timeIntervalSince(start)) }
+
+    /// Job folders (named by id) under a storage root.
+    static func entries(_ dir: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).sorted()
+    }
+
+    /// The repository root (for scripts/).
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Runs a bash snippet with scripts/lib/postgres.sh sourced.
+    @discardableResult
+    static func postgres(_ script: String) throws -> String {
+        let lib = repository.appendingPathComponent("scripts/lib/postgres.sh").path
+        let r = try runCommand(URL(fileURLWithPath: "/bin/bash"), ["-c", "source '\(lib)' && \(script)"])
+        guard r.status == 0 else { throw LocalCluster.Failure(description: "postgres.sh: \(script): \(r.output)") }
+        return r.output
+    }
+
+    static var isRoot: Bool { getuid() == 0 }
+
+    /// A file of `bytes` random bytes (not media: for uploads that must never reach the probe).
+    static func randomFile(_ url: URL, bytes: Int) throws {
+        let random = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/dev/urandom"))
+        defer { try? random.close() }
+        try random.read(upToCount: bytes)!.write(to: url)
+    }
+}
