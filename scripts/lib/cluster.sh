@@ -10,6 +10,8 @@
 #       BIN   directory with frameflow, frameflow-coordinator, frameflow-node
 #       NODES number of nodes (node-1 ... node-N), SLOTS slots per node
 #       extra arguments are passed to frameflow-coordinator
+#       CLUSTER_DATA_DIR (environment) puts uploads, spool and results elsewhere
+#       than DIR/data (e.g. on tmpfs, to measure without the disk)
 #     Waits until every node is online. Exports CLUSTER_API (http://...),
 #     CLUSTER_COORDINATOR_PID, CLUSTER_NODE_PIDS (space separated),
 #     FRAMEFLOW_URL and FRAMEFLOW_ADMIN_TOKEN (for `frameflow nodes ...`).
@@ -26,7 +28,8 @@ cluster_up() {
     local dir=$1 bin=$2 nodes=$3 slots=$4
     shift 4
     CLUSTER_DIR=$dir
-    mkdir -p "$dir/logs" "$dir/data"
+    local data=${CLUSTER_DATA_DIR:-$dir/data}
+    mkdir -p "$dir/logs" "$data"
     if [[ ! -f $dir/certs/ca.pem ]]; then
         "$bin/frameflow" certs init --dir "$dir/certs" >/dev/null || return 1
     fi
@@ -47,7 +50,7 @@ coordinator:
   cluster_listen: 127.0.0.1:$cluster_port
   database_url: $DATABASE_URL
   tls: { ca: certs/ca.pem, cert: certs/coordinator.pem, key: certs/coordinator.key }
-  storage: { uploads_dir: data/uploads, spool_dir: data/spool, results_dir: data/results }
+  storage: { uploads_dir: $data/uploads, spool_dir: $data/spool, results_dir: $data/results }
   admin_token: $FRAMEFLOW_ADMIN_TOKEN
 node:
   coordinator: 127.0.0.1:$cluster_port
