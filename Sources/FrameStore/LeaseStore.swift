@@ -303,7 +303,12 @@ public struct LeaseStore: Sendable {
                       AND ((s.state = 'leased' AND s.node = $4) OR (s.state = 'pending' AND s.resumable_by = $4))
                     FOR UPDATE OF s
                     """, ref.jobID, ref.segment, Int64(ref.epoch), node, schedulable).first
-                else { continue }
+                else {
+                    // The segment moved on (claimed by another node, done, or its job ended): the
+                    // node will abandon it without sending its results, and the audit trail says so.
+                    _ = try Self.fence(conn, ref, node: node, what: "lease offered on reconnect (not resumed)")
+                    continue
+                }
                 let wasPending = try row.string("state") == SegmentState.pending.rawValue
                 try conn.query("""
                     UPDATE segments SET state = 'leased', node = $3, resumable_by = NULL,

@@ -202,6 +202,28 @@ struct FailurePolicyTests {
             #expect(events.filter { $0.kind == .leaseGranted && $0.segment == one.ref.segment }.count == 1)
         }
     }
+
+    @Test("a lease offered on reconnect after another node claimed it is refused, with a fence event")
+    func movedOnLeaseIsFencedAtResume() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let f = Fixtures(db: db)
+            let job = try await f.job(for: try await f.user(), segments: 1)
+            try await f.node("island")
+            try await f.node("mainland")
+            let leases = LeaseStore(database: db)
+            let old = try #require(try await leases.claim(node: "island", limit: 1).first)
+            _ = try await leases.requeue(node: "island", reason: "heartbeat timeout")
+            let taken = try #require(try await leases.claim(node: "mainland", limit: 1).first)
+            #expect(taken.ref.epoch == old.ref.epoch + 1)
+            let answer = try await leases.resume(node: "island", held: [old.ref])
+            #expect(answer.resumed.isEmpty)
+            let fenced = try await f.jobs.events(jobID: job.id).filter { $0.kind == .fenced }
+            #expect(fenced.count == 1)
+            #expect(fenced.first?.node == "island" && fenced.first?.epoch == old.ref.epoch)
+            #expect((fenced.first?.reason ?? "").contains("offered on reconnect"))
+            #expect(try await f.jobs.segments(jobID: job.id).first?.node == "mainland")
+        }
+    }
 }
 
 /// Polls `condition` until it holds (store tests have no TestCluster).
