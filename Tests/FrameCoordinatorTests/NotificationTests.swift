@@ -94,9 +94,10 @@ import Testing
         if hits.count == 3 {
             let first = hits[1].t - hits[0].t, second = hits[2].t - hits[1].t
             print("measured: webhook retry delays \(String(format: "%.2f", first)) s then \(String(format: "%.2f", second)) s")
+            // Lower bounds only: the back-off is 500 ms then 1 s, and load can stretch a gap but
+            // never shorten it (comparing the two gaps failed once in CI when the first stretched).
             #expect(first >= 0.45)
             #expect(second >= 0.95)
-            #expect(second > first)
             struct Body: Decodable { var event: String; var jobId: UUID; var status: String; var frameCount: Int64 }
             let body = try JSONDecoder().decode(Body.self, from: Data(hits[2].body.utf8))
             #expect(body.event == "job.completed")
