@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// The request context of the coordinator's HTTP API (operator routes and the
 /// user-facing API alike): JSON with ISO 8601 dates and sorted keys, plus the
@@ -11,10 +12,13 @@ public struct APIRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The authenticated caller; set by ``JWTAuthMiddleware``, nil on public routes.
     public var identity: AuthenticatedUser?
+    /// The connection, for pipeline events such as ``ExpectContinueHandler/SendContinue``.
+    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         identity = nil
+        channel = source.channel
     }
 
     public var responseEncoder: JSONEncoder {

@@ -3,6 +3,7 @@ import FrameCore
 import FrameStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOPosix
 
@@ -53,16 +54,24 @@ public struct FrameAPIServer: Sendable {
         try? FileManager.default.createDirectory(at: configuration.uploadsDirectory, withIntermediateDirectories: true)
         let authenticate = JWTAuthMiddleware(tokens: tokens, users: users)
         let errors = CodedErrorMiddleware<APIRequestContext>(logger: logger)
-        let auth = router.group("auth").add(middleware: errors)
+        // Every group whose routes read a body; the 100 is sent only once a route reads it.
+        let expectContinue = ExpectContinueMiddleware()
+        let auth = router.group("auth").add(middleware: errors).add(middleware: expectContinue)
         AuthRoutes(users: users, hasher: hasher, tokens: tokens)
             .register(public: auth, authenticated: router.group("auth").add(middleware: errors).add(middleware: authenticate))
-        let videos = router.group("videos").add(middleware: errors).add(middleware: authenticate)
+        let videos = router.group("videos").add(middleware: errors).add(middleware: authenticate).add(middleware: expectContinue)
         let receiver = UploadReceiver(configuration: configuration, threadPool: threadPool, logger: logger)
         VideoRoutes(
             jobs: jobs, ingestor: ingestor, canceller: canceller, receiver: receiver,
             archives: ArchiveResponder(resultsDirectory: configuration.resultsDirectory, fileIO: FileIO(threadPool: threadPool)),
             links: links, publicBaseURL: configuration.publicBaseURL, logger: logger
         ).register(authenticated: videos, downloads: router.group("downloads").add(middleware: errors))
+    }
+
+    /// The HTTP/1.1 server the API expects: Hummingbird's, plus ``ExpectContinueHandler`` so clients
+    /// that send `Expect: 100-continue` (curl, for any body over 1 MB) are not left waiting.
+    public static var httpServer: HTTPServerBuilder {
+        .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()]))
     }
 
     /// A router with only the user-facing API (tests, or a process that serves nothing else).

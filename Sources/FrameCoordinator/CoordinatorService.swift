@@ -105,6 +105,7 @@ public struct CoordinatorService: Sendable {
         let logger = self.logger
         let app = Application(
             router: router,
+            server: FrameAPIServer.httpServer,
             configuration: .init(address: .hostname(config.httpListen.host, port: config.httpListen.port),
                                  serverName: "frameflow-coordinator"),
             onServerRunning: { channel in

@@ -11,15 +11,18 @@ public struct LeasePolicy: Sendable {
     public var retryMaxDelay: Duration
     /// A node that fails this many segments of one job (SEGMENT_FAILED) is blocklisted for that job.
     public var blocklistAfter: Int
+    /// Pause before a segment handed back untried (SEGMENT_FAILED `SHUTTING_DOWN`) is leased again.
+    public var handbackDelay: Duration
 
     public init(
         ttl: Duration = .seconds(30), retryBaseDelay: Duration = .seconds(2), retryMaxDelay: Duration = .seconds(60),
-        blocklistAfter: Int = 3
+        blocklistAfter: Int = 3, handbackDelay: Duration = .milliseconds(500)
     ) {
         self.ttl = ttl
         self.retryBaseDelay = retryBaseDelay
         self.retryMaxDelay = retryMaxDelay
         self.blocklistAfter = max(1, blocklistAfter)
+        self.handbackDelay = handbackDelay
     }
 
     func retryDelay(afterAttempt attempts: Int) -> Duration {
@@ -389,6 +392,8 @@ public struct LeaseStore: Sendable {
     /// A retryable code with attempts left puts the segment back to pending
     /// after a back-off; a non-retryable code fails the job with that code at
     /// once; the last attempt fails the job with `ATTEMPTS_EXHAUSTED`.
+    /// `SHUTTING_DOWN` is a hand-back, not a failure: the segment is requeued
+    /// at once (`lease_requeued`) and its attempt refunded.
     ///
     /// The node joins the segment's `failed_nodes` (claim prefers other
     /// nodes for it) and its failure tally for the job grows; at
@@ -411,17 +416,31 @@ public struct LeaseStore: Sendable {
                 return .stale(current: try Self.fence(conn, lease, node: node, what: "SEGMENT_FAILED"))
             }
             let attempts = try seg.int("attempts")
-            try Self.countNodeFailures(conn, [node])
-            // A lease handed back because the node is going away (SHUTTING_DOWN)
-            // says nothing about the node's ability to decode the segment.
-            var blocklisted = false
-            if code != .shuttingDown {
-                try conn.query("""
-                    UPDATE segments SET failed_nodes = array_append(failed_nodes, $3)
-                    WHERE job_id = $1::uuid AND idx = $2::int AND NOT ($3 = ANY (failed_nodes))
-                    """, lease.jobID, lease.segment, node)
-                blocklisted = try Self.tallyFailure(conn, job: lease.jobID, node: node, policy: policy)
+            if code == .shuttingDown {
+                // A lease handed back untried (the node is draining or has no free slot) says nothing
+                // about the segment or the node: no failure is counted and the attempt is refunded.
+                // Other nodes are preferred for it (failed_nodes), and a short pause keeps a node that
+                // keeps handing work back from being offered it again in a tight loop.
+                let notBefore = try conn.query("""
+                    UPDATE segments SET state = 'pending', node = NULL, lease_expires_at = NULL,
+                        attempts = greatest(attempts - 1, 0),
+                        failed_nodes = CASE WHEN $3 = ANY (failed_nodes) THEN failed_nodes
+                                            ELSE array_append(failed_nodes, $3) END,
+                        not_before = clock_timestamp() + make_interval(secs => $4::float8)
+                    WHERE job_id = $1::uuid AND idx = $2::int
+                    RETURNING not_before
+                    """, lease.jobID, lease.segment, node, policy.handbackDelay.seconds).first!.date("not_before")
+                try conn.recordEvent(
+                    job: lease.jobID, kind: .leaseRequeued, segment: lease.segment, node: node, epoch: lease.epoch,
+                    reason: code.name, detail: "\(message) (not charged)")
+                return .retrying(notBefore: notBefore, attempts: max(attempts - 1, 0), maxAttempts: maxAttempts)
             }
+            try Self.countNodeFailures(conn, [node])
+            try conn.query("""
+                UPDATE segments SET failed_nodes = array_append(failed_nodes, $3)
+                WHERE job_id = $1::uuid AND idx = $2::int AND NOT ($3 = ANY (failed_nodes))
+                """, lease.jobID, lease.segment, node)
+            let blocklisted = try Self.tallyFailure(conn, job: lease.jobID, node: node, policy: policy)
             if code.isRetryable && attempts < maxAttempts {
                 let delay = policy.retryDelay(afterAttempt: attempts).seconds
                 let notBefore = try conn.query("""

@@ -46,7 +46,7 @@ struct Harness: Sendable {
             let router = api.makeRouter()
             router.group("admin").add(middleware: api.adminMiddleware(adminToken: "admin-token"))
                 .get("ping") { _, _ in "pong" }
-            let app = Application(router: router, logger: TestDatabase.logger)
+            let app = Application(router: router, server: FrameAPIServer.httpServer, logger: TestDatabase.logger)
             let harness = Harness(db: db, api: api, root: root)
             try await app.test(setup) { client in try await body(harness, client) }
         }

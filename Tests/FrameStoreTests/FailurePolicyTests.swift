@@ -51,6 +51,41 @@ struct FailurePolicyTests {
         }
     }
 
+    @Test("a hand-back (SHUTTING_DOWN) costs no attempt and no failure, and goes to another node first")
+    func handBackIsNotAFailure() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let f = Fixtures(db: db)
+            let job = try await f.job(for: try await f.user(), segments: 1, maxAttempts: 2)
+            try await f.node("a")
+            try await f.node("b")
+            let leases = LeaseStore(database: db, policy: LeasePolicy(
+                retryBaseDelay: .seconds(60), retryMaxDelay: .seconds(60), handbackDelay: .zero))
+            // More hand-backs than max_attempts: none of them may fail the job or blocklist the node.
+            for round in 1...4 {
+                let g = try #require(try await leases.claim(node: "a", limit: 1).first)
+                #expect(g.attempt == 1, "round \(round): the refunded attempt is granted again")
+                guard case .retrying(_, let attempts, _) = try await leases.fail(
+                    g.ref, node: "a", code: .shuttingDown, message: "no free slot") else {
+                    Issue.record("round \(round): a hand-back was not requeued"); return
+                }
+                #expect(attempts == 0)
+                if round == 1 {
+                    // Another node is preferred for it, and it is leasable at once (no retry back-off).
+                    #expect(try await leases.claim(node: "a", limit: 1).isEmpty)
+                    let other = try #require(try await leases.claim(node: "b", limit: 1).first)
+                    _ = try await leases.fail(other.ref, node: "b", code: .shuttingDown, message: "draining")
+                }
+            }
+            let record = try #require(try await f.jobs.get(id: job.id))
+            #expect(record.status == .processing)
+            let events = try await f.jobs.events(jobID: job.id)
+            #expect(events.filter { $0.kind == .leaseRequeued && $0.reason == "SHUTTING_DOWN" }.count == 5)
+            #expect(!events.contains { $0.kind == .segmentRetry || $0.kind == .nodeBlocklisted })
+            #expect(try await f.nodes.get(name: "a")?.recentFailures == 0)
+            #expect(try await f.nodes.get(name: "a")?.failures == 0)
+        }
+    }
+
     @Test("three failures in one job blocklist the node for that job, with an event")
     func blocklistAfterThreeFailures() async throws {
         try await TestDatabase.withFresh { db, _ in

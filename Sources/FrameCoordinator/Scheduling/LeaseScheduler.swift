@@ -387,6 +387,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             case .accepted(let progress):
                 logger.info("segment done", metadata: meta(done.lease, node: node, [
                     "frames": "\(done.frameCount)", "decoded": "\(done.decodedFrames)",
+                    "node_elapsed_ms": "\(done.elapsedMillis)", "bytes_read": "\(done.bytesRead)",
                     "job_frames_done": "\(progress.framesDone)/\(progress.frameCount)",
                 ]))
                 if progress.allSegmentsDone { await assemble(done.lease.jobID) }

@@ -11,28 +11,48 @@ import Foundation
 /// and reading the next chunk ahead while the current one is decoded hides the
 /// latency. Only the ranges the decoder touches are transferred, so a segment
 /// of a long video costs its own bytes, not the file's.
+///
+/// A source outlives its lease when its decoder is kept for the job's next
+/// segment (``DecoderPool``): ``rebind(to:outbox:)`` points it at the new
+/// lease, and the cached chunks (the same file's bytes) stay.
 final class RemoteByteSource: ByteSource, @unchecked Sendable {
     static let chunkSize = 1 << 20
     static let cachedChunks = 6
 
     let size: Int64
-    private let lease: LeaseRef
+    let jobID: UUID
+    /// The lease READs are made under, and the outbox they go through; guarded by `lock`.
+    private var lease: LeaseRef
+    private var outbox: LeaseOutbox
     private let router: ReadRouter
-    private let outbox: LeaseOutbox
     private let timeout: Duration
     private let lock = NSLock()
     private var cache: [Int64: [UInt8]] = [:]
     private var recency: [Int64] = []
     private var inFlight: Set<Int64> = []
     private let prefetchQueue = DispatchQueue(label: "frameflow.node.prefetch")
-    private(set) var bytesFetched: Int64 = 0
+    private var fetched: Int64 = 0
+    /// Bytes fetched for the current lease (SEGMENT_DONE's `bytesRead`).
+    var bytesFetched: Int64 { lock.withLock { fetched } }
 
     init(size: Int64, lease: LeaseRef, router: ReadRouter, timeout: Duration = .seconds(30), outbox: LeaseOutbox) {
         self.size = size
+        self.jobID = lease.jobID
         self.lease = lease
         self.router = router
         self.outbox = outbox
         self.timeout = timeout
+    }
+
+    /// Makes further READs under `lease` (a later segment of the same job), through its outbox.
+    /// Call it between segments, while no decode is running.
+    func rebind(to lease: LeaseRef, outbox: LeaseOutbox) {
+        precondition(lease.jobID == jobID, "a source serves one job's file")
+        lock.withLock {
+            self.lease = lease
+            self.outbox = outbox
+            fetched = 0
+        }
     }
 
     func read(at offset: Int64, into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
@@ -70,12 +90,13 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
     private func fetch(_ index: Int64) throws(FrameFlowError) -> [UInt8] {
         let offset = index * Int64(Self.chunkSize)
         let length = Int(min(Int64(Self.chunkSize), size - offset))
+        let (lease, outbox) = lock.withLock { (self.lease, self.outbox) }
         do {
             let data = try router.read(lease: lease, offset: offset, length: length, timeout: timeout, outbox: outbox)
             lock.withLock {
                 inFlight.remove(index)
                 cache[index] = data
-                bytesFetched += Int64(data.count)
+                fetched += Int64(data.count)
                 touch(index)
                 while recency.count > Self.cachedChunks { cache[recency.removeFirst()] = nil }
             }

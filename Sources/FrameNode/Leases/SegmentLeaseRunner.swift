@@ -47,6 +47,8 @@ public actor SegmentLeaseRunner: LeaseRunner {
     private let slots: Int
     private let logger: Logger
     private let router = ReadRouter()
+    /// Decoders of finished segments, for the same job's next lease.
+    nonisolated let decoders: DecoderPool
     private var send: (@Sendable (Message) async throws -> Void)?
     private(set) var active: [LeaseRef: Work] = [:]
     private var framesTotal: UInt64 = 0
@@ -60,6 +62,7 @@ public actor SegmentLeaseRunner: LeaseRunner {
     public init(slots: Int, logger: Logger) {
         self.slots = max(1, slots)
         self.logger = logger
+        decoders = DecoderPool(capacity: self.slots)
     }
 
     public func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) async {
@@ -124,6 +127,7 @@ public actor SegmentLeaseRunner: LeaseRunner {
             && now - work.outbox.lastWrite > Self.lingerAfterFinish {
             active[ref] = nil
         }
+        decoders.closeIdle(now: now)
         return (running, framesTotal)
     }
 
@@ -140,6 +144,8 @@ public actor SegmentLeaseRunner: LeaseRunner {
                 logger.info("segment cancelled by the coordinator", metadata: metadata(cancel.lease))
                 abandon(work)
             }
+            // The job is cancelled or failed: its parked decoders will not be needed.
+            decoders.closeIdle(jobID: cancel.lease.jobID)
         case .error(let error):
             if let ref = error.lease, let work = active[ref] {
                 logger.warning("coordinator refused a result; stopping the segment", metadata: metadata(ref))
@@ -166,8 +172,9 @@ public actor SegmentLeaseRunner: LeaseRunner {
             "samples": "\(lease.segment.sampleCount)", "first_sample": "\(lease.segment.firstSample)",
         ]) { a, _ in a })
         let router = self.router
+        let decoders = self.decoders
         let thread = Thread { [weak self] in
-            let outcome = Self.run(work, router: router)
+            let outcome = Self.run(work, router: router, decoders: decoders)
             Task { await self?.finished(work, outcome) }
         }
         thread.name = "segment \(lease.lease.segment)"
@@ -192,15 +199,23 @@ public actor SegmentLeaseRunner: LeaseRunner {
     }
 
     /// The body of a segment's thread.
-    private static func run(_ work: Work, router: ReadRouter) -> Outcome {
+    private static func run(_ work: Work, router: ReadRouter, decoders: DecoderPool) -> Outcome {
         let lease = work.lease
         let outbox = work.outbox
         let started = ContinuousClock.now
-        let source = RemoteByteSource(size: Int64(lease.sourceSize), lease: lease.lease, router: router, outbox: outbox)
         var sent = 0
         do {
-            let decoder = try SegmentDecoder(source: source, formatHint: lease.formatHint.isEmpty ? nil : lease.formatHint)
-            let stats = try decoder.run(lease.segment, options: lease.options, isCancelled: { work.isCancelled }) { frame in
+            let open: DecoderPool.OpenDecoder
+            if let parked = decoders.take(jobID: lease.lease.jobID), parked.source.size == Int64(lease.sourceSize) {
+                parked.source.rebind(to: lease.lease, outbox: outbox)
+                open = parked
+            } else {
+                let source = RemoteByteSource(size: Int64(lease.sourceSize), lease: lease.lease, router: router, outbox: outbox)
+                let decoder = try SegmentDecoder(source: source, formatHint: lease.formatHint.isEmpty ? nil : lease.formatHint)
+                open = DecoderPool.OpenDecoder(decoder: decoder, source: source)
+            }
+            let source = open.source
+            let stats = try open.decoder.run(lease.segment, options: lease.options, isCancelled: { work.isCancelled }) { frame in
                 var data = ByteBuffer()
                 data.writeBytes(frame.data)
                 try outbox.deliver(.frame(Frame(
@@ -210,6 +225,10 @@ public actor SegmentLeaseRunner: LeaseRunner {
             }
             guard !work.isCancelled else { return Outcome(frames: sent, summary: "cancelled") }
             let elapsed = ContinuousClock.now - started
+            // The slot is free, and the decoder parked for the job's next segment, before the
+            // coordinator hears so: it answers SEGMENT_DONE with the next LEASE at once.
+            decoders.park(open)
+            work.finish()
             try outbox.deliver(.segmentDone(SegmentDone(
                 lease: lease.lease, frameCount: UInt32(stats.emittedFrames), decodedFrames: UInt32(stats.decodedFrames),
                 bytesRead: UInt64(source.bytesFetched), elapsedMillis: UInt32(clamping: elapsed.milliseconds))))
@@ -217,6 +236,7 @@ public actor SegmentLeaseRunner: LeaseRunner {
         } catch {
             if work.isCancelled { return Outcome(frames: sent, summary: "cancelled") }
             let failure = error.asFrameFlowError
+            work.finish()
             try? outbox.deliver(.segmentFailed(SegmentFailed(
                 lease: lease.lease, code: failure.code, retryable: failure.code.isRetryable, message: failure.message)))
             return Outcome(frames: sent, summary: "failed \(failure.code.name)")
