@@ -12,10 +12,13 @@
 #       extra arguments are passed to frameflow-coordinator
 #       CLUSTER_DATA_DIR (environment) puts uploads, spool and results elsewhere
 #       than DIR/data (e.g. on tmpfs, to measure without the disk)
+#       CLUSTER_DATABASE_SERVER (environment), a PostgreSQL URL: use a fresh
+#       database on that server instead of starting one in DIR/pg
 #     Waits until every node is online. Exports CLUSTER_API (http://...),
-#     CLUSTER_COORDINATOR_PID, CLUSTER_NODE_PIDS (space separated),
-#     FRAMEFLOW_URL and FRAMEFLOW_ADMIN_TOKEN (for `frameflow nodes ...`).
-#   cluster_down                   stops the processes and PostgreSQL
+#     CLUSTER_DATABASE_URL, CLUSTER_COORDINATOR_PID, CLUSTER_NODE_PIDS (space
+#     separated), FRAMEFLOW_URL and FRAMEFLOW_ADMIN_TOKEN (for `frameflow nodes ...`).
+#     Without CLUSTER_DATABASE_SERVER it also exports DATABASE_URL (pg_start).
+#   cluster_down                   stops the processes and PostgreSQL (or drops the database)
 #   cluster_token EMAIL PASSWORD   registers (if new) and logs in; prints the access token
 #   cluster_cpu_seconds PID...     user+system CPU seconds the processes have used so far
 #
@@ -23,6 +26,7 @@
 
 CLUSTER_PIDS=()
 CLUSTER_DIR=""
+CLUSTER_DB_NAME=""
 
 cluster_up() {
     local dir=$1 bin=$2 nodes=$3 slots=$4
@@ -41,14 +45,22 @@ cluster_up() {
     http_port=$(ff_free_port 18080)
     cluster_port=$(ff_free_port 17070)
     pg_port=$(ff_free_port 57432)
-    pg_start "$dir/pg" "$pg_port" || return 1
+    if [[ -n ${CLUSTER_DATABASE_SERVER:-} ]]; then
+        CLUSTER_DB_NAME="ff_cluster_$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        psql "$CLUSTER_DATABASE_SERVER" -qc "CREATE DATABASE $CLUSTER_DB_NAME" >/dev/null || return 1
+        CLUSTER_DATABASE_URL="${CLUSTER_DATABASE_SERVER%/*}/$CLUSTER_DB_NAME"
+    else
+        pg_start "$dir/pg" "$pg_port" || return 1
+        CLUSTER_DATABASE_URL=$DATABASE_URL
+    fi
+    export CLUSTER_DATABASE_URL
     FRAMEFLOW_ADMIN_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
     export FRAMEFLOW_ADMIN_TOKEN
     cat > "$dir/cluster.yaml" <<EOF
 coordinator:
   http_listen: 127.0.0.1:$http_port
   cluster_listen: 127.0.0.1:$cluster_port
-  database_url: $DATABASE_URL
+  database_url: $CLUSTER_DATABASE_URL
   tls: { ca: certs/ca.pem, cert: certs/coordinator.pem, key: certs/coordinator.key }
   storage: { uploads_dir: $data/uploads, spool_dir: $data/spool, results_dir: $data/results }
   admin_token: $FRAMEFLOW_ADMIN_TOKEN
@@ -96,7 +108,12 @@ cluster_down() {
     for pid in "${CLUSTER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${CLUSTER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     CLUSTER_PIDS=()
-    [[ -n $CLUSTER_DIR ]] && pg_stop "$CLUSTER_DIR/pg" >/dev/null 2>&1
+    if [[ -n $CLUSTER_DB_NAME ]]; then
+        psql "$CLUSTER_DATABASE_SERVER" -qc "DROP DATABASE IF EXISTS $CLUSTER_DB_NAME" >/dev/null 2>&1
+        CLUSTER_DB_NAME=""
+    elif [[ -n $CLUSTER_DIR ]]; then
+        pg_stop "$CLUSTER_DIR/pg" >/dev/null 2>&1
+    fi
     return 0
 }
 

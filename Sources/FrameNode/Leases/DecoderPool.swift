@@ -46,10 +46,17 @@ final class DecoderPool: @unchecked Sendable {
         self.idleLimit = idleLimit
     }
 
-    /// The most recently parked decoder of `jobID`'s video, removed from the pool.
+    /// The most recently parked decoder of `jobID`'s video, removed from the pool. On a miss the
+    /// caller opens a new decoder, so a full pool closes its oldest first: decoders in memory stay
+    /// at most `capacity` parked plus the running ones (a 1080p H.264 decoder holds tens of MB).
     func take(jobID: UUID) -> OpenDecoder? {
-        lock.withLock {
-            guard let i = parked.lastIndex(where: { $0.decoder.source.jobID == jobID }) else { return nil }
+        var closed: Parked?
+        defer { _ = closed }  // closed here, outside the lock
+        return lock.withLock {
+            guard let i = parked.lastIndex(where: { $0.decoder.source.jobID == jobID }) else {
+                if !parked.isEmpty, parked.count >= capacity { closed = parked.removeFirst() }
+                return nil
+            }
             taken += 1
             return parked.remove(at: i).decoder
         }
