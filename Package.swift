@@ -48,6 +48,8 @@ let package = Package(
             pkgConfig: "libzip",
             providers: [.apt(["libzip-dev"])]
         ),
+        /// Linux calls glibc hides behind _GNU_SOURCE (sync_file_range), for upload writes.
+        .systemLibrary(name: "CLinuxIO", path: "Sources/CSystem/CLinuxIO"),
         .systemLibrary(
             name: "CLibPQ",
             path: "Sources/CSystem/CLibPQ",
@@ -90,7 +92,7 @@ let package = Package(
         /// The user-facing HTTP API: accounts, JWT auth, streaming uploads, job views, downloads.
         /// Knows nothing of nodes, FFmpeg or leases: it reaches them through two protocols.
         .target(name: "FrameAPI", dependencies: [
-            "FrameCore", "FrameStore",
+            "FrameCore", "FrameStore", "CLinuxIO",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),

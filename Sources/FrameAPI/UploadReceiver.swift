@@ -9,10 +9,11 @@ import NIOPosix
 /// option fields are read into ``FormOptions``.
 ///
 /// The body is never collected: each chunk from the socket is fed to
-/// ``MultipartStreamParser`` and the file bytes it yields are written (in
-/// batches of ``writeBatchBytes``) before more is read, so memory stays at
-/// about one batch per request however large the upload (and Hummingbird's
-/// back-pressure slows the client to the disk's pace). Limits act as soon as they are crossed: a file's extension is
+/// ``MultipartStreamParser`` and the file bytes it yields go to the
+/// ``UploadFile`` (two 1 MiB staging buffers, written direct to disk) before
+/// more is read, so memory stays at about 2 MiB per request however large the
+/// upload (and Hummingbird's back-pressure slows the client to the disk's
+/// pace). Limits act as soon as they are crossed: a file's extension is
 /// checked from its part header before a byte is written (415), its size on
 /// every chunk (413). On any failure every file this request wrote is
 /// removed, so an error answer never leaves orphans behind.
@@ -33,15 +34,10 @@ struct UploadReceiver {
     /// The part being received.
     private enum Part {
         case none
-        /// `pending` collects body bytes until ``writeBatchBytes`` are ready for one write.
-        case file(UploadFile, StoredUpload, pending: ByteBuffer)
+        case file(UploadFile, StoredUpload)
         case field(name: String, value: ByteBuffer)
         case ignored
     }
-
-    /// Bytes gathered before one write on the thread pool: a socket read is at most 64 KiB, and one
-    /// thread hop per read would cost more than the copy that batching takes.
-    static let writeBatchBytes = 1 << 20
 
     /// Receives the whole request; throws ``APIError`` (413, 415, 422, 507, ...) after cleaning up.
     func receive(_ request: Request, query: [String: String]) async throws -> Received {
@@ -85,7 +81,7 @@ struct UploadReceiver {
             syncTime += clock.now - syncStart
             return Received(uploads: done, options: options.jobOptions, syncTime: syncTime)
         } catch {
-            if case .file(let file, let upload, _) = part {
+            if case .file(let file, let upload) = part {
                 await file.abandon()
                 done.append(upload)
             }
@@ -101,20 +97,14 @@ struct UploadReceiver {
             part = try await begin(headers)
         case .body(let bytes):
             switch part {
-            case .file(let file, var upload, var pending):
+            case .file(let file, var upload):
                 upload.sizeBytes += Int64(bytes.readableBytes)
                 if upload.sizeBytes > configuration.maxUploadBytes {
                     throw APIError(.contentTooLarge, .uploadTooLarge,
                                    "'\(upload.originalFilename)' is larger than the limit of \(configuration.maxUploadBytes) bytes")
                 }
-                part = .none  // keeps `pending` uniquely referenced while it grows
-                pending.writeImmutableBuffer(bytes)
-                if pending.readableBytes >= Self.writeBatchBytes {
-                    part = .file(file, upload, pending: ByteBuffer())
-                    try await file.write(pending)
-                    pending.clear()
-                }
-                part = .file(file, upload, pending: pending)
+                part = .file(file, upload)
+                try await file.write(bytes)
             case .field(let name, var value):
                 guard value.readableBytes + bytes.readableBytes <= 4096 else {
                     throw APIError.validation("form field '\(name)' is too long")
@@ -126,8 +116,7 @@ struct UploadReceiver {
             }
         case .partEnd:
             switch part {
-            case .file(let file, let upload, let pending):
-                if pending.readableBytes > 0 { try await file.write(pending) }
+            case .file(let file, let upload):
                 // Listed first so that a failing fsync below still gets the file removed.
                 part = .none
                 done.append(upload)
@@ -165,7 +154,7 @@ struct UploadReceiver {
             try await UploadFile.makeDirectory(directory.path, threadPool: threadPool)
             do {
                 let file = try await UploadFile.create(path: fileURL.path, threadPool: threadPool)
-                return .file(file, upload, pending: ByteBufferAllocator().buffer(capacity: Self.writeBatchBytes + 64 * 1024))
+                return .file(file, upload)
             } catch {
                 remove(upload)
                 throw error

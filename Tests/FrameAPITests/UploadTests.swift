@@ -157,15 +157,45 @@ struct UploadTests {
         }
     }
 
-    /// A full disk surfaces as 507 STORAGE_FULL (writing to /dev/full fails with ENOSPC).
+    /// A full disk surfaces as 507 STORAGE_FULL (writing to /dev/full fails with ENOSPC): from the
+    /// write after a staging buffer's worth, or at the latest when the file is closed.
     @Test func fullDiskIsStorageFull() async throws {
-        let file = try await UploadFile.create(path: "/dev/full", threadPool: .singleton)
-        await #expect {
-            try await file.write(ByteBuffer(bytes: [1, 2, 3]))
-        } throws: { error in
+        func isStorageFull(_ error: any Error) -> Bool {
             (error as? APIError)?.code == .storageFull && (error as? APIError)?.status.code == 507
         }
-        await file.abandon()
+        let small = try await UploadFile.create(path: "/dev/full", threadPool: .singleton)
+        try await small.write(ByteBuffer(bytes: [1, 2, 3]))
+        await #expect { try await small.syncAndClose() } throws: { isStorageFull($0) }
+
+        let large = try await UploadFile.create(path: "/dev/full", threadPool: .singleton)
+        let chunk = ByteBuffer(bytes: Self.pattern(64 * 1024))
+        await #expect {
+            for _ in 0..<(3 * UploadFile.stagingBytes / chunk.readableBytes) { try await large.write(chunk) }
+        } throws: { isStorageFull($0) }
+        await large.abandon()
+    }
+
+    /// Uploads are staged in two buffers, one written while the other fills; every length around
+    /// the buffer boundaries lands byte for byte.
+    @Test(arguments: [0, 1, 4097, UploadFile.stagingBytes - 1, UploadFile.stagingBytes, UploadFile.stagingBytes + 1,
+                      3 * UploadFile.stagingBytes + 12_345])
+    func stagedWritesLandByteForByte(_ length: Int) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ff-upload-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("input.mp4").path
+        let file = try await UploadFile.create(path: path, threadPool: .singleton)
+        let bytes = Self.pattern(length)
+        var offset = 0
+        var step = 1
+        while offset < bytes.count {  // uneven chunks, as the parser hands them on
+            let end = min(bytes.count, offset + step)
+            try await file.write(ByteBuffer(bytes: bytes[offset..<end]))
+            offset = end
+            step = step * 3 + 7
+        }
+        try await file.syncAndClose()
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(bytes))
     }
 
     @Test func contentDispositionParsing() {
