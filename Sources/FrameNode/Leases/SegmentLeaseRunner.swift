@@ -13,7 +13,8 @@ import NIOCore
 /// segment's samples with FrameMedia's ``SegmentDecoder``, streams every
 /// encoded image as a FRAME and ends with SEGMENT_DONE, or SEGMENT_FAILED
 /// with the error's code (retryable or not). CANCEL or a STALE_EPOCH error
-/// about the lease stops the segment's work.
+/// about the lease stops the segment's work. A cleanly finished segment's
+/// opened decoder is kept for the job's next lease (``DecoderPool``).
 ///
 /// Losing the session does not: a lease keeps running for up to its TTL
 /// (from the LEASE) while the agent reconnects. Its READs wait for the
@@ -214,7 +215,6 @@ public actor SegmentLeaseRunner: LeaseRunner {
                 let decoder = try SegmentDecoder(source: source, formatHint: lease.formatHint.isEmpty ? nil : lease.formatHint)
                 open = DecoderPool.OpenDecoder(decoder: decoder, source: source)
             }
-            let source = open.source
             let stats = try open.decoder.run(lease.segment, options: lease.options, isCancelled: { work.isCancelled }) { frame in
                 var data = ByteBuffer()
                 data.writeBytes(frame.data)
@@ -225,13 +225,15 @@ public actor SegmentLeaseRunner: LeaseRunner {
             }
             guard !work.isCancelled else { return Outcome(frames: sent, summary: "cancelled") }
             let elapsed = ContinuousClock.now - started
+            // Read before parking: once parked, another slot's lease may take the source and rebind it.
+            let bytesRead = UInt64(open.source.bytesFetched)
             // The slot is free, and the decoder parked for the job's next segment, before the
             // coordinator hears so: it answers SEGMENT_DONE with the next LEASE at once.
             decoders.park(open)
             work.finish()
             try outbox.deliver(.segmentDone(SegmentDone(
                 lease: lease.lease, frameCount: UInt32(stats.emittedFrames), decodedFrames: UInt32(stats.decodedFrames),
-                bytesRead: UInt64(source.bytesFetched), elapsedMillis: UInt32(clamping: elapsed.milliseconds))))
+                bytesRead: bytesRead, elapsedMillis: UInt32(clamping: elapsed.milliseconds))))
             return Outcome(frames: sent, summary: "done (\(stats.decodedFrames) decoded)")
         } catch {
             if work.isCancelled { return Outcome(frames: sent, summary: "cancelled") }
