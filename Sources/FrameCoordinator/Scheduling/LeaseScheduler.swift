@@ -133,6 +133,11 @@ public actor LeaseScheduler: NodeWorkHandler {
         } catch {
             logger.error("cannot resume leases", metadata: ["node": "\(name)", "error": "\(error)"])
         }
+        if !heldLeases.isEmpty {
+            logger.notice("node offered leases held through a disconnect", metadata: [
+                "node": "\(name)", "offered": "\(heldLeases.count)", "resumed": "\(resumed.count)",
+            ])
+        }
         let kept = Set(resumed.map(\.ref))
         for (key, lease) in active where lease.node == name && !kept.contains(lease.ref) { active[key] = nil }
         for grant in resumed {
