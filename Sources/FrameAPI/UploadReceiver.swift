@@ -10,7 +10,7 @@ import NIOPosix
 ///
 /// The body is never collected: each chunk from the socket is fed to
 /// ``MultipartStreamParser`` and the file bytes it yields go to the
-/// ``UploadFile`` (two 1 MiB staging buffers, written direct to disk) before
+/// ``UploadFile`` (two 1 MiB staging buffers, written back as they fill) before
 /// more is read, so memory stays at about 2 MiB per request however large the
 /// upload (and Hummingbird's back-pressure slows the client to the disk's
 /// pace). Limits act as soon as they are crossed: a file's extension is

@@ -393,7 +393,7 @@ public struct LeaseStore: Sendable {
     /// after a back-off; a non-retryable code fails the job with that code at
     /// once; the last attempt fails the job with `ATTEMPTS_EXHAUSTED`.
     /// `SHUTTING_DOWN` is a hand-back, not a failure: the segment is requeued
-    /// at once (`lease_requeued`) and its attempt refunded.
+    /// (`lease_requeued`) after `policy.handbackDelay`, its attempt refunded.
     ///
     /// The node joins the segment's `failed_nodes` (claim prefers other
     /// nodes for it) and its failure tally for the job grows; at

@@ -76,17 +76,11 @@ final class DecoderPool: @unchecked Sendable {
     /// Closes decoders unused for `idleLimit`, and every decoder of `jobID` when given (job cancelled).
     func closeIdle(now: ContinuousClock.Instant = .now, jobID: UUID? = nil) {
         let closed: [Parked] = lock.withLock {
-            let (keep, close) = parked.reduce(into: ([Parked](), [Parked]())) { result, entry in
-                if now - entry.since > idleLimit || entry.decoder.source.jobID == jobID {
-                    result.1.append(entry)
-                } else {
-                    result.0.append(entry)
-                }
-            }
-            parked = keep
-            return close
+            let due = { (entry: Parked) in now - entry.since > self.idleLimit || entry.decoder.source.jobID == jobID }
+            defer { parked.removeAll(where: due) }
+            return parked.filter(due)
         }
-        _ = closed
+        _ = closed  // closed here, outside the lock
     }
 
     var count: Int { lock.withLock { parked.count } }
