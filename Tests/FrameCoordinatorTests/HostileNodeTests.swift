@@ -44,6 +44,10 @@ import Testing
         #expect(welcomed, "the coordinator did not welcome a new node after: \(context)")
     }
 
+    static func welcomeOf(_ messages: [Message]) async -> Welcome? {
+        messages.lazy.compactMap { if case .welcome(let w) = $0 { w } else { nil } }.first
+    }
+
     static func readData(_ messages: [Message], _ id: UInt32) -> ReadData? {
         messages.lazy.compactMap { if case .readData(let r) = $0, r.requestID == id { r } else { nil } }.first
     }
@@ -200,6 +204,9 @@ import Testing
         var messages: @Sendable (Context) -> [Message]
     }
 
+    /// Stands for the victim's lease in the statically built HELLO cases.
+    static let victimSentinel = UUID(uuidString: "00000000-0000-0000-0000-00000000dead")!
+
     static func refs(_ c: Context) -> [LeaseRef] {
         let own = c.ownRef
         return [
@@ -289,6 +296,12 @@ import Testing
                 [.segmentFailed(SegmentFailed(lease: c.ownRef, code: 65535, retryable: false,
                                               message: "\u{0}" + String(repeating: "x\u{1B}[2J", count: 9000)))]
             },
+            Case(name: "HELLO offering others', forged and more leases than slots",
+                 first: .hello(Hello(nodeName: "h", softwareVersion: "", slots: 1, heldLeases: [
+                     LeaseRef(jobID: victimSentinel, segment: 0, epoch: 0),  // replaced by the victim's lease
+                     LeaseRef(jobID: UUID(), segment: .max, epoch: .max), LeaseRef(jobID: UUID(), segment: 0, epoch: UInt64(Int64.max) + 1),
+                     LeaseRef(jobID: UUID(), segment: UInt32(Int32.max) + 1, epoch: 0)])),
+                 needsLease: false) { _ in [] },
             Case(name: "SEGMENT_FAILED CORRUPT_MEDIA from one node") { c in
                 [.segmentFailed(SegmentFailed(lease: c.ownRef, code: .corruptMedia, message: "trust me"))]
             },
@@ -317,7 +330,7 @@ import Testing
             ("HELLO versions 65535...0", .hello(Hello(minVersion: .max, maxVersion: 0, nodeName: "h", softwareVersion: "", slots: 1)), .some(.unsupportedVersion)),
             ("HELLO versions 2...65535", .hello(Hello(minVersion: 2, maxVersion: .max, nodeName: "h", softwareVersion: "", slots: 1)), .some(.unsupportedVersion)),
             ("HELLO under another node's name", hello("victim"), .some(.identityMismatch)),
-            ("HELLO holding more leases than slots", hello("h", slots: 1, held: [anyLease, LeaseRef(jobID: UUID(), segment: 0, epoch: 0)]), .some(.invalidField)),
+            ("HELLO holding more than 1024 leases", hello("h", slots: 1, held: (0...1024).map { LeaseRef(jobID: anyLease.jobID, segment: $0, epoch: .max) }), .some(.invalidField)),
             ("HELLO holding a lease twice", hello("h", slots: 2, held: [anyLease, anyLease]), .some(.invalidField)),
             ("HELLO with a NUL in a label", hello("h", labels: [Label(key: "gpu", value: "yes\u{0}")]), .some(.invalidField)),
             ("HELLO with a NUL in its version", .hello(Hello(nodeName: "h", softwareVersion: "1\u{0}", slots: 1)), .some(.invalidField)),
@@ -346,7 +359,11 @@ import Testing
             let started = ContinuousClock.now
             let first: Message? = c.first.map { m in
                 // The HELLO cases speak for this session's certificate unless they are about the name.
-                if case .hello(var hello) = m, hello.nodeName == "h" { hello.nodeName = name; return .hello(hello) }
+                if case .hello(var hello) = m, hello.nodeName == "h" {
+                    hello.nodeName = name
+                    hello.heldLeases = hello.heldLeases.map { $0.jobID == Self.victimSentinel ? victimLease.lease : $0 }
+                    return .hello(hello)
+                }
                 return m
             }
             let node = try await Self.connect(h, name, first: first ?? Self.hello(name))
@@ -388,6 +405,9 @@ import Testing
                 #expect(closed, "\(c.name): still open after a fatal error")
                 #expect(!heard.contains(where: Self.isLease) || c.first == nil, "\(c.name): a refused node got a LEASE")
             } else {
+                if c.first != nil {
+                    #expect(await Self.welcomeOf(heard)?.resumedLeases == [], "\(c.name): resumed someone else's lease")
+                }
                 // Nothing fatal: the session stays, and every READ got exactly one answer.
                 #expect(!closed, "\(c.name): the coordinator closed the session: \(heard.map(\.type))")
                 for id in reads.keys {

@@ -76,12 +76,16 @@ import Testing
         #expect(refused(.hello(hello(slots: .max))))
     }
 
-    @Test func heldLeasesAreBoundedBySlotsAndDistinct() {
+    @Test func heldLeasesAreBoundedAndDistinct() {
         let a = LeaseRef(jobID: UUID(), segment: 0, epoch: 1)
         let b = LeaseRef(jobID: UUID(), segment: 1, epoch: .max)
         #expect(!refused(.hello(hello(slots: 2, held: [a, b]))))
-        #expect(refused(.hello(hello(slots: 1, held: [a, b]))))
+        // More than slots is fine: a node also offers the leases it just finished (kept for a resend).
+        #expect(!refused(.hello(hello(slots: 1, held: [a, b]))))
         #expect(refused(.hello(hello(slots: 2, held: [a, a]))))
+        let many = (0...UInt32(NodeMessageRules.maxHeldLeases)).map { LeaseRef(jobID: a.jobID, segment: $0, epoch: 1) }
+        #expect(refused(.hello(hello(slots: 1, held: many))))
+        #expect(!refused(.hello(hello(slots: 1, held: Array(many.dropLast())))))
     }
 
     @Test func labelsAndVersionHaveNoControlCharacters() {

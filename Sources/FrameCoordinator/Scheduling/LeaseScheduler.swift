@@ -163,7 +163,8 @@ public actor LeaseScheduler: NodeWorkHandler {
         var confirmed: [LeaseRef] = []
         for grant in resumed {
             let key = Key(job: grant.ref.jobID, segment: grant.ref.segment)
-            // HELLO offers at most `slots` leases (NodeMessageRules), so this holds; the ledger checks anyway.
+            // Never more than `slots`, however many the node offered: the rest go back to
+            // pending (uncharged) and the node abandons them, not being told to resume them.
             guard ledger.holdResumed(grant.ref, on: name, session: session) else {
                 _ = try? await leases.giveBack(grant.ref, node: name, reason: "resumed beyond the node's slots")
                 continue

@@ -15,6 +15,11 @@ import FrameWire
 public enum NodeMessageRules {
     /// The most slots a node may announce: more than any machine decodes at once.
     public static let maxSlots: UInt16 = 1024
+    /// The most leases a HELLO may offer to resume. More than `slots`: a node
+    /// also lists the leases it finished in the last seconds (kept so that a
+    /// result lost in a dropped connection can be sent again); the
+    /// coordinator resumes at most `slots` of them (``SlotLedger``).
+    public static let maxHeldLeases = 1024
     public static let maxLabels = 64
     public static let maxLabelKeyBytes = 64
     public static let maxLabelValueBytes = 256
@@ -62,8 +67,8 @@ public enum NodeMessageRules {
         guard (1...maxSlots).contains(hello.slots) else {
             return "HELLO.slots must be 1...\(maxSlots), got \(hello.slots)"
         }
-        guard hello.heldLeases.count <= Int(hello.slots) else {
-            return "HELLO offers \(hello.heldLeases.count) held leases but has only \(hello.slots) slots"
+        guard hello.heldLeases.count <= maxHeldLeases else {
+            return "HELLO offers \(hello.heldLeases.count) held leases; at most \(maxHeldLeases) are allowed"
         }
         guard Set(hello.heldLeases).count == hello.heldLeases.count else {
             return "HELLO.heldLeases lists a lease twice"
