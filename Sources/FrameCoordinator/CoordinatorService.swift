@@ -39,7 +39,9 @@ public struct CoordinatorService: Sendable {
         let metrics = CoordinatorMetrics()
         let scheduler = LeaseScheduler(
             database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
-            resumeGrace: config.leaseResumeGrace, logger: logger, metrics: metrics)
+            resumeGrace: config.leaseResumeGrace,
+            progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor),
+            logger: logger, metrics: metrics)
         let jobs = JobStore(database: database)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,

@@ -24,6 +24,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case shuttingDown = 111
     case duplicateSession = 112
     case tlsFailure = 113
+    case invalidField = 114
+    case progressTimeout = 115
 
     // 200-299: media (probe, decode, encode)
     case notMedia = 200
@@ -38,6 +40,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case cancelled = 209
     case invalidRate = 210
     case invalidOptions = 211
+    case invalidFrame = 212
 
     // 300-399: jobs, uploads and storage
     case uploadTooLarge = 300
@@ -78,6 +81,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .shuttingDown: "SHUTTING_DOWN"
         case .duplicateSession: "DUPLICATE_SESSION"
         case .tlsFailure: "TLS_FAILURE"
+        case .invalidField: "INVALID_FIELD"
+        case .progressTimeout: "PROGRESS_TIMEOUT"
         case .notMedia: "NOT_MEDIA"
         case .noVideoStream: "NO_VIDEO_STREAM"
         case .unsupportedCodec: "UNSUPPORTED_CODEC"
@@ -90,6 +95,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .cancelled: "CANCELLED"
         case .invalidRate: "INVALID_RATE"
         case .invalidOptions: "INVALID_OPTIONS"
+        case .invalidFrame: "INVALID_FRAME"
         case .uploadTooLarge: "UPLOAD_TOO_LARGE"
         case .unsupportedExtension: "UNSUPPORTED_EXTENSION"
         case .attemptsExhausted: "ATTEMPTS_EXHAUSTED"

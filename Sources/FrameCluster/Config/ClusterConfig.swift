@@ -61,6 +61,11 @@ public struct ClusterConfig: Sendable {
         guard resumeGrace >= .zero, resumeGrace < leaseTTL else {
             throw fail("coordinator.lease_resume_grace", "must be at least 0 and less than coordinator.lease_ttl")
         }
+        let progressTimeout = try positiveDuration("coordinator.progress_timeout")
+        let progressFactor = s.double("coordinator.progress_factor")
+        guard progressFactor >= 0, progressFactor <= 1000 else {
+            throw fail("coordinator.progress_factor", "must be between 0 and 1000, got \(progressFactor)")
+        }
         let maxFrame = s.int("coordinator.max_frame_bytes")
         guard maxFrame >= 65_536, maxFrame <= 1 << 30 else {
             throw fail("coordinator.max_frame_bytes", "must be between 64KiB and 1GiB, got \(maxFrame)")
@@ -107,6 +112,8 @@ public struct ClusterConfig: Sendable {
             maxAttempts: Int(maxAttempts),
             maxNodeLosses: Int(maxNodeLosses),
             leaseResumeGrace: resumeGrace,
+            progressTimeout: progressTimeout,
+            progressFactor: progressFactor,
             maxFrameBytes: Int(maxFrame),
             maxUploadBytes: maxUpload,
             allowedExtensions: extensions,

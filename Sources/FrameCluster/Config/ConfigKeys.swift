@@ -34,6 +34,8 @@ enum ConfigKeys {
         .init(path: "coordinator.max_attempts", kind: .int, defaultValue: "3"),
         .init(path: "coordinator.max_node_losses", kind: .int, defaultValue: "5"),
         .init(path: "coordinator.lease_resume_grace", kind: .duration, defaultValue: "0s"),
+        .init(path: "coordinator.progress_timeout", kind: .duration, defaultValue: "60s"),
+        .init(path: "coordinator.progress_factor", kind: .double, defaultValue: "2"),
         .init(path: "coordinator.max_frame_bytes", kind: .size, defaultValue: "16842752"),
         .init(path: "coordinator.upload.max_bytes", kind: .size, defaultValue: "500MB"),
         .init(path: "coordinator.upload.allowed_extensions", kind: .stringList,

@@ -21,6 +21,10 @@ public struct CoordinatorConfig: Sendable {
     /// How long the leases of a node whose connection dropped without GOODBYE
     /// are held for it to reconnect and resume them; 0 requeues at once.
     public var leaseResumeGrace: Duration
+    /// A lease with no READ, FRAME or SEGMENT_DONE for
+    /// `max(progressTimeout, progressFactor x segment duration)` is taken back.
+    public var progressTimeout: Duration
+    public var progressFactor: Double
     public var maxFrameBytes: Int
     public var maxUploadBytes: Int64
     public var allowedExtensions: [String]

@@ -94,13 +94,13 @@ public actor NodeRegistry {
         live[name]?.lastFrameAt = now
         live[name]?.lastHeartbeat = heartbeat
         if let previous = framesHistory[name], now.timeIntervalSince(previous.at) >= 1 {
-            let rate = Double(Int64(heartbeat.framesTotal) - previous.frames) / now.timeIntervalSince(previous.at)
-            framesHistory[name] = (now, Int64(heartbeat.framesTotal), max(0, rate))
+            let rate = Double(Int64(clamping: heartbeat.framesTotal) - previous.frames) / now.timeIntervalSince(previous.at)
+            framesHistory[name] = (now, Int64(clamping: heartbeat.framesTotal), max(0, rate))
         } else if framesHistory[name] == nil {
-            framesHistory[name] = (now, Int64(heartbeat.framesTotal), 0)
+            framesHistory[name] = (now, Int64(clamping: heartbeat.framesTotal), 0)
         }
         try? await directory.heartbeat(
-            name: name, activeLeases: Int(heartbeat.activeLeases), framesTotal: Int64(heartbeat.framesTotal))
+            name: name, activeLeases: Int(heartbeat.activeLeases), framesTotal: Int64(clamping: heartbeat.framesTotal))
         noteDrainProgress(name: name, activeLeases: Int(heartbeat.activeLeases))
     }
 
@@ -178,7 +178,7 @@ public actor NodeRegistry {
             s.connectedAt = node.connectedAt
             s.lastHeartbeatAt = node.lastFrameAt
             s.activeLeases = Int(node.lastHeartbeat?.activeLeases ?? 0)
-            s.framesTotal = Int64(node.lastHeartbeat?.framesTotal ?? 0)
+            s.framesTotal = Int64(clamping: node.lastHeartbeat?.framesTotal ?? 0)
             s.framesPerSecond = framesHistory[node.name]?.rate ?? 0
             s.softwareVersion = node.softwareVersion
             s.address = node.address
