@@ -65,6 +65,9 @@ let package = Package(
             "FrameCore",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        /// The coordinator's side of one node session as a value-type state machine (handshake and
+        /// message routing, no sockets), apart from FrameCoordinator so the fuzzers can link it alone.
+        .target(name: "FrameSession", dependencies: ["FrameCore", "FrameWire"]),
         /// FFmpeg wrapper: probe, keyframe index, sample clock, planner, segment decoder, encoders.
         .target(name: "FrameMedia", dependencies: ["FrameCore", "CFFmpeg"]),
         /// libzip wrapper: ZIP assembly.
@@ -106,7 +109,7 @@ let package = Package(
         ]),
         /// The coordinator service: HTTP API, node sessions, scheduler.
         .target(name: "FrameCoordinator", dependencies: [
-            "FrameCore", "FrameWire", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify",
+            "FrameCore", "FrameWire", "FrameSession", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -150,14 +153,23 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // MARK: Fuzzing (Fuzz/, scripts/fuzz)
+        /// The invariants the fuzzers check (frame decoder, node session), as throwing functions that the
+        /// fuzz targets trap on and the unit tests replay the committed corpus through.
+        .target(name: "FrameFuzzChecks", dependencies: [
+            "FrameCore", "FrameWire", "FrameSession",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Fuzz/FrameFuzzChecks"),
+
         // MARK: Tests, one target per module, plus process-level integration tests
         .testTarget(name: "FrameCoreTests", dependencies: ["FrameCore"]),
         .testTarget(name: "FrameWireTests", dependencies: [
-            "FrameWire", "FrameCore",
+            "FrameWire", "FrameCore", "FrameFuzzChecks",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
+        .testTarget(name: "FrameSessionTests", dependencies: ["FrameSession", "FrameWire", "FrameCore", "FrameFuzzChecks"]),
         .testTarget(name: "FrameMediaTests", dependencies: [
             "FrameMedia", "FrameCore",
             .product(name: "PropertyBased", package: "swift-property-based"),
@@ -201,3 +213,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The fuzz driver links only when built with -sanitize=fuzzer (it calls libFuzzer, the compiler's runtime), so it
+// is part of the package only while scripts/fuzz sets FRAMEFLOW_FUZZ; the ordinary build never sees it.
+if Context.environment["FRAMEFLOW_FUZZ"] != nil {
+    package.targets += [
+        /// The declaration of libFuzzer's driver entry point (the library comes with -sanitize=fuzzer).
+        .systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        /// `frameflow-fuzz frame-decoder|node-session [libFuzzer options]`.
+        .executableTarget(name: "frameflow-fuzz", dependencies: ["FrameFuzzChecks", "CLibFuzzer"], path: "Fuzz/frameflow-fuzz"),
+    ]
+}

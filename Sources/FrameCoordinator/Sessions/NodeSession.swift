@@ -1,5 +1,6 @@
 import FrameCluster
 import FrameCore
+import FrameSession
 import FrameWire
 import Foundation
 import Logging
