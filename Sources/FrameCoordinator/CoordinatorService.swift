@@ -103,11 +103,12 @@ public struct CoordinatorService: Sendable {
         let clusterPort = listener.port
         let router = CoordinatorRoutes.build(
             registry: registry, adminToken: config.adminToken, api: api,
-            metrics: MetricsEndpoint(metrics: metrics, nodes: registry, logger: logger, jobCounts: jobCounts), ready: ready)
+            metrics: MetricsEndpoint(metrics: metrics, nodes: registry, logger: logger, jobCounts: jobCounts),
+            logger: logger, ready: ready)
         let logger = self.logger
         let app = Application(
             router: router,
-            server: FrameAPIServer.httpServer,
+            server: FrameAPIServer.httpServer(idleTimeout: config.httpIdleTimeout),
             configuration: .init(address: .hostname(config.httpListen.host, port: config.httpListen.port),
                                  serverName: "frameflow-coordinator"),
             onServerRunning: { channel in

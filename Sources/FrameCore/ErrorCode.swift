@@ -53,15 +53,24 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case invalidJobState = 307
     case nodesLost = 308
     case noEligibleNode = 309
+    case requestTooLarge = 310
+    case tooManyFiles = 311
+    case storageQuotaExceeded = 312
+    case jobQuotaExceeded = 313
 
     // 400-499: API, auth and configuration
     case validationFailed = 400
     case unauthorized = 401
+    case malformedRequest = 402
     case forbidden = 403
     case notFound = 404
+    case methodNotAllowed = 405
     case conflict = 409
     case configInvalid = 420
+    case rateLimited = 429
     case databaseUnavailable = 430
+    case headersTooLarge = 431
+    case serverBusy = 432
 
     /// The upper-snake-case name used in JSON bodies and logs, e.g. `NOT_MEDIA`.
     public var name: String {
@@ -106,13 +115,22 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .invalidJobState: "INVALID_JOB_STATE"
         case .nodesLost: "NODES_LOST"
         case .noEligibleNode: "NO_ELIGIBLE_NODE"
+        case .requestTooLarge: "REQUEST_TOO_LARGE"
+        case .tooManyFiles: "TOO_MANY_FILES"
+        case .storageQuotaExceeded: "STORAGE_QUOTA_EXCEEDED"
+        case .jobQuotaExceeded: "JOB_QUOTA_EXCEEDED"
         case .validationFailed: "VALIDATION_FAILED"
         case .unauthorized: "UNAUTHORIZED"
+        case .malformedRequest: "MALFORMED_REQUEST"
         case .forbidden: "FORBIDDEN"
         case .notFound: "NOT_FOUND"
+        case .methodNotAllowed: "METHOD_NOT_ALLOWED"
         case .conflict: "CONFLICT"
         case .configInvalid: "CONFIG_INVALID"
+        case .rateLimited: "RATE_LIMITED"
         case .databaseUnavailable: "DATABASE_UNAVAILABLE"
+        case .headersTooLarge: "HEADERS_TOO_LARGE"
+        case .serverBusy: "SERVER_BUSY"
         }
     }
 

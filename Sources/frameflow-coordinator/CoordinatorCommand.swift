@@ -54,7 +54,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("frameflow-coordinator: database \(cluster.coordinator.databaseURL): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let service = await CoordinatorService.withAPI(config: cluster.coordinator, database: database, logger: logger)
+        let service: CoordinatorService
+        do {
+            service = try await CoordinatorService.withAPI(config: cluster.coordinator, database: database, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("frameflow-coordinator: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         defer { Task { await database.shutdown() } }
         do {
             try await service.run()

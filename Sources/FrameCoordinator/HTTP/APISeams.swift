@@ -3,6 +3,7 @@ import FrameCluster
 import FrameStore
 import Foundation
 import Logging
+import NIOPosix
 
 extension MediaIngestor: VideoIngestor {
     /// The API's seam: probe, plan and create the job for a durable upload.
@@ -32,11 +33,20 @@ public struct SchedulerCanceller: JobCanceller {
 extension CoordinatorService {
     /// The full coordinator: scheduling as ``init(config:database:logger:)`` plus the
     /// user-facing API (`/auth`, `/videos`, `/downloads`) mounted on the HTTP listener.
-    public static func withAPI(config: CoordinatorConfig, database: Database, logger: Logger) async -> CoordinatorService {
+    ///
+    /// Without `jwt_secret` the secret is read from (or generated into) `jwt_secret_file`, so tokens and
+    /// signed links survive a restart; a bad file throws its ``ConfigError``.
+    public static func withAPI(config: CoordinatorConfig, database: Database, logger: Logger) async throws -> CoordinatorService {
         let base = CoordinatorService(config: config, database: database, logger: logger)
         guard let scheduler = base.scheduler, let ingestor = base.ingestor else { return base }
+        var apiConfig = APIConfiguration(config)
+        if apiConfig.jwtSecret == nil {
+            let file = config.jwtSecretFile
+            apiConfig.jwtSecret = try await NIOThreadPool.singleton.runIfActive { try SecretFile.loadOrCreate(file) }
+            logger.info("coordinator.jwt_secret is not set: using the secret kept in \(file.path)")
+        }
         let api = await FrameAPIServer(
-            configuration: APIConfiguration(config), database: database, ingestor: ingestor,
+            configuration: apiConfig, database: database, ingestor: ingestor,
             canceller: SchedulerCanceller(scheduler: scheduler), logger: logger)
         return CoordinatorService(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,

@@ -140,9 +140,14 @@ public actor NodeRegistry {
         return known || live[name] != nil
     }
 
-    /// Disconnect now and refuse the node's certificate from then on.
+    /// Disconnect now and refuse the node's certificate from then on. Returns whether the node was
+    /// known; an unknown name is recorded as revoked (so its certificate is refused before it ever
+    /// connects) only with `createIfUnknown`, otherwise nothing changes.
     @discardableResult
-    public func revoke(_ name: String) async throws -> Bool {
+    public func revoke(_ name: String, createIfUnknown: Bool = true) async throws -> Bool {
+        if !createIfUnknown, live[name] == nil, try await directory.adminState(name: name) == nil {
+            return false
+        }
         let known = try await directory.setAdminState(name: name, to: .revoked)
         if let node = live[name] {
             live[name] = nil
