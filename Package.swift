@@ -92,7 +92,8 @@ let package = Package(
         /// The user-facing HTTP API: accounts, JWT auth, streaming uploads, job views, downloads.
         /// Knows nothing of nodes, FFmpeg or leases: it reaches them through two protocols.
         .target(name: "FrameAPI", dependencies: [
-            "FrameCore", "FrameStore", "CLinuxIO",
+            "FrameCore", "FrameStore", "FrameArchive", "CLinuxIO",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -104,9 +105,17 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        /// The web app (hand-written HTML, CSS, ES modules) as resources, served with ETags.
+        .target(name: "FrameWeb", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], resources: [.copy("Assets")]),
         /// The coordinator service: HTTP API, node sessions, scheduler.
         .target(name: "FrameCoordinator", dependencies: [
-            "FrameCore", "FrameWire", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify",
+            "FrameCore", "FrameWire", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify", "FrameWeb",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),

@@ -66,11 +66,15 @@ public actor LeaseScheduler: NodeWorkHandler {
     public nonisolated let metrics: CoordinatorMetrics
     /// How long a result's database write is retried while the database is down.
     private let outagePatience: Duration = .seconds(300)
+    /// Told the id of every job whose status or progress this scheduler changed (server push).
+    private let onJobChange: @Sendable (UUID) -> Void
 
     public init(
         database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int,
-        resumeGrace: Duration = .zero, logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics()
+        resumeGrace: Duration = .zero, logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(),
+        onJobChange: @escaping @Sendable (UUID) -> Void = { _ in }
     ) {
+        self.onJobChange = onJobChange
         self.resumeGrace = resumeGrace
         self.metrics = metrics
         self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL))
@@ -236,6 +240,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             await nodes[held.node]?.send(.cancel(Cancel(lease: held.ref, reason: .cancelled)))
         }
         dropJobFiles(jobID)
+        onJobChange(jobID)
         await dispatchAll()
         return outcome
     }
@@ -258,6 +263,8 @@ public actor LeaseScheduler: NodeWorkHandler {
         do {
             granted = try await leases.claim(node: name, limit: free)
             metrics.recordClaim(ContinuousClock.now - claimStarted)
+            // A first grant moves a job from QUEUED to PROCESSING.
+            for job in Set(granted.map(\.ref.jobID)) { onJobChange(job) }
         } catch {
             logger.error("lease claim failed", metadata: ["node": "\(name)", "error": "\(error)"])
             return
@@ -395,6 +402,7 @@ public actor LeaseScheduler: NodeWorkHandler {
                     "node_elapsed_ms": "\(done.elapsedMillis)", "bytes_read": "\(done.bytesRead)",
                     "job_frames_done": "\(progress.framesDone)/\(progress.frameCount)",
                 ]))
+                onJobChange(done.lease.jobID)
                 if progress.allSegmentsDone { await assemble(done.lease.jobID) }
             case .stale:
                 await refuseStale(done.lease, node: node, "SEGMENT_DONE")
@@ -476,6 +484,7 @@ public actor LeaseScheduler: NodeWorkHandler {
                 await nodes[held.node]?.send(.cancel(Cancel(lease: held.ref, reason: failure.code)))
             }
             dropJobFiles(failure.jobID, keepUpload: true)
+            onJobChange(failure.jobID)
         }
     }
 
@@ -518,6 +527,7 @@ public actor LeaseScheduler: NodeWorkHandler {
                 // libzip blocks: keep it off the cooperative pool, which runs the sessions.
                 : try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
             _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
+            onJobChange(jobID)
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
                 "assembly_ms": "\((ContinuousClock.now - started).milliseconds)",
@@ -532,6 +542,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             logger.error("assembly failed", metadata: ["job": "\(jobID.lowercased)", "error": "\(failure)"])
             _ = try? await jobs.fail(id: jobID, code: failure.code == .internalError ? .archiveFailed : failure.code,
                                      message: "cannot assemble the archive: \(failure.message)")
+            onJobChange(jobID)
         }
     }
 
