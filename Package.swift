@@ -198,6 +198,7 @@ let package = Package(
         .testTarget(name: "FrameCoordinatorTests", dependencies: [
             "FrameTestSupport",
             "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameExtract", "FrameAPI", "FrameNotify",
+            "FrameWeb",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),

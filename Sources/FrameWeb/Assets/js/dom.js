@@ -1,4 +1,4 @@
-// Tiny DOM helpers. Text always goes in through textContent, never innerHTML:
+// Tiny DOM helpers. Text always goes in through textContent, never parsed as markup:
 // file names and server messages are data, and can never become markup.
 
 /** el("tag.class#id", {attr: value, on: {click: fn}}, ...children) */
