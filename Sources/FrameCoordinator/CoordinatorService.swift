@@ -138,7 +138,7 @@ public struct CoordinatorService: Sendable {
         // ends the open event streams, which would otherwise hold the server's shutdown.
         if let jobFeed { services.append(.init(service: jobFeed)) }
         if let monitor { services.append(.init(service: monitor)) }
-        if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, logger: logger))) }
+        if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, jobFeed: jobFeed, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
                 services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
@@ -151,6 +151,8 @@ public struct CoordinatorService: Sendable {
 struct SchedulerTicks: Service {
     let scheduler: LeaseScheduler
     let sweeper: RetentionSweeper?
+    /// Told of expired jobs, so their owners' pages show EXPIRED.
+    var jobFeed: JobChangeFeed? = nil
     let logger: Logger
 
     func run() async throws {
@@ -160,7 +162,7 @@ struct SchedulerTicks: Service {
                 if let sweeper {
                     group.addTask {
                         while !Task.isCancelled {
-                            do { try await sweeper.sweep() } catch {
+                            do { for id in try await sweeper.sweep() { jobFeed?.changed(id) } } catch {
                                 logger.error("retention sweep failed", metadata: ["error": "\(error)"])
                             }
                             try? await Task.sleep(for: .seconds(60))

@@ -52,11 +52,11 @@ import Testing
         let open = try hub.subscribe(.operators)
         #expect(throws: EventHub.Unavailable.self) { try hub.subscribe(.operators) }
         let text = await endpoint.scrape()
-        #expect(text.contains(#"frameflow_event_streams{state="open"} 1"#))
-        #expect(text.contains(#"frameflow_event_streams{state="limit"} 1"#))
-        #expect(text.contains("frameflow_event_streams_refused 1"))
+        #expect(text.contains(#"frameflow_event_streams{state="open"} 1.0"#))
+        #expect(text.contains(#"frameflow_event_streams{state="limit"} 1.0"#))
+        #expect(text.contains("frameflow_event_streams_refused 1.0"))
         open.cancel()
-        #expect(await endpoint.scrape().contains(#"frameflow_event_streams{state="open"} 0"#))
+        #expect(await endpoint.scrape().contains(#"frameflow_event_streams{state="open"} 0.0"#))
     }
 
     @Test func noAssetUsesInnerHTMLOrEval() throws {
