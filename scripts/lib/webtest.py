@@ -87,7 +87,8 @@ def register(p, email, screenshot=None):
     page.fill("#register-form input[name=password]", PASSWORD)
     expect(page.locator("#password-rules li.missing")).to_have_count(0)
     page.click("#register-form button[type=submit]")
-    expect(page.locator("#whoami")).to_have_text(email)
+    # Two bcrypt rounds (register, log in) at the default cost: slow on a loaded debug build.
+    expect(page.locator("#whoami")).to_have_text(email, timeout=30000)
     expect(page.locator("#video-rows")).to_be_visible()
 
 
@@ -186,6 +187,8 @@ def main():
         expect(page.locator("#video .facts")).to_contain_text("320 × 240")
         shot(page, "video.png")
         page.goto(args.url + "/#/videos")
+        # first, second, the markup-named one and long (notes.mp4 was refused, so it has no job).
+        expect(page.locator("#video-rows tr[data-id]")).to_have_count(4, timeout=10000)
         a_ids = page.eval_on_selector_all("#video-rows tr[data-id]", "rows => rows.map(r => r.dataset.id)")
         assert len(a_ids) == 4, a_ids  # first, second, the markup-named one, long (notes.mp4 was refused)
 
