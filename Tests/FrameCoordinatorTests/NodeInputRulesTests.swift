@@ -5,6 +5,7 @@ import Foundation
 import NIOCore
 import Testing
 @testable import FrameCoordinator
+import FrameSession
 
 /// The pure rules that stand between a node's bytes and the coordinator's
 /// effects: READ ranges, message fields, slot accounting, progress deadlines

@@ -45,14 +45,27 @@ extension CoordinatorService {
             apiConfig.jwtSecret = try await NIOThreadPool.singleton.runIfActive { try SecretFile.loadOrCreate(file) }
             logger.info("coordinator.jwt_secret is not set: using the secret kept in \(file.path)")
         }
+        let publishing = PublishingIngestor(base: ingestor, feed: base.jobFeed)
         let api = await FrameAPIServer(
-            configuration: apiConfig, database: database, ingestor: ingestor,
+            configuration: apiConfig, database: database, ingestor: publishing,
             canceller: SchedulerCanceller(scheduler: scheduler), logger: logger)
         return CoordinatorService(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
             ingestor: ingestor, sweeper: base.sweeper, recovery: base.recovery, layout: base.layout, logger: logger, api: api,
             metrics: base.metrics, jobCounts: { try await JobStore(database: database).statusCounts() },
-            notifier: base.notifier,
+            notifier: base.notifier, events: base.events, jobFeed: base.jobFeed, monitorDatabase: database,
             ready: { await database.ping() })
+    }
+}
+
+/// The ingestor as the API sees it: a new job is also announced to its owner's event stream.
+struct PublishingIngestor: VideoIngestor {
+    let base: MediaIngestor
+    let feed: JobChangeFeed?
+
+    func ingest(_ upload: StoredUpload, owner: UUID, options: JobOptions) async throws -> JobRecord {
+        let job = try await base.ingest(upload, owner: owner, options: options)
+        feed?.changed(job.id)
+        return job
     }
 }

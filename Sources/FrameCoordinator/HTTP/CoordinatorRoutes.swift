@@ -14,12 +14,15 @@ enum CoordinatorRoutes {
     /// the admin token and, when the API is mounted, access tokens of users whose role is admin.
     static func build(
         registry: NodeRegistry, adminToken: String?, api: FrameAPIServer? = nil, metrics: MetricsEndpoint? = nil,
-        logger: Logger = Logger(label: "frameflow.http"), ready: @escaping @Sendable () async -> Bool
+        logger: Logger = Logger(label: "frameflow.http"), web: WebRoutes? = nil,
+        ready: @escaping @Sendable () async -> Bool
     ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         // First, so it wraps every route below (and unknown ones): problem documents, security headers.
         let routes = FrameAPIServer.addRequestGuard(to: router, logger: logger)
         defer { routes.load(router.routes) }
+        // Then the session cookie: only routes added after a middleware go through it.
+        if let api, web != nil { router.add(middleware: api.sessionMiddleware()) }
         router.get("health") { _, _ in Health(status: "ok") }
         router.get("ready") { _, _ -> Health in
             guard await ready() else {
@@ -56,6 +59,7 @@ enum CoordinatorRoutes {
             }
         }
         api?.addRoutes(to: router)
+        if let web { web.add(to: router, admin: admin, api: api, adminToken: adminToken) }
         return router
     }
 }

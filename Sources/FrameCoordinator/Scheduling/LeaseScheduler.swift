@@ -79,12 +79,16 @@ public actor LeaseScheduler: NodeWorkHandler {
     public nonisolated let metrics: CoordinatorMetrics
     /// How long a result's database write is retried while the database is down.
     private let outagePatience: Duration = .seconds(300)
+    /// Told the id of every job whose status or progress this scheduler changed (server push).
+    private let onJobChange: @Sendable (UUID) -> Void
 
     public init(
         database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int,
         resumeGrace: Duration = .zero, progressDeadline: ProgressDeadline = ProgressDeadline(),
-        logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton
+        logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
+        onJobChange: @escaping @Sendable (UUID) -> Void = { _ in }
     ) {
+        self.onJobChange = onJobChange
         self.resumeGrace = resumeGrace
         self.progress = ProgressWatch(rule: progressDeadline)
         self.reader = SourceReader(threadPool: threadPool)
@@ -295,6 +299,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             await send(.cancel(Cancel(lease: held.ref, reason: .cancelled)), to: held.node)
         }
         dropJobFiles(jobID)
+        onJobChange(jobID)
         await dispatchAll()
         return outcome
     }
@@ -312,6 +317,8 @@ public actor LeaseScheduler: NodeWorkHandler {
         do {
             granted = try await leases.claim(node: name, limit: reservation.count)
             metrics.recordClaim(ContinuousClock.now - claimStarted)
+            // A first grant moves a job from QUEUED to PROCESSING.
+            for job in Set(granted.map(\.ref.jobID)) { onJobChange(job) }
         } catch {
             ledger.finish(&reservation)
             logger.error("lease claim failed", metadata: ["node": "\(name)", "error": "\(error)"])
@@ -469,6 +476,7 @@ public actor LeaseScheduler: NodeWorkHandler {
                     logger.warning("a node's non-retryable verdict was contradicted by another node", metadata: meta(
                         done.lease, node: node, ["contradicted_node": "\(wrong)"]))
                 }
+                onJobChange(done.lease.jobID)
                 if progress.allSegmentsDone { await assemble(done.lease.jobID) }
             case .stale:
                 await refuseStale(done.lease, node: node, "SEGMENT_DONE")
@@ -554,6 +562,7 @@ public actor LeaseScheduler: NodeWorkHandler {
                 await send(.cancel(Cancel(lease: held.ref, reason: failure.code)), to: held.node)
             }
             dropJobFiles(failure.jobID, keepUpload: true)
+            onJobChange(failure.jobID)
         }
     }
 
@@ -623,6 +632,7 @@ public actor LeaseScheduler: NodeWorkHandler {
                 // libzip blocks: keep it off the cooperative pool, which runs the sessions.
                 : try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
             _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
+            onJobChange(jobID)
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
                 "assembly_ms": "\((ContinuousClock.now - started).milliseconds)",
@@ -637,6 +647,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             logger.error("assembly failed", metadata: ["job": "\(jobID.lowercased)", "error": "\(failure)"])
             _ = try? await jobs.fail(id: jobID, code: failure.code == .internalError ? .archiveFailed : failure.code,
                                      message: "cannot assemble the archive: \(failure.message)")
+            onJobChange(jobID)
         }
     }
 
