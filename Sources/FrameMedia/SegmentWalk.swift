@@ -66,6 +66,11 @@ final class SegmentWalk {
     /// packet timestamps are trusted only after a run of these, and never after a mismatch.
     private var matchedOutputs = 0
     private var timestampsDisagree = false
+    /// Whether a packet without a presentation time was read (AVI and other decode-time-only
+    /// containers). Then no packet is skipped: the decoder stamps pictures with the decode
+    /// time of whichever packet pushes them out, and a packed B-frame packet also carries the
+    /// next B-frame, so a packet's own timestamp does not say which pictures skipping it loses.
+    private var packetsLackPresentationTimes = false
     /// The last packet fed (decode time, duration): where the final drain's frames without
     /// timestamps are numbered from.
     private var lastFed: (dts: Int64, duration: Int64)?
@@ -267,7 +272,12 @@ final class SegmentWalk {
                 if let error = input.io.sourceError { throw MediaError(.ioError, "reading the input failed: \(error)") }
                 throw MediaError(.corruptMedia, "demuxing failed: \(ffErrorString(r))")
             }
-            if packet.pointee.stream_index == streamIndex { return packet }
+            if packet.pointee.stream_index == streamIndex {
+                if packet.pointee.pts == ff_nopts_value() && packet.pointee.flags & AV_PKT_FLAG_DISCARD == 0 {
+                    packetsLackPresentationTimes = true
+                }
+                return packet
+            }
             av_packet_unref(packet)
         }
     }
@@ -361,9 +371,7 @@ final class SegmentWalk {
     /// Whether no frame of this packet can be a sample: it lies outside the segment, or a
     /// later packet (in the lookahead) falls in the same or an earlier slot and replaces it.
     private func cannotBeSample(_ packet: UnsafeMutablePointer<AVPacket>) -> Bool {
-        // A packet without a presentation time (AVI) does not say which picture it holds: the
-        // decoder stamps pictures with the decode time of whichever packet pushes them out.
-        guard packet.pointee.pts != ff_nopts_value() else { return false }
+        guard !packetsLackPresentationTimes, packet.pointee.pts != ff_nopts_value() else { return false }
         let pts = packetPTS(packet)
         if pts < spec.startPTS || pts >= spec.endPTS { return true }
         let slot = clock.slot(pts)
