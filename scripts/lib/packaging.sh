@@ -11,7 +11,8 @@
 #
 # Source scripts/lib/deps.sh first (ff_log).
 
-FRAMEFLOW_PACKAGING_APT_PACKAGES=(dpkg-dev lintian debootstrap fakeroot xz-utils)
+# libcurl4-openssl-dev: the static FoundationNetworking (the CLI's HTTP client) links libcurl.
+FRAMEFLOW_PACKAGING_APT_PACKAGES=(dpkg-dev lintian debootstrap fakeroot xz-utils libcurl4-openssl-dev)
 
 pkg_ensure_tools() {
   local missing=() pkg
