@@ -15,7 +15,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         Settings come from cluster.yaml (the `coordinator:` and `logging:` sections), then FRAMEFLOW_* \
         environment variables (e.g. FRAMEFLOW_COORDINATOR_HEARTBEAT_TIMEOUT=5s), then flags; \
         `--set KEY=VALUE` overrides any key (e.g. --set coordinator.lease_ttl=60s).
-        """)
+        """,
+        version: FrameFlowVersion.current)
 
     @Option(name: .long, help: "Path of cluster.yaml.")
     var config: String = "cluster.yaml"

@@ -190,6 +190,10 @@ public struct ClusterConfig: Sendable {
             throw fail("node.name", "'\(name)' is not a valid node name (letters, digits, '.', '_', '-'; at most 64)")
         }
         let backoff = try positiveDuration("node.reconnect_max_backoff")
+        let shutdownGrace = s.duration("node.shutdown_grace")
+        guard shutdownGrace >= .zero, shutdownGrace <= .seconds(3600) else {
+            throw fail("node.shutdown_grace", "must be between 0 and 1h")
+        }
         let node = NodeConfig(
             name: s.string("node.name"),
             coordinator: s.hostPort("node.coordinator")!,
@@ -201,6 +205,7 @@ public struct ClusterConfig: Sendable {
             slots: slots == 0 ? ProcessInfo.processInfo.activeProcessorCount : Int(slots),
             labels: s.map("node.labels"),
             reconnectMaxBackoff: backoff,
+            shutdownGrace: shutdownGrace,
             logging: logging
         )
         return ClusterConfig(coordinator: coordinator, node: node)

@@ -81,6 +81,7 @@ enum ConfigKeys {
         .init(path: "node.slots", kind: .int, defaultValue: "0"),
         .init(path: "node.labels", kind: .stringMap, defaultValue: ""),
         .init(path: "node.reconnect_max_backoff", kind: .duration, defaultValue: "10s"),
+        .init(path: "node.shutdown_grace", kind: .duration, defaultValue: "10s"),
         // logging (both processes)
         .init(path: "logging.format", kind: .choice(["json", "text"]), defaultValue: "text"),
         .init(path: "logging.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),

@@ -117,6 +117,9 @@ public struct NodeConfig: Sendable {
     public var slots: Int
     public var labels: [String: String]
     public var reconnectMaxBackoff: Duration
+    /// On SIGTERM, how long running segments may take to finish before they
+    /// are handed back to the coordinator (0: hand them back at once).
+    public var shutdownGrace: Duration
     public var logging: LoggingConfig
 }
 
