@@ -117,9 +117,13 @@ public struct CoordinatorService: Sendable {
             },
             logger: logger
         )
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: listener), .init(service: app)]
+        // Graceful shutdown runs in reverse order: the scheduler stops last, after the
+        // sessions have ended, and waits for its background work.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let scheduler { services.append(.init(service: scheduler)) }
+        services += [.init(service: HeartbeatFlusher(registry: registry)), .init(service: listener), .init(service: app)]
         if let notifier { services.append(.init(service: notifier)) }
-        if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, logger: logger))) }
+        if let sweeper { services.append(.init(service: RetentionSweeps(sweeper: sweeper, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
                 services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
@@ -127,28 +131,36 @@ public struct CoordinatorService: Sendable {
     }
 }
 
-/// Runs the scheduler's periodic tick (reaper and dispatch) and the
-/// retention sweep (every minute) as a service.
-struct SchedulerTicks: Service {
-    let scheduler: LeaseScheduler
-    let sweeper: RetentionSweeper?
+/// Runs the retention sweep every minute as a service.
+struct RetentionSweeps: Service {
+    let sweeper: RetentionSweeper
     let logger: Logger
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await scheduler.runTicks() }
-                if let sweeper {
-                    group.addTask {
-                        while !Task.isCancelled {
-                            do { try await sweeper.sweep() } catch {
-                                logger.error("retention sweep failed", metadata: ["error": "\(error)"])
-                            }
-                            try? await Task.sleep(for: .seconds(60))
-                        }
-                    }
+            while !Task.isCancelled {
+                do { try await sweeper.sweep() } catch {
+                    logger.error("retention sweep failed", metadata: ["error": "\(error)"])
                 }
+                try? await Task.sleep(for: .seconds(60))
             }
         }
+    }
+}
+
+/// Writes the node registry's batched heartbeats a few times a second.
+struct HeartbeatFlusher: Service {
+    let registry: NodeRegistry
+    var interval: Duration = .milliseconds(250)
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                await registry.flushHeartbeats()
+            }
+        }
+        // What came in last is still written.
+        await registry.flushHeartbeats()
     }
 }
