@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "frameflow-coordinator", targets: ["frameflow-coordinator"]),
         .executable(name: "frameflow-node", targets: ["frameflow-node"]),
         .executable(name: "frameflow", targets: ["frameflow"]),
+        .executable(name: "frameflow-sim", targets: ["frameflow-sim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -121,6 +122,7 @@ let package = Package(
             "FrameCore", "FrameWire", "FrameSession", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify", "FrameWeb",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -133,6 +135,14 @@ let package = Package(
             "FrameCore", "FrameWire", "FrameCluster", "FrameMedia",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// Simulated nodes for load tests: real sessions (the node agent), canned decode work.
+        .target(name: "FrameSimulator", dependencies: [
+            "FrameCore", "FrameWire", "FrameCluster", "FrameNode",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -157,6 +167,12 @@ let package = Package(
         .executableTarget(name: "frameflow-node", dependencies: [
             "FrameNode", "FrameCluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "frameflow-sim", dependencies: [
+            "FrameSimulator", "FrameCluster",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "frameflow", dependencies: [
             "FrameCluster", "FrameExtract", "FrameClient", "FrameCore",
@@ -219,6 +235,18 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// The node agent's pieces (connection state machine, lease runner, decoder pool).
+        .testTarget(name: "FrameNodeTests", dependencies: [
+            "FrameTestSupport", "FrameNode", "FrameMedia", "FrameWire", "FrameCore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ]),
+        /// The simulator's canned images and decode model.
+        .testTarget(name: "FrameSimulatorTests", dependencies: [
+            "FrameSimulator", "FrameCoordinator", "FrameWire", "FrameCore",
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "FrameNotifyTests", dependencies: ["FrameNotify"]),
         .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient", "FrameTestSupport"]),

@@ -50,7 +50,7 @@ public struct CoordinatorService: Sendable {
             database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
             resumeGrace: config.leaseResumeGrace,
             progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor),
-            logger: logger, metrics: metrics, onJobChange: { feed.changed($0) })
+            logger: logger, metrics: metrics, observer: feed)
         let jobs = JobStore(database: database)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
@@ -135,13 +135,17 @@ public struct CoordinatorService: Sendable {
             },
             logger: logger
         )
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: listener), .init(service: app)]
+        // Graceful shutdown runs in reverse order: the scheduler stops last, after the
+        // sessions have ended, and waits for its background work.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let scheduler { services.append(.init(service: scheduler)) }
+        services += [.init(service: HeartbeatFlusher(registry: registry)), .init(service: listener), .init(service: app)]
         if let notifier { services.append(.init(service: notifier)) }
         // After the HTTP server: services stop in reverse order, and the feed closing the hub
         // ends the open event streams, which would otherwise hold the server's shutdown.
         if let jobFeed { services.append(.init(service: jobFeed)) }
         if let monitor { services.append(.init(service: monitor)) }
-        if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, jobFeed: jobFeed, logger: logger))) }
+        if let sweeper { services.append(.init(service: RetentionSweeps(sweeper: sweeper, jobFeed: jobFeed, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
                 services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
@@ -149,30 +153,38 @@ public struct CoordinatorService: Sendable {
     }
 }
 
-/// Runs the scheduler's periodic tick (reaper and dispatch) and the
-/// retention sweep (every minute) as a service.
-struct SchedulerTicks: Service {
-    let scheduler: LeaseScheduler
-    let sweeper: RetentionSweeper?
+/// Runs the retention sweep every minute as a service.
+struct RetentionSweeps: Service {
+    let sweeper: RetentionSweeper
     /// Told of expired jobs, so their owners' pages show EXPIRED.
     var jobFeed: JobChangeFeed? = nil
     let logger: Logger
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await scheduler.runTicks() }
-                if let sweeper {
-                    group.addTask {
-                        while !Task.isCancelled {
-                            do { for id in try await sweeper.sweep() { jobFeed?.changed(id) } } catch {
-                                logger.error("retention sweep failed", metadata: ["error": "\(error)"])
-                            }
-                            try? await Task.sleep(for: .seconds(60))
-                        }
-                    }
+            while !Task.isCancelled {
+                do { for id in try await sweeper.sweep() { jobFeed?.changed(id) } } catch {
+                    logger.error("retention sweep failed", metadata: ["error": "\(error)"])
                 }
+                try? await Task.sleep(for: .seconds(60))
             }
         }
+    }
+}
+
+/// Writes the node registry's batched heartbeats a few times a second.
+struct HeartbeatFlusher: Service {
+    let registry: NodeRegistry
+    var interval: Duration = .milliseconds(250)
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                await registry.flushHeartbeats()
+            }
+        }
+        // What came in last is still written.
+        await registry.flushHeartbeats()
     }
 }

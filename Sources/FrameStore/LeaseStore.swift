@@ -120,6 +120,22 @@ public struct LeaseStore: Sendable {
         self.policy = policy
     }
 
+    /// Whether any segment could be claimed now by some node (pending, due,
+    /// of a schedulable job with attempts left). One cheap statement: the
+    /// scheduler asks it before offering work to every idle node, so that an
+    /// idle cluster costs one statement per tick instead of one claim per node.
+    public func hasClaimable() async throws -> Bool {
+        let schedulable = PostgresConnection.textArray(JobStatus.allCases.filter(\.isSchedulable))
+        return try await database.withConnection { conn in
+            try !conn.query("""
+                SELECT 1 FROM segments s JOIN jobs j ON j.id = s.job_id
+                WHERE s.state = 'pending' AND s.not_before <= now()
+                  AND j.status = ANY($1::text[]) AND s.attempts < j.max_attempts
+                LIMIT 1
+                """, schedulable).rows.isEmpty
+        }
+    }
+
     /// Grants up to `limit` pending segments to `node` in one statement.
     ///
     /// Only an `enabled` registered node gets leases, only for jobs that are
@@ -239,6 +255,24 @@ public struct LeaseStore: Sendable {
                 WHERE node = $1 AND state = 'leased'
                 RETURNING job_id, idx, epoch
                 """, node, ttl).rows.map(Self.leaseRef(row:)).sorted(by: Self.order)
+        }
+    }
+
+    /// Extends the leases of every node in `nodes` by the TTL in one
+    /// statement: heartbeats are batched (the coordinator flushes them every
+    /// few hundred milliseconds), so that a thousand idle nodes cost one
+    /// statement per flush instead of one per heartbeat. Returns how many
+    /// leases were renewed.
+    @discardableResult
+    public func renew(nodes: [String]) async throws -> Int {
+        guard !nodes.isEmpty else { return 0 }
+        let ttl = policy.ttl.seconds
+        let names = try PostgresJSON(nodes)
+        return try await database.withConnection { conn in
+            try conn.query("""
+                UPDATE segments SET lease_expires_at = now() + make_interval(secs => $2::float8)
+                WHERE state = 'leased' AND node IN (SELECT jsonb_array_elements_text($1::jsonb))
+                """, names, ttl).affectedRows
         }
     }
 

@@ -134,6 +134,34 @@ public struct NodeStore: Sendable {
         }
     }
 
+    /// One node's heartbeat figures, for ``heartbeats(_:)``.
+    public struct HeartbeatFigures: Sendable, Equatable, Codable {
+        public var name: String
+        public var activeLeases: Int
+        public var framesTotal: Int64
+        public init(name: String, activeLeases: Int, framesTotal: Int64) {
+            self.name = name
+            self.activeLeases = activeLeases
+            self.framesTotal = framesTotal
+        }
+    }
+
+    /// Records the heartbeats of many nodes in one statement (the
+    /// coordinator batches them); names that never registered are ignored.
+    public func heartbeats(_ batch: [HeartbeatFigures]) async throws {
+        guard !batch.isEmpty else { return }
+        let rows = try PostgresJSON(batch)
+        try await database.withConnection { conn in
+            _ = try conn.query("""
+                UPDATE nodes SET last_heartbeat_at = now(), active_leases = b.active, frames_total = b.frames,
+                                 updated_at = now()
+                FROM (SELECT e->>'name' AS name, (e->>'activeLeases')::int AS active, (e->>'framesTotal')::bigint AS frames
+                      FROM jsonb_array_elements($1::jsonb) AS e) AS b
+                WHERE nodes.name = b.name
+                """, rows)
+        }
+    }
+
     /// Marks a node's session as gone; unknown names are ignored.
     public func markOffline(name: String) async throws {
         try await database.withConnection { conn in

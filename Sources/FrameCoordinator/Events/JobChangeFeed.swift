@@ -49,3 +49,8 @@ public final class JobChangeFeed: Service, Sendable {
         }
     }
 }
+
+/// The scheduler's job changes reach the browsers' event streams through the feed.
+extension JobChangeFeed: JobChangeObserver {
+    public func jobChanged(_ change: JobChange) { changed(change.jobID) }
+}

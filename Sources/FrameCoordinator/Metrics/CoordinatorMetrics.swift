@@ -20,6 +20,12 @@ public final class CoordinatorMetrics: Sendable {
     public let segmentsLeased: CoreMetrics.Counter
     /// Frames written to the spool.
     public let framesReceived: CoreMetrics.Counter
+    /// Bytes of the frames written to the spool.
+    public let frameBytes: CoreMetrics.Counter
+    /// Node heartbeats received by the scheduler.
+    public let heartbeats: CoreMetrics.Counter
+    /// Batched renewal statements (each renews the leases of every node that heartbeated since the last).
+    public let renewalFlushes: CoreMetrics.Counter
     /// Bytes of accepted uploads.
     public let uploadedBytes: CoreMetrics.Counter
     /// Results refused because the lease was no longer the sender's (stale epoch or node).
@@ -52,6 +58,9 @@ public final class CoordinatorMetrics: Sendable {
         self.factory = factory
         segmentsLeased = .init(label: "frameflow_segments_leased_total", factory: factory)
         framesReceived = .init(label: "frameflow_frames_received_total", factory: factory)
+        frameBytes = .init(label: "frameflow_frame_bytes_total", factory: factory)
+        heartbeats = .init(label: "frameflow_heartbeats_total", factory: factory)
+        renewalFlushes = .init(label: "frameflow_lease_renewal_flushes_total", factory: factory)
         uploadedBytes = .init(label: "frameflow_upload_bytes_total", factory: factory)
         segmentsFenced = .init(label: "frameflow_segments_fenced_total", factory: factory)
         leaseClaimLatency = .init(label: "frameflow_lease_claim_duration_seconds", factory: factory)

@@ -35,6 +35,8 @@ public actor NodeRegistry {
     private var framesHistory: [String: (at: Date, frames: Int64, rate: Double)] = [:]
     /// Draining nodes whose heartbeat, after the drain, reported no active lease: they are `drained`.
     private var drained: [String: Date] = [:]
+    /// Heartbeats not yet written to the directory, by node (the latest wins).
+    private var pendingHeartbeats: [String: NodeStore.HeartbeatFigures] = [:]
     public let directory: any NodeDirectory
     private let logger: Logger
 
@@ -80,6 +82,7 @@ public actor NodeRegistry {
     public func detach(name: String, sessionID: UInt64) async {
         guard live[name]?.sessionID == sessionID else { return }
         live[name] = nil
+        pendingHeartbeats[name] = nil
         try? await directory.markOffline(name: name)
     }
 
@@ -99,9 +102,22 @@ public actor NodeRegistry {
         } else if framesHistory[name] == nil {
             framesHistory[name] = (now, Int64(clamping: heartbeat.framesTotal), 0)
         }
-        try? await directory.heartbeat(
+        // Written by the next flush, with every other node's: one statement per flush, not per heartbeat.
+        pendingHeartbeats[name] = NodeStore.HeartbeatFigures(
             name: name, activeLeases: Int(heartbeat.activeLeases), framesTotal: Int64(clamping: heartbeat.framesTotal))
         noteDrainProgress(name: name, activeLeases: Int(heartbeat.activeLeases))
+    }
+
+    /// Writes the heartbeats recorded since the last flush, in one batch.
+    /// Run by ``HeartbeatFlusher`` a few times a second; a flush that waits
+    /// on a database outage holds up only the next flush, never a session.
+    public func flushHeartbeats() async {
+        guard !pendingHeartbeats.isEmpty else { return }
+        let batch = pendingHeartbeats.values.sorted { $0.name < $1.name }
+        pendingHeartbeats = [:]
+        do { try await directory.heartbeats(batch) } catch {
+            logger.warning("cannot record heartbeats", metadata: ["nodes": "\(batch.count)", "error": "\(error)"])
+        }
     }
 
     /// A draining node that reports no leases has finished its last segment: say so, once.

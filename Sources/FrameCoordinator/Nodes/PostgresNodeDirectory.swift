@@ -20,6 +20,10 @@ public struct PostgresNodeDirectory: NodeDirectory {
         try await store.heartbeat(name: name, activeLeases: activeLeases, framesTotal: framesTotal)
     }
 
+    public func heartbeats(_ batch: [NodeStore.HeartbeatFigures]) async throws {
+        try await store.heartbeats(batch)
+    }
+
     public func markOffline(name: String) async throws {
         try await store.markOffline(name: name)
     }

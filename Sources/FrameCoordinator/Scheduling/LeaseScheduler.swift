@@ -6,111 +6,147 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 
 /// Hands segments to nodes and takes their results: the coordinator's side
 /// of the lease protocol.
 ///
+/// The decisions are ``LeaseBook``'s (a value: nodes, slots, held leases,
+/// grace, progress deadlines, pending renewals); this actor is the thin
+/// driver that performs them: store calls, messages to nodes, spool writes
+/// (on the thread pool, never on the cooperative pool) and assembly.
+///
 /// Leases are granted by the store's single claim statement whenever a node
 /// has a free slot (once its WELCOME is written, after each result, when a
-/// job arrives, and on a periodic tick that also runs the reaper); the
-/// ``SlotLedger`` is the one place that counts slots, so no path can give a
-/// node more leases than it announced. The scheduler answers READ from the
-/// upload (range-checked by ``ReadRange``, read on the thread pool), checks
-/// each FRAME (``FrameCheck``) before it spools it under a deterministic
-/// name, checks every result against the current lease (epoch and node: the
-/// fence), takes back leases that make no progress (``ProgressWatch``), and
-/// when a job's last segment is accepted assembles its ZIP and marks it
-/// COMPLETED.
+/// job arrives, and on a periodic tick that also runs the reaper). An idle
+/// cluster costs one statement per tick: a round of claims starts only when
+/// the store has claimable work, and stops when it has no more. The
+/// scheduler answers READ from the upload (range-checked by ``ReadRange``,
+/// read on the thread pool), checks each FRAME (``FrameCheck``) before it
+/// spools it under a deterministic name, checks every result against the
+/// current lease (epoch and node: the fence), takes back leases that make no
+/// progress (``ProgressWatch``), and when a job's last segment is accepted
+/// assembles its ZIP and marks it COMPLETED.
+///
+/// Heartbeats only mark a node for renewal; every `renewInterval` one
+/// statement renews the leases of all of them.
 ///
 /// A node that leaves loses its leases at once (heartbeat timeout, GOODBYE,
 /// revoke, fatal error), except when its connection merely dropped (EOF or
 /// reset): then its leases are held for `resumeGrace` so that a node back
 /// from a network blip resumes them (WELCOME `resumedLeases`) instead of
 /// redoing them; see proto-spec/leases.md, "Resuming after a blip".
-public actor LeaseScheduler: NodeWorkHandler {
-    struct NodeEntry {
-        var session: UInt64
-        var send: @Sendable (Message) async -> Void
-        var draining: Bool
-        /// WELCOME has been written: messages may go to the node from now on.
-        var ready = false
-    }
-
-    struct ActiveLease {
-        var ref: LeaseRef
-        var node: String
-        var spec: SegmentSpec
-        var format: ImageFormat
-        var source: URL
-        /// The source's size as the LEASE announced it: READs are checked against it.
-        var sourceSize: Int64
-        /// What this lease's FRAMEs must be.
-        var expectation: FrameExpectation
-        var timestamps: [UInt32: Double] = [:]
-        /// Resumed after a reconnect: frames lost in the blip are not the node's fault.
-        var resumed = false
-    }
-
-    struct Key: Hashable {
-        var job: UUID
-        var segment: UInt32
-    }
+///
+/// It is a `Service`: ``run()`` runs the ticks, the renewals, and every piece
+/// of background work (grace timers, result writes that may outlast a
+/// database outage) as children of one task group, which shutdown waits for.
+public actor LeaseScheduler: NodeWorkHandler, Service {
+    typealias Book = LeaseBook<ContinuousClock.Instant>
+    typealias Key = Book.Key
 
     private let leases: LeaseStore
     private let jobs: JobStore
     private let layout: StorageLayout
     private let retention: TimeInterval
     private let logger: Logger
-    private var nodes: [String: NodeEntry] = [:]
-    private var active: [Key: ActiveLease] = [:]
-    /// Slots per node: every lease in `active` held by a live session is held here too.
-    private var ledger = SlotLedger()
-    /// Progress deadlines of the leases in `active`.
-    private var progress: ProgressWatch<ContinuousClock.Instant>
+    private var book: Book
+    /// How to reach each node's current session (the book knows which session is current).
+    private var senders: [String: @Sendable (Message) async -> Void] = [:]
     private let reader: SourceReader
+    private let threadPool: NIOThreadPool
     private var assembling: Set<UUID> = []
-    /// Nodes whose connection dropped, by name: the session that ended, while its grace runs.
-    private var detached: [String: UInt64] = [:]
-    /// Frames received under leases that were requeued, kept until the segment is granted
-    /// again, so the node that lost it can still resume it without resending them.
-    private var released: [Key: ActiveLease] = [:]
-    private let resumeGrace: Duration
+    /// Where the round of claims starts: rotated, so no node is always last.
+    private var dispatchCursor = 0
     /// This coordinator's counters (leases, requeues, fences, frames, claim latency).
     public nonisolated let metrics: CoordinatorMetrics
     /// How long a result's database write is retried while the database is down.
     private let outagePatience: Duration = .seconds(300)
-    /// Told the id of every job whose status or progress this scheduler changed (server push).
-    private let onJobChange: @Sendable (UUID) -> Void
+    private let renewInterval: Duration
+    private let tickInterval: Duration
+    /// Told of every job status change and segment completion (the seam for server push).
+    private let observer: (any JobChangeObserver)?
+    /// Background work for ``run()``'s task group.
+    private nonisolated let work: AsyncStream<@Sendable () async -> Void>
+    private nonisolated let workInput: AsyncStream<@Sendable () async -> Void>.Continuation
 
     public init(
         database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int,
         resumeGrace: Duration = .zero, progressDeadline: ProgressDeadline = ProgressDeadline(),
         logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
-        onJobChange: @escaping @Sendable (UUID) -> Void = { _ in }
+        renewInterval: Duration = .milliseconds(250), tickInterval: Duration = .seconds(1),
+        observer: (any JobChangeObserver)? = nil
     ) {
-        self.onJobChange = onJobChange
-        self.resumeGrace = resumeGrace
-        self.progress = ProgressWatch(rule: progressDeadline)
+        self.book = Book(progressDeadline: progressDeadline, resumeGrace: resumeGrace)
         self.reader = SourceReader(threadPool: threadPool)
+        self.threadPool = threadPool
         self.metrics = metrics
         self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL))
         self.jobs = JobStore(database: database)
         self.layout = layout
         self.retention = TimeInterval(retentionDays) * 86_400
         self.logger = logger
+        self.renewInterval = renewInterval
+        self.tickInterval = tickInterval
+        self.observer = observer
+        (work, workInput) = AsyncStream.makeStream(of: (@Sendable () async -> Void).self)
+    }
+
+    // MARK: service
+
+    /// Runs the ticks, the lease renewals and the background work until
+    /// graceful shutdown (or cancellation); returns once every child is done.
+    public nonisolated func run() async throws {
+        let work = self.work
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.runTicks() }
+                group.addTask { await self.runRenewals() }
+                for await job in work { group.addTask { await job() } }
+                // Shutdown: timers and retry back-offs end now; writes in flight finish.
+                group.cancelAll()
+            }
+        } onGracefulShutdown: {
+            self.workInput.finish()
+        }
+    }
+
+    /// Background work, run as a child of ``run()``'s task group (never a stray `Task`).
+    private nonisolated func spawn(_ job: @escaping @Sendable () async -> Void) {
+        workInput.yield(job)
     }
 
     /// Runs the periodic tick (reaper, dispatch of retries and new jobs) until cancelled.
-    public func runTicks(every interval: Duration = .seconds(1)) async {
+    public func runTicks() async {
         var tick = 0
         while !Task.isCancelled {
             // First thing after a start, then every few ticks: jobs finished but never assembled.
             if tick % 5 == 0 { await assembleFinishedJobs() }
             tick += 1
-            try? await Task.sleep(for: interval)
+            try? await Task.sleep(for: tickInterval)
+            if Task.isCancelled { break }
             await reap()
             await takeBackStalled()
             await dispatchAll()
+        }
+    }
+
+    /// Renews, every `renewInterval`, the leases of every node that sent a heartbeat since.
+    private func runRenewals() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: renewInterval)
+            await flushRenewals()
+        }
+    }
+
+    /// One statement renews the leases of every node that heartbeated since the last flush.
+    func flushRenewals() async {
+        let names = book.takeRenewals()
+        guard !names.isEmpty else { return }
+        do {
+            try await leases.renew(nodes: names)
+            metrics.renewalFlushes.increment()
+        } catch {
+            logger.warning("cannot renew leases", metadata: ["nodes": "\(names.count)", "error": "\(error)"])
         }
     }
 
@@ -136,9 +172,8 @@ public actor LeaseScheduler: NodeWorkHandler {
     ) async -> [LeaseRef] {
         // Known but not yet eligible: nothing is sent to it, and it gets no new
         // lease, until its session says WELCOME is out (nodeReady).
-        nodes[name] = NodeEntry(session: session, send: send, draining: false)
-        ledger.join(name, session: session, slots: slots)
-        detached[name] = nil
+        book.join(name, session: session, slots: slots)
+        senders[name] = send
         // Leases the node kept working on through a blip (or a coordinator
         // restart) continue under the same epoch when the store still has
         // them for this node; everything else it held is handed back now
@@ -162,40 +197,31 @@ public actor LeaseScheduler: NodeWorkHandler {
                 "node": "\(name)", "offered": "\(heldLeases.count)", "resumed": "\(resumed.count)",
             ])
         }
-        let kept = Set(resumed.map(\.ref))
-        for (key, lease) in active where lease.node == name && !kept.contains(lease.ref) { drop(key) }
+        // The session may have been replaced while the store answered.
+        guard book.session(of: name) == session else { return [] }
+        book.forgetUnresumed(of: name, keeping: Set(resumed.map(\.ref)))
         var confirmed: [LeaseRef] = []
         for grant in resumed {
-            let key = Key(job: grant.ref.jobID, segment: grant.ref.segment)
             // Never more than `slots`, however many the node offered: the rest go back to
             // pending (uncharged) and the node abandons them, not being told to resume them.
-            guard ledger.holdResumed(grant.ref, on: name, session: session) else {
+            guard let lease = book.resume(held(grant, node: name), session: session, at: .now) else {
                 _ = try? await leases.giveBack(grant.ref, node: name, reason: "resumed beyond the node's slots")
                 continue
             }
-            var lease = active[key].flatMap { $0.ref == grant.ref ? $0 : nil } ?? released.removeValue(forKey: key).flatMap { $0.ref == grant.ref ? $0 : nil }
-                ?? makeActive(grant, node: name)
-            lease.node = name
-            lease.resumed = true
-            active[key] = lease
-            progress.start(grant.ref, spec: grant.spec, at: .now)
             confirmed.append(grant.ref)
-            try? FileManager.default.createDirectory(
-                at: layout.spoolDirectory(grant.ref.jobID), withIntermediateDirectories: true)
             logger.notice("lease resumed", metadata: meta(grant.ref, node: name, ["frames_kept": "\(lease.timestamps.count)"]))
         }
+        await makeSpoolDirectories(Set(confirmed.map(\.jobID)))
         return confirmed
     }
 
     public func nodeReady(name: String, session: UInt64) async {
-        guard nodes[name]?.session == session else { return }
-        nodes[name]?.ready = true
-        ledger.makeEligible(name, session: session)
+        guard book.ready(name, session: session) else { return }
         await dispatch(name)
     }
 
-    private func makeActive(_ grant: GrantedLease, node: String) -> ActiveLease {
-        ActiveLease(
+    private func held(_ grant: GrantedLease, node: String) -> Book.Held {
+        Book.Held(
             ref: grant.ref, node: node, spec: grant.spec, format: grant.output.format,
             source: layout.input(grant.ref.jobID, ext: grant.sourceExt), sourceSize: grant.sourceSizeBytes,
             expectation: FrameExpectation(
@@ -203,57 +229,45 @@ public actor LeaseScheduler: NodeWorkHandler {
                 rotation: grant.sourceRotation))
     }
 
-    /// Removes a lease from `active` and from the slot and progress books: the one way a lease stops being held.
-    @discardableResult
-    private func drop(_ key: Key) -> ActiveLease? {
-        guard let lease = active.removeValue(forKey: key) else { return nil }
-        ledger.release(lease.ref, from: lease.node)
-        progress.stop(lease.ref)
-        return lease
-    }
-
     /// Sends to a node whose WELCOME is out; anything else is dropped (it cannot be for a lease the node knows).
     private func send(_ message: Message, to node: String) async {
-        guard let entry = nodes[node], entry.ready else { return }
-        await entry.send(message)
+        guard book.isReady(node), let send = senders[node] else { return }
+        await send(message)
     }
 
     public func nodeLeft(name: String, session: UInt64, reason: String, mayResume: Bool) async {
-        // An older session ending after its node reconnected must not take
-        // the new session's leases.
-        guard nodes[name]?.session == session else { return }
-        nodes[name] = nil
-        ledger.leave(name, session: session)
-        if mayResume && resumeGrace > .zero && active.values.contains(where: { $0.node == name }) {
+        switch book.leave(name, session: session, mayResume: mayResume) {
+        case .ignore:
+            // An older session ending after its node reconnected must not take
+            // the new session's leases.
+            return
+        case .holdForGrace(let grace):
+            senders[name] = nil
             // The connection merely dropped: the node may be back in a moment.
             // Keep its leases (and the frames already received) for the grace.
-            detached[name] = session
             logger.notice("holding a dropped node's leases for it to resume", metadata: [
-                "node": "\(name)", "grace_ms": "\(resumeGrace.milliseconds)", "reason": "\(reason)",
+                "node": "\(name)", "grace_ms": "\(grace.milliseconds)", "reason": "\(reason)",
             ])
-            let grace = resumeGrace
-            Task {
-                try? await Task.sleep(for: grace)
+            spawn {
+                // Cancelled at shutdown: the leases then stay in the store, for the node or the reaper.
+                guard (try? await Task.sleep(for: grace)) != nil else { return }
                 await self.graceEnded(name: name, session: session, reason: reason)
             }
-            return
+        case .takeBack:
+            senders[name] = nil
+            await takeBack(name: name, reason: reason)
         }
-        await takeBack(name: name, reason: reason)
     }
 
     /// The grace of a dropped node ran out without it coming back.
     private func graceEnded(name: String, session: UInt64, reason: String) async {
-        guard detached[name] == session else { return }
-        detached[name] = nil
+        guard book.graceEnded(name, session: session) else { return }
         await takeBack(name: name, reason: "\(reason); not back within the resume grace")
     }
 
     /// Requeues every lease of a lost node, charging a node loss.
     private func takeBack(name: String, reason: String) async {
-        for (key, lease) in active where lease.node == name {
-            drop(key)
-            released[key] = lease
-        }
+        book.takeBack(name)
         do {
             let release = try await leases.requeue(node: name, reason: reason)
             metrics.requeued(release.released.count, .nodeLost)
@@ -270,12 +284,13 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     public func nodeDraining(name: String) async {
-        nodes[name]?.draining = true
-        ledger.makeIneligible(name)
+        book.drain(name)
     }
 
+    /// Marks the node for the next renewal flush (one statement for all nodes).
     public func heartbeat(from node: String) async {
-        _ = try? await leases.renew(node: node)
+        metrics.heartbeats.increment()
+        book.heartbeat(node)
     }
 
     public func receive(_ message: Message, from node: String) async {
@@ -295,69 +310,83 @@ public actor LeaseScheduler: NodeWorkHandler {
     public func cancel(jobID: UUID) async throws -> CancelOutcome {
         let outcome = try await jobs.cancel(id: jobID)
         for held in outcome.cancelledLeases {
-            drop(Key(job: held.ref.jobID, segment: held.ref.segment))
+            book.ended(held.ref)
             await send(.cancel(Cancel(lease: held.ref, reason: .cancelled)), to: held.node)
         }
-        dropJobFiles(jobID)
-        onJobChange(jobID)
+        await dropJobFiles(jobID)
+        observer?.jobChanged(JobChange(jobID: jobID, status: outcome.job.status))
         await dispatchAll()
         return outcome
     }
 
     // MARK: dispatch
 
+    /// Offers work to every node with a free slot, starting from a rotating
+    /// node; only when the store has claimable work, and only until it runs out.
     private func dispatchAll() async {
-        for name in nodes.keys { await dispatch(name) }
+        let names = book.readyNodes.filter { book.free($0) > 0 }
+        guard !names.isEmpty else { return }
+        guard (try? await leases.hasClaimable()) ?? true else { return }
+        dispatchCursor = (dispatchCursor + 1) % names.count
+        for name in names[dispatchCursor...] + names[..<dispatchCursor] {
+            guard let (asked, got) = await dispatch(name) else { continue }
+            // Fewer than asked: the queue may be empty (or the rest is not for this node).
+            if got < asked, !((try? await leases.hasClaimable()) ?? true) { return }
+        }
     }
 
-    private func dispatch(_ name: String) async {
-        guard let node = nodes[name], node.ready, !node.draining, var reservation = ledger.reserve(name) else { return }
+    /// Claims for `name` as many leases as it has free slots; nil when it had none.
+    @discardableResult
+    private func dispatch(_ name: String) async -> (asked: Int, got: Int)? {
+        guard var reservation = book.reserve(name) else { return nil }
+        let asked = reservation.count
         let granted: [GrantedLease]
         let claimStarted = ContinuousClock.now
         do {
             granted = try await leases.claim(node: name, limit: reservation.count)
             metrics.recordClaim(ContinuousClock.now - claimStarted)
             // A first grant moves a job from QUEUED to PROCESSING.
-            for job in Set(granted.map(\.ref.jobID)) { onJobChange(job) }
+            for job in Set(granted.map(\.ref.jobID)) { observer?.jobChanged(JobChange(jobID: job, status: .processing)) }
         } catch {
-            ledger.finish(&reservation)
+            book.finish(&reservation)
             logger.error("lease claim failed", metadata: ["node": "\(name)", "error": "\(error)"])
-            return
+            return (asked, 0)
         }
+        var accepted: [GrantedLease] = []
         for grant in granted {
-            // The session may have ended, or been replaced, while we claimed or sent:
+            // The session may have ended, or been replaced, while we claimed:
             // then the reservation holds nothing and the grant goes back, uncharged.
-            guard let entry = nodes[name], entry.session == reservation.session,
-                  ledger.hold(grant.ref, with: &reservation)
-            else {
+            guard book.granted(held(grant, node: name), with: &reservation, at: .now) else {
                 _ = try? await leases.giveBack(grant.ref, node: name, reason: "node left during claim")
                 continue
             }
-            let key = Key(job: grant.ref.jobID, segment: grant.ref.segment)
-            released[key] = nil
-            // Created once per grant, not per frame: FRAME handling is the hot path.
-            try? FileManager.default.createDirectory(
-                at: layout.spoolDirectory(grant.ref.jobID), withIntermediateDirectories: true)
-            active[key] = makeActive(grant, node: name)
-            progress.start(grant.ref, spec: grant.spec, at: .now)
+            accepted.append(grant)
+        }
+        book.finish(&reservation)
+        // Created once per grant, not per frame: FRAME handling is the hot path.
+        await makeSpoolDirectories(Set(accepted.map(\.ref.jobID)))
+        for grant in accepted {
             metrics.segmentsLeased.increment()
             logger.info("segment leased", metadata: meta(grant.ref, node: name, ["attempt": "\(grant.attempt)"]))
-            await entry.send(.lease(Lease(
+            // Only to the session the lease was claimed for: a newer one never heard of it.
+            guard book.session(of: name) == reservation.session, let send = senders[name] else { continue }
+            await send(.lease(Lease(
                 lease: grant.ref, leaseTTLMillis: UInt32(clamping: leases.policy.ttl.milliseconds),
                 sourceSize: UInt64(clamping: grant.sourceSizeBytes), formatHint: grant.sourceExt,
                 segment: grant.spec, options: grant.output)))
         }
-        ledger.finish(&reservation)
+        return (asked, granted.count)
+    }
+
+    private func makeSpoolDirectories(_ jobIDs: Set<UUID>) async {
+        guard !jobIDs.isEmpty else { return }
+        let urls = jobIDs.map { layout.spoolDirectory($0) }
+        _ = try? await threadPool.runIfActive {
+            for url in urls { try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) }
+        }
     }
 
     // MARK: results
-
-    private func current(_ ref: LeaseRef, node: String) -> ActiveLease? {
-        guard let lease = active[Key(job: ref.jobID, segment: ref.segment)], lease.ref == ref, lease.node == node else {
-            return nil
-        }
-        return lease
-    }
 
     private func refuseStale(_ ref: LeaseRef, node: String, _ what: String) async {
         metrics.segmentsFenced.increment()
@@ -367,7 +396,7 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     private func serveRead(_ read: Read, node: String) async {
-        guard let lease = current(read.lease, node: node) else {
+        guard let lease = book.current(read.lease, node: node) else {
             await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .staleEpoch)), to: node)
             return
         }
@@ -376,11 +405,11 @@ public actor LeaseScheduler: NodeWorkHandler {
             logger.notice("refused a READ outside the source", metadata: meta(read.lease, node: node, ["why": "\(why)"]))
             await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .readOutOfRange)), to: node)
         case .bytes(let offset, let count):
-            progress.progressed(read.lease, at: .now)
+            book.progressed(read.lease, at: .now)
             do {
                 let data = count == 0 ? ByteBuffer() : try await reader.read(lease.source, offset: offset, count: count)
                 // The lease may have moved on while the read ran: then the node gets nothing of it.
-                guard current(read.lease, node: node) != nil else {
+                guard book.current(read.lease, node: node) != nil else {
                     await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .staleEpoch)), to: node)
                     return
                 }
@@ -393,74 +422,72 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     private func acceptFrame(_ frame: Frame, node: String) async {
-        guard var lease = current(frame.lease, node: node) else {
+        let format: ImageFormat
+        switch book.frame(frame, node: node) {
+        case .stale:
             await refuseStale(frame.lease, node: node, "FRAME")
             return
-        }
-        let spec = lease.spec
-        // Widened: firstSample + sampleCount must not trap on a plan near UInt32.max.
-        guard frame.sampleIndex >= spec.firstSample,
-              UInt64(frame.sampleIndex) < UInt64(spec.firstSample) + UInt64(spec.sampleCount) else {
+        case .outsideSegment:
             await send(.error(ErrorMessage(
                 code: .frameCountMismatch, fatal: false,
                 message: "sample \(frame.sampleIndex) is outside this segment", lease: frame.lease)), to: node)
             return
-        }
-        if case .invalid(let why) = FrameCheck.check(frame, against: lease.expectation) {
+        case .invalid(let why):
             await refuse(frame.lease, node: node, code: .invalidFrame, reason: why)
             return
+        case .spool(let f):
+            format = f
         }
-        let url = layout.spoolFrame(frame.lease.jobID, sample: frame.sampleIndex, format: lease.format)
+        let url = layout.spoolFrame(frame.lease.jobID, sample: frame.sampleIndex, format: format)
+        let data = frame.data
         do {
-            let tmp = url.appendingPathExtension("part")
-            try Data(frame.data.readableBytesView).write(to: tmp)
-            // rename: a reader never sees half a frame, and a resent frame replaces itself.
-            guard rename(tmp.path, url.path) == 0 else { throw FrameFlowError(.ioError, "rename failed: \(errno)") }
-            lease.timestamps[frame.sampleIndex] = frame.seconds
-            metrics.framesReceived.increment()
-            // Still current after the write? (Only a suspension could change it; there is none yet.)
-            active[Key(job: frame.lease.jobID, segment: frame.lease.segment)] = lease
-            progress.progressed(frame.lease, at: .now)
+            try await threadPool.runIfActive {
+                let tmp = url.appendingPathExtension("part")
+                try Data(data.readableBytesView).write(to: tmp)
+                // rename: a reader never sees half a frame, and a resent frame replaces itself.
+                guard rename(tmp.path, url.path) == 0 else {
+                    throw FrameFlowError(.ioError, "cannot rename \(tmp.lastPathComponent): errno \(errno)")
+                }
+            }
         } catch {
             logger.error("cannot spool a frame", metadata: meta(frame.lease, node: node, ["error": "\(error)"]))
+            return
+        }
+        // The lease may have ended while the write ran: then the frame does not count.
+        if book.frameSpooled(frame, node: node, at: .now) {
+            metrics.framesReceived.increment()
+            metrics.frameBytes.increment(by: data.readableBytes)
         }
     }
 
     private func acceptDone(_ done: SegmentDone, node: String) async {
-        guard let lease = current(done.lease, node: node) else {
+        switch book.done(done, node: node) {
+        case .stale:
             await refuseStale(done.lease, node: node, "SEGMENT_DONE")
-            return
-        }
-        let key = Key(job: done.lease.jobID, segment: done.lease.segment)
-        let expected = lease.spec.sampleCount
-        guard done.frameCount == expected, lease.timestamps.count == Int(expected) else {
-            drop(key)
-            if lease.resumed && done.frameCount == expected {
-                // Frames in flight when the connection dropped were lost with
-                // it: not the node's fault, so redo the segment without charge.
-                logger.notice("a resumed lease lost frames in the blip; requeued", metadata: meta(done.lease, node: node, [
-                    "received": "\(lease.timestamps.count)", "expected": "\(expected)",
-                ]))
-                _ = try? await leases.giveBack(done.lease, node: node, reason: "frames lost in a connection drop")
-                await dispatchAll()
+        case .lostInBlip:
+            // Frames in flight when the connection dropped were lost with
+            // it: not the node's fault, so redo the segment without charge.
+            logger.notice("a resumed lease lost frames in the blip; requeued", metadata: meta(done.lease, node: node, [
+                "expected": "\(done.frameCount)",
+            ]))
+            _ = try? await leases.giveBack(done.lease, node: node, reason: "frames lost in a connection drop")
+            await dispatchAll()
+        case .mismatch(let message):
+            await fail(done.lease, node: node, code: .frameCountMismatch, message: message)
+        case .record(let timestamps):
+            let url = layout.spoolTimestamps(done.lease.jobID, segment: done.lease.segment)
+            do {
+                try await threadPool.runIfActive {
+                    try JSONEncoder().encode(timestamps).write(to: url, options: .atomic)
+                }
+            } catch {
+                await fail(done.lease, node: node, code: .ioError, message: "cannot record the segment: \(error)")
                 return
             }
-            let message = "segment reported \(done.frameCount) frames and sent \(lease.timestamps.count); the plan has \(expected)"
-            await fail(done.lease, node: node, code: .frameCountMismatch, message: message)
-            return
+            // The frames are on disk; the database write may outlast an outage, so it must
+            // not hold up the node's session (its reader would stall into a heartbeat timeout).
+            spawn { await self.recordDone(done, node: node) }
         }
-        do {
-            let json = try JSONEncoder().encode(lease.timestamps)
-            try json.write(to: layout.spoolTimestamps(done.lease.jobID, segment: done.lease.segment), options: .atomic)
-        } catch {
-            drop(key)
-            await fail(done.lease, node: node, code: .ioError, message: "cannot record the segment: \(error)")
-            return
-        }
-        drop(key)
-        // The frames are on disk; the database write may outlast an outage, so it must
-        // not hold up the node's session (its reader would stall into a heartbeat timeout).
-        Task { await self.recordDone(done, node: node) }
     }
 
     private func recordDone(_ done: SegmentDone, node: String) async {
@@ -476,7 +503,9 @@ public actor LeaseScheduler: NodeWorkHandler {
                     logger.warning("a node's non-retryable verdict was contradicted by another node", metadata: meta(
                         done.lease, node: node, ["contradicted_node": "\(wrong)"]))
                 }
-                onJobChange(done.lease.jobID)
+                observer?.jobChanged(JobChange(
+                    jobID: done.lease.jobID, status: .processing, framesDone: progress.framesDone,
+                    frameCount: progress.frameCount))
                 if progress.allSegmentsDone { await assemble(done.lease.jobID) }
             case .stale:
                 await refuseStale(done.lease, node: node, "SEGMENT_DONE")
@@ -488,18 +517,18 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     private func acceptFailure(_ failed: SegmentFailed, node: String) async {
-        guard current(failed.lease, node: node) != nil else {
+        guard book.end(failed.lease, node: node) else {
             await refuseStale(failed.lease, node: node, "SEGMENT_FAILED")
             return
         }
-        drop(Key(job: failed.lease.jobID, segment: failed.lease.segment))
         var code = failed.errorCode ?? .internalError
         // A node may only make a failure final with a code that is final by nature.
         if !failed.retryable && code.isRetryable { code = .decodeFailed }
         if failed.retryable && !code.isRetryable { code = .internalError }
         let message = failed.message
-        Task {
-            await self.fail(failed.lease, node: node, code: code, message: message)
+        let verdict = code
+        spawn {
+            await self.fail(failed.lease, node: node, code: verdict, message: message)
             await self.dispatch(node)
         }
     }
@@ -530,10 +559,10 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     /// Runs a result's database write, retrying while the database is
-    /// unreachable (up to `outagePatience`): a result lost here would leave
-    /// its lease held, and renewed by the node's heartbeats, forever. A write
-    /// that committed but whose answer was lost comes back `.stale` on retry;
-    /// the periodic assembly check covers a job it completed.
+    /// unreachable (up to `outagePatience`, or until shutdown): a result lost
+    /// here would leave its lease held, and renewed by the node's heartbeats,
+    /// forever. A write that committed but whose answer was lost comes back
+    /// `.stale` on retry; the periodic assembly check covers a job it completed.
     private func whileDatabaseDown<T: Sendable>(
         _ ref: LeaseRef, node: String, _ write: @escaping @Sendable () async throws -> T
     ) async throws -> T {
@@ -542,7 +571,7 @@ public actor LeaseScheduler: NodeWorkHandler {
         while true {
             do {
                 return try await write()
-            } catch StoreError.unavailable(let reason) where ContinuousClock.now < giveUp {
+            } catch StoreError.unavailable(let reason) where ContinuousClock.now < giveUp && !Task.isCancelled {
                 logger.warning("database unavailable; will retry recording a result", metadata: meta(ref, node: node, [
                     "error": "\(reason)", "retry_in_ms": "\(delay.milliseconds)",
                 ]))
@@ -558,11 +587,11 @@ public actor LeaseScheduler: NodeWorkHandler {
                 "job": "\(failure.jobID.lowercased)", "code": "\(failure.code.name)", "message": "\(failure.message)",
             ])
             for held in failure.cancelledLeases {
-                drop(Key(job: held.ref.jobID, segment: held.ref.segment))
+                book.ended(held.ref)
                 await send(.cancel(Cancel(lease: held.ref, reason: failure.code)), to: held.node)
             }
-            dropJobFiles(failure.jobID, keepUpload: true)
-            onJobChange(failure.jobID)
+            await dropJobFiles(failure.jobID, keepUpload: true)
+            observer?.jobChanged(JobChange(jobID: failure.jobID, status: .failed, code: failure.code))
         }
     }
 
@@ -572,8 +601,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             metrics.requeued(release.released.filter { $0.newState == .pending }.count, .leaseExpired)
             for released in release.released {
                 let held = released.lease
-                let key = Key(job: held.ref.jobID, segment: held.ref.segment)
-                if let lease = drop(key) { self.released[key] = lease }
+                book.ended(held.ref, keepFrames: true)
                 logger.warning("lease expired", metadata: meta(held.ref, node: held.node))
                 await send(.cancel(Cancel(lease: held.ref, reason: .heartbeatTimeout)), to: held.node)
             }
@@ -586,14 +614,9 @@ public actor LeaseScheduler: NodeWorkHandler {
     /// Leases renewed by heartbeats but without a READ, FRAME or SEGMENT_DONE
     /// within their progress deadline: taken back and charged to the node.
     private func takeBackStalled() async {
-        for ref in progress.overdue(at: .now) {
-            guard let lease = active[Key(job: ref.jobID, segment: ref.segment)], lease.ref == ref else {
-                progress.stop(ref)
-                continue
-            }
-            let limit = progress.rule.limit(for: lease.spec)
-            await refuse(ref, node: lease.node, code: .progressTimeout,
-                         reason: "no READ, FRAME or SEGMENT_DONE for \(limit.milliseconds) ms")
+        for stalled in book.stalled(at: .now) {
+            await refuse(stalled.ref, node: stalled.node, code: .progressTimeout,
+                         reason: "no READ, FRAME or SEGMENT_DONE for \(stalled.limit.milliseconds) ms")
         }
     }
 
@@ -602,7 +625,7 @@ public actor LeaseScheduler: NodeWorkHandler {
     /// that node with `code` (a retryable failure: it goes elsewhere, and the
     /// node's failure tally and blocklisting follow the failure policy).
     private func refuse(_ ref: LeaseRef, node: String, code: ErrorCode, reason: String) async {
-        guard drop(Key(job: ref.jobID, segment: ref.segment)) != nil else { return }
+        guard book.end(ref, node: node) else { return }
         logger.warning("took a lease back from its node", metadata: meta(ref, node: node, [
             "code": "\(code.name)", "reason": "\(reason)",
         ]))
@@ -617,7 +640,7 @@ public actor LeaseScheduler: NodeWorkHandler {
         guard !assembling.contains(jobID) else { return }
         assembling.insert(jobID)
         defer { assembling.remove(jobID) }
-        for key in released.keys where key.job == jobID { released[key] = nil }
+        book.forgetJob(jobID)
         do {
             // Already assembled (by the periodic check racing a SEGMENT_DONE) or no longer wanted.
             guard let job = try await jobs.get(id: jobID), job.status == .processing else { return }
@@ -627,16 +650,17 @@ public actor LeaseScheduler: NodeWorkHandler {
             // A ZIP only ever appears by rename of a finished archive, so one that exists is
             // complete: an earlier assembly got that far before the crash or the outage.
             let existing = layout.result(jobID)
-            let zip = FileManager.default.fileExists(atPath: existing.path)
-                ? existing
-                // libzip blocks: keep it off the cooperative pool, which runs the sessions.
-                : try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
+            // libzip and the file system block: keep them off the cooperative pool, which runs the sessions.
+            let zip = try await threadPool.runIfActive {
+                FileManager.default.fileExists(atPath: existing.path) ? existing : try assembler.assemble(job: job, segments: segments)
+            }
             _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
-            onJobChange(jobID)
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
                 "assembly_ms": "\((ContinuousClock.now - started).milliseconds)",
             ])
+            observer?.jobChanged(JobChange(jobID: jobID, status: .completed, framesDone: Int64(job.frameCount),
+                                           frameCount: Int64(job.frameCount)))
         } catch StoreError.unavailable(let reason) {
             // Not the job's fault: the periodic check assembles it once the database is back.
             logger.warning("assembly postponed: database unavailable", metadata: [
@@ -645,16 +669,20 @@ public actor LeaseScheduler: NodeWorkHandler {
         } catch {
             let failure = error.asFrameFlowError
             logger.error("assembly failed", metadata: ["job": "\(jobID.lowercased)", "error": "\(failure)"])
-            _ = try? await jobs.fail(id: jobID, code: failure.code == .internalError ? .archiveFailed : failure.code,
-                                     message: "cannot assemble the archive: \(failure.message)")
-            onJobChange(jobID)
+            let code = failure.code == .internalError ? ErrorCode.archiveFailed : failure.code
+            _ = try? await jobs.fail(id: jobID, code: code, message: "cannot assemble the archive: \(failure.message)")
+            observer?.jobChanged(JobChange(jobID: jobID, status: .failed, code: code))
         }
     }
 
-    private func dropJobFiles(_ jobID: UUID, keepUpload: Bool = true) {
-        for key in released.keys where key.job == jobID { released[key] = nil }
-        try? FileManager.default.removeItem(at: layout.spoolDirectory(jobID))
-        if !keepUpload { try? FileManager.default.removeItem(at: layout.uploadDirectory(jobID)) }
+    private func dropJobFiles(_ jobID: UUID, keepUpload: Bool = true) async {
+        book.forgetJob(jobID)
+        let spool = layout.spoolDirectory(jobID)
+        let upload = layout.uploadDirectory(jobID)
+        _ = try? await threadPool.runIfActive {
+            try? FileManager.default.removeItem(at: spool)
+            if !keepUpload { try? FileManager.default.removeItem(at: upload) }
+        }
     }
 
     private func meta(_ ref: LeaseRef, node: String, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
@@ -663,4 +691,31 @@ public actor LeaseScheduler: NodeWorkHandler {
         ]
         return ids.merging(extra) { id, _ in id }
     }
+}
+
+/// A job's status or progress changed: what the scheduler tells a
+/// ``JobChangeObserver`` (e.g. the web app's server push).
+public struct JobChange: Sendable, Hashable {
+    public var jobID: UUID
+    public var status: JobStatus
+    public var framesDone: Int64?
+    public var frameCount: Int64?
+    /// Why the job failed, for `.failed`.
+    public var code: ErrorCode?
+
+    public init(jobID: UUID, status: JobStatus, framesDone: Int64? = nil, frameCount: Int64? = nil, code: ErrorCode? = nil) {
+        self.jobID = jobID
+        self.status = status
+        self.framesDone = framesDone
+        self.frameCount = frameCount
+        self.code = code
+    }
+}
+
+/// Told by the scheduler of every segment completion and job status change
+/// it makes (COMPLETED, FAILED, CANCELLED). Called on the scheduler's
+/// actor: an implementation must only hand the change on (e.g. into an
+/// `AsyncStream`), never block.
+public protocol JobChangeObserver: Sendable {
+    func jobChanged(_ change: JobChange)
 }

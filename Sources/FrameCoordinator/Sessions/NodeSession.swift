@@ -4,6 +4,7 @@ import FrameSession
 import FrameWire
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// One node's connection, from the first frame to the close.
@@ -31,7 +32,7 @@ struct NodeSession {
         // Whether the connection merely dropped (EOF/reset, no GOODBYE, not
         // closed by us, no heartbeat timeout): then the node may resume.
         var mayResume = true
-        let closedByUs = ClosedFlag()
+        let closedByUs = NIOLockedValueBox(false)
         // Cleanup runs inside executeThenClose, before the TLS shutdown: closing
         // waits for the peer's close_notify, which a stopped node never sends.
         let cleanup: @Sendable (String?, String, Bool) async -> Void = { [registry, work, logger] name, reason, resume in
@@ -57,7 +58,7 @@ struct NodeSession {
                     try? await outbound.write(message)
                 }
                 let close: @Sendable (ErrorCode?, String) async -> Void = { code, text in
-                    closedByUs.set()
+                    closedByUs.withLockedValue { $0 = true }
                     if let code {
                         if code == .duplicateSession {
                             try? await outbound.write(.goodbye(Goodbye(code: code.rawValue, message: text)))
@@ -68,7 +69,6 @@ struct NodeSession {
                     channel.close(mode: .all, promise: nil)
                 }
 
-                let heartbeatWrites = OneAtATime()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     var pending: Message? = first
                     while true {
@@ -117,17 +117,12 @@ struct NodeSession {
                             group.cancelAll()
                             return
                         case .heartbeat(let hb):
-                            // The bookkeeping writes to the database. Off the reader, and one at a
-                            // time: while the database is down each write waits out the pool's
-                            // timeout, and a reader waiting with it would stop reading the socket
-                            // and drop a healthy node for a heartbeat timeout. A heartbeat that
-                            // finds the previous one still recording is skipped; the next renews.
-                            if let name = nodeName, heartbeatWrites.begin() {
-                                Task {
-                                    await registry.recordHeartbeat(name: name, sessionID: sessionID, hb)
-                                    await work?.heartbeat(from: name)
-                                    heartbeatWrites.end()
-                                }
+                            // Both only note the heartbeat in memory: the database writes are
+                            // batched (NodeRegistry.flushHeartbeats, LeaseScheduler's renewals), so
+                            // a database outage never stalls this reader into a heartbeat timeout.
+                            if let name = nodeName {
+                                await registry.recordHeartbeat(name: name, sessionID: sessionID, hb)
+                                await work?.heartbeat(from: name)
                             }
                         case .deliver(let m):
                             if let name = nodeName {
@@ -157,7 +152,7 @@ struct NodeSession {
           } catch {
               endReason = "connection error: \(error)"
           }
-          if closedByUs.isSet { mayResume = false }
+          if closedByUs.withLockedValue({ $0 }) { mayResume = false }
           await cleanup(nodeName, endReason, mayResume)
         }
     }
@@ -168,34 +163,5 @@ struct NodeSession {
     ) async {
         try? await outbound.write(.error(ErrorMessage(code: code.rawValue, fatal: true, message: text, lease: nil)))
         try? await channel.close(mode: .all)
-    }
-}
-
-/// Set once the coordinator itself closes a session (revoke, duplicate
-/// session, shutdown): such a session's leases are never held for a resume.
-final class ClosedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
-}
-
-/// A flag for "one task at a time": `begin` succeeds only when no other holder is inside.
-final class OneAtATime: @unchecked Sendable {
-    private let lock = NSLock()
-    private var busy = false
-
-    func begin() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if busy { return false }
-        busy = true
-        return true
-    }
-
-    func end() {
-        lock.lock()
-        busy = false
-        lock.unlock()
     }
 }
