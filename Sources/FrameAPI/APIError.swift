@@ -73,9 +73,21 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
         if let http = error as? HTTPError { return from(http) }
         let coded = error.asFrameFlowError
         let status = Self.status(for: coded.code)
-        // A 503 says what is wrong without the cause's host names or addresses (those are logged).
-        let detail = coded.code == .databaseUnavailable ? "the database is unavailable; try again shortly" : coded.message
-        return APIError(status, coded.code, detail, cause: "\(error)")
+        return APIError(status, coded.code, publicDetail(of: error, coded), cause: "\(error)")
+    }
+
+    /// What a client may read of a seam's error. The store's own texts carry SQL, constraint names
+    /// and server addresses, so they are replaced (the cause is logged); the store's not-found and
+    /// state messages are written for users and pass, as do the seams' ``FrameFlowError`` messages.
+    static func publicDetail(of error: any Error, _ coded: FrameFlowError) -> String {
+        guard let store = error as? StoreError else { return coded.message }
+        switch store {
+        case .unavailable: return "the database is unavailable; try again shortly"
+        case .uniqueViolation: return "the request conflicts with data that already exists"
+        case .invalidParameter: return "a value contains a NUL character, which is not allowed"
+        case .notFound(let m), .invalidState(let m): return m
+        case .queryFailed, .decoding: return internalDetail
+        }
     }
 
     /// The HTTP status each code is answered with.
@@ -94,6 +106,7 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
         case .forbidden: .forbidden
         case .malformedRequest: .badRequest
         case .methodNotAllowed: .methodNotAllowed
+        case .requestTimeout: .requestTimeout
         case .headersTooLarge: .requestHeaderFieldsTooLarge
         case .databaseUnavailable, .shuttingDown, .serverBusy: .serviceUnavailable
         default: .internalServerError

@@ -34,8 +34,30 @@ public struct APIRequestContext: RequestContext {
     /// What `request.decode` and `collectBody` accept; uploads stream and are limited on their own.
     public var maxUploadSize: Int { ValidatingJSONDecoder.maxBodyBytes }
 
-    /// The client's IP address (no port), for per-address limits; "unknown" when the socket has none.
-    public var clientAddress: String { channel.remoteAddress?.ipAddress ?? "unknown" }
+    /// The client, for per-address limits: its IPv4 address, or the /64 prefix of its IPv6 address
+    /// (one host usually holds a whole /64, so counting single IPv6 addresses would count nothing);
+    /// "unknown" when the socket has no address.
+    public var clientAddress: String {
+        switch channel.remoteAddress {
+        case .v6(let address)?:
+            let bytes = withUnsafeBytes(of: address.address.sin6_addr) { Array($0) }
+            return Self.addressKey(ipv6: bytes)
+        case let other?:
+            return other.ipAddress ?? "unknown"
+        case nil:
+            return "unknown"
+        }
+    }
+
+    /// `a.b.c.d` for an IPv4-mapped address, else the first 64 bits in hex with `::/64`.
+    static func addressKey(ipv6 bytes: [UInt8]) -> String {
+        guard bytes.count == 16 else { return "unknown" }
+        if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+            return bytes[12...].map(String.init).joined(separator: ".")
+        }
+        let groups = stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+        return groups.joined(separator: ":") + "::/64"
+    }
 
     /// The caller, or 401 when the route was reached without authentication.
     public func requireIdentity() throws -> AuthenticatedUser {

@@ -49,6 +49,9 @@ struct AuthRoutes {
     func login(_ request: Request, _ context: APIRequestContext) async throws -> LoginResponse {
         let body = try await decode(LoginRequest.self, request, context)
         let account = UserStore.normalize(email: body.email)
+        // No account can have a longer address (register refuses them); refused before it becomes a
+        // throttle key, so keys stay small however many are tried.
+        guard account.utf8.count <= Self.maxEmailBytes else { throw APIError.validation("email is not a valid e-mail address") }
         try logins.attempt(account: account, address: context.clientAddress)
         let user = try await users.find(email: account)
         // Verify against a decoy for unknown addresses so both failures cost the same time.
@@ -98,8 +101,10 @@ struct AuthRoutes {
     }
 
     /// A deliberately loose check (one @, a dotted domain, no spaces): the real test is whether mail arrives.
+    static let maxEmailBytes = 254
+
     static func isPlausibleEmail(_ email: String) -> Bool {
-        guard email.count <= 254, !email.contains(where: { $0.isWhitespace }) else { return false }
+        guard email.utf8.count <= maxEmailBytes, !email.contains(where: { $0.isWhitespace }) else { return false }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[0].count <= 64 else { return false }
         let labels = parts[1].split(separator: ".", omittingEmptySubsequences: false)

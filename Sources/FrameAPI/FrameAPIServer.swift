@@ -79,10 +79,14 @@ public struct FrameAPIServer: Sendable {
     /// The HTTP/1.1 server the API expects: Hummingbird's, plus ``ExpectContinueHandler`` so clients
     /// that send `Expect: 100-continue` (curl, for any body over 1 MB) are not left waiting, and
     /// ``HTTPParseErrorHandler`` so unparsable requests get problem documents too. A connection with
-    /// no request in progress for `idleTimeout` is closed (nil: never).
-    public static func httpServer(idleTimeout: Duration? = defaultIdleTimeout) -> HTTPServerBuilder {
+    /// no request in progress for `idleTimeout` is closed, and one whose client sends nothing of a
+    /// request body for `bodyTimeout` (``BodyReadTimeoutHandler``); nil: never.
+    public static func httpServer(
+        idleTimeout: Duration? = defaultIdleTimeout, bodyTimeout: Duration? = defaultBodyTimeout
+    ) -> HTTPServerBuilder {
         .http1(configuration: .init(
-            additionalChannelHandlers: [HTTPParseErrorHandler(), ExpectContinueHandler()],
+            additionalChannelHandlers: [HTTPParseErrorHandler(), ExpectContinueHandler()]
+                + (bodyTimeout.map { [BodyReadTimeoutHandler(timeout: TimeAmount($0))] } ?? []),
             idleTimeout: idleTimeout.map { TimeAmount($0) }))
     }
 
@@ -90,6 +94,8 @@ public struct FrameAPIServer: Sendable {
 
     /// How long an idle keep-alive connection is kept by default (`coordinator.http.idle_timeout`).
     public static let defaultIdleTimeout: Duration = .seconds(60)
+    /// How long a request body may stall by default (`coordinator.http.body_timeout`).
+    public static let defaultBodyTimeout: Duration = .seconds(60)
 
     /// Adds ``RequestGuardMiddleware`` to a router that has no routes yet; `load` the returned
     /// table with `router.routes` once every route is added (for 405 answers).

@@ -47,26 +47,28 @@ public final class HTTPParseErrorHandler: ChannelDuplexHandler, RemovableChannel
         }
         guard !answered else { return }
         answered = true
-        let problem = Self.problem(for: parseError)
-        var fields = HTTPFields()
-        fields[.contentType] = "application/problem+json"
-        fields[.contentLength] = String(problem.body.count)
-        fields[.connection] = "close"
-        SecurityHeaders.apply(to: &fields)
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: problem.status, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(ByteBuffer(bytes: problem.body))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
-    }
-
-    /// The status and problem+json body for a parse error; nothing of the parser's own naming.
-    static func problem(for error: HTTPParserError) -> (status: HTTPResponse.Status, body: [UInt8]) {
-        let (status, code, detail): (HTTPResponse.Status, ErrorCode, String) = switch error {
+        let (status, code, detail): (HTTPResponse.Status, ErrorCode, String) = switch parseError {
         case .headerOverflow:
             (.requestHeaderFieldsTooLarge, .headersTooLarge, "the request's headers are larger than the server accepts")
         default:
             (.badRequest, .malformedRequest, "the request is not valid HTTP/1.1")
         }
+        Self.answerAndClose(context: context, status: status, code: code, detail: detail)
+    }
+
+    /// Writes a problem document with `Connection: close` and the security headers, then closes:
+    /// for answers given below the router (nothing of the parser's own naming reaches the client).
+    static func answerAndClose(context: ChannelHandlerContext, status: HTTPResponse.Status, code: ErrorCode, detail: String) {
         let problem = APIError.Problem(title: status.reasonPhrase, status: status.code, code: code.name, detail: detail)
-        return (status, Array((try? JSONEncoder().encode(problem)) ?? Data()))
+        let body = (try? JSONEncoder().encode(problem)) ?? Data()
+        var fields = HTTPFields()
+        fields[.contentType] = "application/problem+json"
+        fields[.contentLength] = String(body.count)
+        fields[.connection] = "close"
+        SecurityHeaders.apply(to: &fields)
+        let out = { (part: HTTPResponsePart) in NIOAny(part) }
+        context.write(out(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
+        context.write(out(.body(ByteBuffer(bytes: body))), promise: nil)
+        context.writeAndFlush(out(.end(nil))).whenComplete { _ in context.close(promise: nil) }
     }
 }

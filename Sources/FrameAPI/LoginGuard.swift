@@ -24,6 +24,9 @@ final class LoginGuard: Sendable {
         }
     }
 
+    /// Accounts with a bucket (tests).
+    var accountKeys: Int { throttle.withLock { $0.accounts.buckets.count } }
+
     func succeeded(account: String) {
         let now = self.now()
         throttle.withLock { $0.succeeded(account: account, now: now) }

@@ -91,7 +91,7 @@ struct MalformedBodyAsBadRequest: AsyncSequence, Sendable {
                 throw error
             } catch {
                 throw APIError(.badRequest, .malformedRequest,
-                               "the request body ended early or is malformed (is it shorter than its Content-Length?)",
+                               "the request body is malformed or ended before it was complete (shorter than its Content-Length?)",
                                cause: "\(error)")
             }
         }

@@ -125,7 +125,7 @@ public struct CoordinatorService: Sendable {
         let logger = self.logger
         let app = Application(
             router: router,
-            server: FrameAPIServer.httpServer(idleTimeout: config.httpIdleTimeout),
+            server: FrameAPIServer.httpServer(idleTimeout: config.httpIdleTimeout, bodyTimeout: config.httpBodyTimeout),
             configuration: .init(address: .hostname(config.httpListen.host, port: config.httpListen.port),
                                  serverName: "frameflow-coordinator"),
             onServerRunning: { channel in

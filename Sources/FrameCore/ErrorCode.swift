@@ -65,6 +65,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case forbidden = 403
     case notFound = 404
     case methodNotAllowed = 405
+    case requestTimeout = 408
     case conflict = 409
     case configInvalid = 420
     case rateLimited = 429
@@ -125,6 +126,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .forbidden: "FORBIDDEN"
         case .notFound: "NOT_FOUND"
         case .methodNotAllowed: "METHOD_NOT_ALLOWED"
+        case .requestTimeout: "REQUEST_TIMEOUT"
         case .conflict: "CONFLICT"
         case .configInvalid: "CONFIG_INVALID"
         case .rateLimited: "RATE_LIMITED"

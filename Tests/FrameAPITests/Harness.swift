@@ -23,7 +23,7 @@ struct Harness: Sendable {
     /// Runs `body` against a fresh server; `setup` picks `.router` (in-process) or `.live` (real socket).
     static func run(
         _ setup: TestingSetup = .router, ingest: Ingest = .plan, maxUploadBytes: Int64 = 64 * 1024 * 1024,
-        idleTimeout: Duration? = FrameAPIServer.defaultIdleTimeout,
+        idleTimeout: Duration? = FrameAPIServer.defaultIdleTimeout, bodyTimeout: Duration? = FrameAPIServer.defaultBodyTimeout,
         configure: @escaping @Sendable (inout APIConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void
     ) async throws {
@@ -50,7 +50,7 @@ struct Harness: Sendable {
             let router = api.makeRouter()
             router.group("admin").add(middleware: api.adminMiddleware(adminToken: "admin-token"))
                 .get("ping") { _, _ in "pong" }
-            let app = Application(router: router, server: FrameAPIServer.httpServer(idleTimeout: idleTimeout), logger: TestDatabase.logger)
+            let app = Application(router: router, server: FrameAPIServer.httpServer(idleTimeout: idleTimeout, bodyTimeout: bodyTimeout), logger: TestDatabase.logger)
             let harness = Harness(db: db, api: api, root: root)
             try await app.test(setup) { client in try await body(harness, client) }
         }

@@ -49,7 +49,7 @@ struct LoginThrottleTests {
 
     /// With one bcrypt at a time and no waiting room, a burst is answered 503 at once instead of queueing.
     @Test func excessBcryptWorkIsRefusedQuickly() async throws {
-        try await Harness.run(configure: { $0.bcryptConcurrency = 1; $0.bcryptQueue = 0; $0.bcryptCost = 11 }) { h, client in
+        try await Harness.run(configure: { $0.bcryptConcurrency = 1; $0.bcryptQueue = 0; $0.bcryptCost = 10 }) { h, client in
             let clock = ContinuousClock()
             let results = try await withThrowingTaskGroup(of: (Int, String?, Duration).self) { group in
                 for i in 0..<6 {

@@ -132,6 +132,8 @@ public struct ClusterConfig: Sendable {
         }
         let idleTimeout = s.duration("coordinator.http.idle_timeout")
         guard idleTimeout >= .zero else { throw fail("coordinator.http.idle_timeout", "must be 0 (never) or more") }
+        let bodyTimeout = s.duration("coordinator.http.body_timeout")
+        guard bodyTimeout >= .zero else { throw fail("coordinator.http.body_timeout", "must be 0 (never) or more") }
         let uploadsDirectory = try required(s, "coordinator.storage.uploads_dir")
 
         let notifications = try notificationConfig(s)
@@ -177,6 +179,7 @@ public struct ClusterConfig: Sendable {
             bcryptConcurrency: bcryptConcurrency == 0 ? ProcessInfo.processInfo.activeProcessorCount : Int(bcryptConcurrency),
             bcryptQueue: Int(bcryptQueue),
             httpIdleTimeout: idleTimeout == .zero ? nil : idleTimeout,
+            httpBodyTimeout: bodyTimeout == .zero ? nil : bodyTimeout,
             retentionDays: Int(retention),
             notifications: notifications,
             logging: logging

@@ -51,6 +51,7 @@ enum ConfigKeys {
         .init(path: "coordinator.auth.bcrypt_concurrency", kind: .int, defaultValue: "0"),
         .init(path: "coordinator.auth.bcrypt_queue", kind: .int, defaultValue: "64"),
         .init(path: "coordinator.http.idle_timeout", kind: .duration, defaultValue: "60s"),
+        .init(path: "coordinator.http.body_timeout", kind: .duration, defaultValue: "60s"),
         .init(path: "coordinator.defaults.fps", kind: .rational, defaultValue: "1"),
         .init(path: "coordinator.defaults.format", kind: .choice(["png", "jpg"]), defaultValue: "png"),
         .init(path: "coordinator.defaults.quality", kind: .int, defaultValue: "2"),

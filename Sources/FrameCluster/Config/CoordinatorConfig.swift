@@ -54,6 +54,8 @@ public struct CoordinatorConfig: Sendable {
     public var bcryptQueue: Int
     /// An HTTP connection with no request in progress for this long is closed; nil: never.
     public var httpIdleTimeout: Duration?
+    /// A connection whose client sends nothing of a request body for this long is closed; nil: never.
+    public var httpBodyTimeout: Duration?
     public var retentionDays: Int
     public var notifications: NotificationConfig
     public var logging: LoggingConfig
