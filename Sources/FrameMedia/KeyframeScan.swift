@@ -229,8 +229,6 @@ final class KeyPictureProbe {
         defer { av_frame_unref(frame) }
         var ts = frame.pointee.best_effort_timestamp
         if ts == ff_nopts_value(), let drain { ts = drain.timestamp(0) }
-        let key = (frame.pointee.key_frame != 0 || frame.pointee.pict_type == AV_PICTURE_TYPE_I)
-            && frame.pointee.flags & AV_FRAME_FLAG_CORRUPT == 0
-        return (ts, key)
+        return (ts, frame.pointee.key_frame != 0 || frame.pointee.pict_type == AV_PICTURE_TYPE_I)
     }
 }
