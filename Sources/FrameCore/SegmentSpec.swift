@@ -1,5 +1,7 @@
-/// A keyframe of the video stream: its presentation timestamp (stream time
-/// base) and the byte position of its packet in the file (-1 if unknown).
+/// A keyframe of the video stream: the timestamp the decoder gives its picture
+/// (stream time base; in containers with decode times only, such as AVI with
+/// B-frames, later than its packet's) and the byte position of its packet in
+/// the file (-1 if unknown).
 public struct Keyframe: Sendable, Hashable, Codable {
     public var pts: Int64
     public var pos: Int64
@@ -19,8 +21,8 @@ public struct Keyframe: Sendable, Hashable, Codable {
 /// base. The segment owns the source frames with `startPTS <= pts < endPTS`;
 /// the samples it emits are the global sample numbers
 /// `firstSample ..< firstSample + sampleCount`, chosen by the `fps` rule with
-/// ``rate`` and ``originMicros`` (the container's start time, which FFmpeg's
-/// `fps` filter subtracts).
+/// ``rate`` and ``originMicros`` (the start time the ffmpeg tool subtracts
+/// before its `fps` filter).
 public struct SegmentSpec: Sendable, Hashable, Codable {
     /// Index of this segment within its job (0-based).
     public var index: UInt32
@@ -41,7 +43,8 @@ public struct SegmentSpec: Sendable, Hashable, Codable {
     public var sampleCount: UInt32
     /// Output rate in frames per second.
     public var rate: Rational
-    /// The container start time in microseconds (`AVFormatContext.start_time`).
+    /// The fps rule's origin in microseconds: the container start time
+    /// (`AVFormatContext.start_time`), in MPEG-TS/PS and FLV the video's start when later.
     public var originMicros: Int64
     /// Keyframes with `decodeStartPTS <= pts < endPTS`, ascending, for seeking within the segment.
     public var keyframes: [Keyframe]

@@ -70,21 +70,21 @@ struct KeyframeScan {
                 scan.lastPTS = pts
                 scan.lastDuration = pkt.pointee.duration
             }
-            if key && pkt.pointee.pts == ff_nopts_value() {
+            let measure = key && pkt.pointee.pts == ff_nopts_value()
+            if measure {
                 if pictures == nil { pictures = try KeyPictureProbe(input.stream(streamIndex)!) }
                 scan.decoderTimed = true
-                if let found = try pictures!.start(pkt) { scan.keyframes.append(found) }
-            } else {
-                if key { scan.keyframes.append(Keyframe(pts: pts, pos: pkt.pointee.pos)) }
-                if let found = try pictures?.feed(pkt) { scan.keyframes.append(found) }
+            } else if key {
+                scan.keyframes.append(Keyframe(pts: pts, pos: pkt.pointee.pos))
             }
+            if let pictures { scan.keyframes += try pictures.add(pkt, measure: measure) }
         }
         if let pictures, scan.decoderTimed {
             let st = input.stream(streamIndex)!
             let streamRate = Rational(st.pointee.avg_frame_rate.num > 0 ? st.pointee.avg_frame_rate : st.pointee.r_frame_rate)
             let drain = DrainTimestamps(timeBase: Rational(st.pointee.time_base), lastDTS: lastDTS,
                                         lastDuration: lastPacketDuration, codec: pictures.codec, streamRate: streamRate)
-            if let found = try pictures.finish(drain) { scan.keyframes.append(found) }
+            scan.keyframes += try pictures.finish(drain)
             let delay = pictures.delay ?? 0
             if delay > 0, delay < decodeTimes.count {
                 // Frame n shows at the decode time of packet n + delay; the last `delay` drain out.
@@ -115,11 +115,19 @@ struct KeyframeScan {
 
 /// Learns the timestamp of a keyframe's picture by decoding from its packet after a flush,
 /// exactly as a segment that seeks there does, until the first picture comes out.
+///
+/// Key packets can follow each other closely (a packed stream flags the placeholder after an
+/// I-frame key too), so the packets since the oldest unanswered key packet are kept and
+/// replayed from the next one when an answer comes.
 final class KeyPictureProbe {
     let codec: UnsafeMutablePointer<AVCodecContext>
     private let frame: UnsafeMutablePointer<AVFrame>
-    /// The key packet being measured, and how many packets were fed since it.
-    private var pending: Int64?
+    /// Packets since the first key packet still being measured, and the indexes of the key
+    /// packets to measure among them (the first is being measured).
+    private var packets: [UnsafeMutablePointer<AVPacket>] = []
+    private var keys: [Int] = []
+    /// The next packet to feed to the measurement of `keys[0]`, and how many it was fed.
+    private var cursor = 0
     private var fed = 0
     /// Packets fed before the first picture came out, at the first keyframe: the decoder's
     /// reorder delay.
@@ -138,51 +146,89 @@ final class KeyPictureProbe {
     }
 
     deinit {
+        dropPackets(packets.count)
         var f: UnsafeMutablePointer<AVFrame>? = frame
         av_frame_free(&f)
         var c: UnsafeMutablePointer<AVCodecContext>? = codec
         avcodec_free_context(&c)
     }
 
-    /// Starts measuring the key packet `pkt` (abandoning one still unanswered).
-    func start(_ pkt: UnsafeMutablePointer<AVPacket>) throws(MediaError) -> Keyframe? {
-        avcodec_flush_buffers(codec)
-        pending = pkt.pointee.pos
-        fed = 0
-        return try feed(pkt)
+    /// Takes the stream's next packet; `measure` marks a key packet whose picture time is
+    /// wanted. Returns the keyframes answered so far.
+    func add(_ pkt: UnsafeMutablePointer<AVPacket>, measure: Bool) throws(MediaError) -> [Keyframe] {
+        guard measure || !keys.isEmpty else { return [] }
+        guard let copy = av_packet_clone(pkt) else { throw MediaError(.internalError, "out of memory") }
+        packets.append(copy)
+        if measure { keys.append(packets.count - 1) }
+        var found: [Keyframe] = []
+        try advance(&found)
+        return found
     }
 
-    /// Feeds the next packet while a keyframe is being measured; its entry once known.
-    func feed(_ pkt: UnsafeMutablePointer<AVPacket>) throws(MediaError) -> Keyframe? {
-        guard pending != nil else { return nil }
-        let r = avcodec_send_packet(codec, pkt)
-        if r < 0 && r != ff_averror_invaliddata() && r != ff_averror_eagain() {
-            throw MediaError(.corruptMedia, "the decoder rejected a key packet: \(ffErrorString(r))")
+    /// At the end of the stream: drains the measurements still open.
+    func finish(_ drain: DrainTimestamps) throws(MediaError) -> [Keyframe] {
+        var found: [Keyframe] = []
+        while !keys.isEmpty {
+            try advance(&found)
+            guard !keys.isEmpty else { break }
+            _ = avcodec_send_packet(codec, nil)
+            complete(receive(drain: drain), &found)
         }
-        fed += 1
-        if let found = receive(drain: nil) { return found }
-        if fed >= Self.patience { pending = nil }
-        return nil
+        return found
     }
 
-    /// At the end of the stream: drains a keyframe still being measured.
-    func finish(_ drain: DrainTimestamps) throws(MediaError) -> Keyframe? {
-        guard pending != nil else { return nil }
-        _ = avcodec_send_packet(codec, nil)
-        return receive(drain: drain)
+    /// Feeds buffered packets to the current measurement, moving to the next key packet
+    /// (flush, replay from it) each time one is answered.
+    private func advance(_ found: inout [Keyframe]) throws(MediaError) {
+        while let head = keys.first, cursor < packets.count {
+            if cursor == head {
+                avcodec_flush_buffers(codec)
+                fed = 0
+            }
+            let r = avcodec_send_packet(codec, packets[cursor])
+            if r < 0 && r != ff_averror_invaliddata() && r != ff_averror_eagain() {
+                throw MediaError(.corruptMedia, "the decoder rejected a packet: \(ffErrorString(r))")
+            }
+            cursor += 1
+            fed += 1
+            if let picture = receive(drain: nil) {
+                complete(picture, &found)
+            } else if fed >= Self.patience {
+                complete(nil, &found)
+            }
+        }
     }
 
-    private func receive(drain: DrainTimestamps?) -> Keyframe? {
-        guard let pos = pending else { return nil }
+    /// Ends the measurement of `keys[0]` with the first picture that came out (nil: none).
+    private func complete(_ picture: (ts: Int64, key: Bool)?, _ found: inout [Keyframe]) {
+        guard let head = keys.first else { return }
+        if let picture {
+            if delay == nil { delay = fed - 1 }
+            if picture.key && picture.ts != ff_nopts_value() {
+                found.append(Keyframe(pts: picture.ts, pos: packets[head].pointee.pos))
+            }
+        }
+        keys.removeFirst()
+        // Keep only what the next measurement replays.
+        let keep = keys.first ?? packets.count
+        dropPackets(keep)
+        keys = keys.map { $0 - keep }
+        cursor = 0
+    }
+
+    private func dropPackets(_ n: Int) {
+        for i in 0..<n { var p: UnsafeMutablePointer<AVPacket>? = packets[i]; av_packet_free(&p) }
+        packets.removeFirst(n)
+    }
+
+    /// The first picture out of the decoder, if any: its timestamp (a drained picture without
+    /// one is numbered as the tool numbers it) and whether it is a key picture.
+    private func receive(drain: DrainTimestamps?) -> (ts: Int64, key: Bool)? {
         let r = avcodec_receive_frame(codec, frame)
         guard r >= 0 else { return nil }
         defer { av_frame_unref(frame) }
-        pending = nil
-        if delay == nil { delay = fed - 1 }
         var ts = frame.pointee.best_effort_timestamp
         if ts == ff_nopts_value(), let drain { ts = drain.timestamp(0) }
-        let isKeyPicture = frame.pointee.key_frame != 0 || frame.pointee.pict_type == AV_PICTURE_TYPE_I
-        guard ts != ff_nopts_value(), isKeyPicture, frame.pointee.flags & AV_FRAME_FLAG_CORRUPT == 0 else { return nil }
-        return Keyframe(pts: ts, pos: pos)
+        return (ts, frame.pointee.key_frame != 0 || frame.pointee.pict_type == AV_PICTURE_TYPE_I)
     }
 }

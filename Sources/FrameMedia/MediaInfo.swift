@@ -12,7 +12,8 @@ public struct MediaInfo: Sendable, Hashable, Codable {
     public var container: String
     /// Duration in seconds as the container reports it (falls back to the scanned video span).
     public var durationSeconds: Double
-    /// `AVFormatContext.start_time` in microseconds (0 when unknown); the `fps` rule's origin.
+    /// The `fps` rule's origin in microseconds: `AVFormatContext.start_time` (0 when unknown),
+    /// in formats with timestamp discontinuities (MPEG-TS/PS, FLV) the video's start when later.
     public var startTimeMicros: Int64
     /// Index of the video stream in the container (not necessarily 0).
     public var streamIndex: Int

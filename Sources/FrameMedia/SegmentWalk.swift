@@ -409,8 +409,9 @@ final class SegmentWalk {
         // drain drops those instead of re-checking them as normal output does: after a seek
         // into the last GOP the last frames never come out, though the ffmpeg tool (which
         // never seeks) shows them. Asking for corrupt output during the drain brings them
-        // back; the keyframe's undecodable leading pictures that would come with them are
-        // dropped in accept (they precede the keyframe we started from).
+        // back. Undecodable leading pictures of the keyframe we jumped to may come with them;
+        // they are never emitted: they come out before that keyframe, which has an earlier
+        // or the same slot as the pending sample and a later timestamp, so it replaces them.
         let flags = codec.pointee.flags
         codec.pointee.flags |= AV_CODEC_FLAG_OUTPUT_CORRUPT
         defer { codec.pointee.flags = flags }
@@ -447,11 +448,6 @@ final class SegmentWalk {
     /// Applies the sampling rule to one decoded frame (in presentation order).
     private func accept(_ frame: UnsafeMutablePointer<AVFrame>, pts: Int64) throws(MediaError) {
         guard pts != ff_nopts_value(), pts >= spec.startPTS else { return }
-        // Pictures the decoder marks corrupt were never shown by the ffmpeg tool, and pictures
-        // before the keyframe we jumped to are its leading frames, decoded without their
-        // references; neither can be the pending sample (that keyframe replaces them).
-        if frame.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 { return }
-        if let key = positionedKeyPTS, pts < key { return }
         if pts >= spec.endPTS {
             try finish()
             return

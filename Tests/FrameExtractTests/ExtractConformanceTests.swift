@@ -19,8 +19,9 @@ struct ExtractConformanceTests {
     }
 
     static let cases: [Case] = [
-        // Open-GOP H.264 in Matroska: the last sample at 0.1 fps is the last frame of a GOP a seek lands in.
-        Case(file: "h264-open-gop.mkv", seconds: 25, encode: ["-c:v", "libx264", "-bf", "3", "-x264-params", "keyint=50:open-gop=1"]),
+        // Open-GOP H.264 in Matroska: the last sample at 0.1 fps is the last frame, in a 6-frame
+        // last GOP that a seek lands in.
+        Case(file: "h264-open-gop.mkv", seconds: 25, encode: ["-c:v", "libx264", "-bf", "3", "-x264-params", "keyint=24:open-gop=1"]),
         // Packed B-frames (Xvid in AVI): decode times only, a placeholder packet flagged key.
         Case(file: "xvid-packed.avi", seconds: 15, frames: 434, encode: ["-c:v", "libxvid", "-bf", "2", "-g", "30"]),
         // MPEG-4 Part 2 with B-frames in AVI, unpacked: the I-frame shows behind two B-frames of the previous GOP.

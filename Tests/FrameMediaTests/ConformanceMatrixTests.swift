@@ -58,7 +58,12 @@ extension VideoCase {
 /// across containers (mp4, mkv, avi, ts, mov), B-frame counts 0, 2 and 3, GOP lengths from
 /// 12 to 250 with scene cuts, open and closed GOPs, and H.264, HEVC, MPEG-4 Part 2 and MJPEG.
 let conformanceMatrix: [VideoCase] = [
-    .scenes("mkv h264 open gop, 3 b-frames, keyint 50, 25 s", "h264-og-b3-k50.mkv", seconds: 25, VideoCase.x264(bf: 3, keyint: 50, openGOP: true)),
+    // 750 frames, keyframes every 24: the last GOP has 6 frames, all still in the decoder when a
+    // seek into that GOP reaches the end of the file.
+    VideoCase(name: "mkv h264 open gop, 3 b-frames, keyint 24, 25 s (short last GOP)", file: "h264-og-b3-k24.mkv", arguments: [
+        "-f", "lavfi", "-i", "sine=frequency=440:duration=25", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=25",
+        "-map", "1:v", "-map", "0:a", "-c:a", "aac"] + VideoCase.x264(bf: 3, keyint: 24, openGOP: true) + ["OUT"]),
+    .scenes("mkv h264 open gop, 3 b-frames, keyint 50", "h264-og-b3-k50.mkv", VideoCase.x264(bf: 3, keyint: 50, openGOP: true)),
     .scenes("mkv h264 open gop, 2 b-frames, keyint 12", "h264-og-b2-k12.mkv", VideoCase.x264(bf: 2, keyint: 12, openGOP: true)),
     .scenes("mkv h264 open gop, 3 b-frames, keyint 250", "h264-og-b3-k250.mkv", VideoCase.x264(bf: 3, keyint: 250, openGOP: true)),
     .scenes("mkv h264 closed gop, 3 b-frames, keyint 50", "h264-cg-b3-k50.mkv", VideoCase.x264(bf: 3, keyint: 50, openGOP: false)),

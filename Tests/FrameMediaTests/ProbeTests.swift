@@ -64,4 +64,61 @@ struct ProbeTests {
         #expect(info.startTimeMicros == 3_370_000)
         #expect(try MediaProbe.probe(path: plain).rotation == 0)
     }
+
+    /// The decoder's view of a file: key pictures' best-effort timestamps and the count, from ffprobe.
+    static func decodedFrames(_ path: String) throws -> (keys: [Int64], count: Int, lastHasTimestamp: Bool) {
+        let csv = try Fixtures.run("/usr/bin/ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries",
+                                                        "frame=key_frame,best_effort_timestamp", "-of", "csv=p=0", path])
+        let rows = csv.split(separator: "\n").map { $0.split(separator: ",").map(String.init) }.filter { $0.count >= 2 }
+        let keys = rows.filter { $0[0] == "1" }.compactMap { Int64($0[1]) }
+        return (keys, rows.count, rows.last.map { Int64($0[1]) != nil } ?? false)
+    }
+
+    @Test("AVI with B-frames: the index holds the key pictures' decoder timestamps, not the key packets' decode times", arguments: [
+        ["-c:v", "mpeg4", "-q:v", "5", "-bf", "2", "-g", "24"],  // I-frame shows behind two B-frames of the previous GOP
+        ["-c:v", "libxvid", "-bf", "2", "-g", "30"],              // packed: placeholder packets flagged key
+        ["-c:v", "libx264", "-bf", "3", "-g", "50"],              // reorder depth 2
+    ])
+    func decoderTimedIndex(_ encode: [String]) throws {
+        let dir = try Fixtures.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = try VideoCase.lavfi("avi", "b.avi", seconds: 5, encode).make(in: dir)
+        let info = try MediaProbe.probe(path: path)
+        let decoded = try Self.decodedFrames(path)
+        // The last key picture may leave the decoder unstamped; every other one is compared.
+        #expect(Array(info.keyframes.map(\.pts).prefix(decoded.keys.count)) == decoded.keys)
+        #expect(info.keyframes.count >= decoded.keys.count && info.keyframes.count <= decoded.keys.count + 1)
+        #expect(info.frameCount == decoded.count)
+        // 150 frames at 30 fps; the decoder's first picture is stamped `delay` packets in and the
+        // last ones drain out unstamped: the tool numbers them on from the end of the last packet.
+        let packets = try Fixtures.run("/usr/bin/ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries",
+                                                            "packet=dts", "-of", "csv=p=0", path])
+            .split(separator: "\n").compactMap { Int64($0) }
+        #expect(decoded.lastHasTimestamp == false)
+        let delay = Int(info.lastPTS - packets.last!)
+        #expect(delay >= 1 && delay <= 2)
+        #expect(info.firstPTS == packets[delay])
+        #expect(info.lastDuration == 1)
+    }
+
+    @Test("MPEG-TS: the origin is the video's start when the audio starts earlier (the tool corrects it to the streams it reads)")
+    func transportStreamStart() throws {
+        let dir = try Fixtures.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = try VideoCase(name: "ts", file: "a.ts", arguments: [
+            "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=3",
+            "-map", "1:v", "-map", "0:a", "-c:a", "aac", "-c:v", "libx264", "OUT"]).make(in: dir)
+        let info = try MediaProbe.probe(path: path)
+        func start(_ entries: [String]) throws -> Double? {
+            try Fixtures.run("/usr/bin/ffprobe", ["-v", "error"] + entries + ["-of", "csv=p=0", path])
+                .split(separator: "\n").compactMap { Double($0) }.first
+        }
+        let video = try #require(try start(["-select_streams", "v:0", "-show_entries", "stream=start_time"]))
+        let container = try #require(try start(["-show_entries", "format=start_time"]))
+        // AAC priming puts the audio, and so the container, first.
+        #expect(container < video)
+        #expect(info.startTimeMicros == Int64((video * 1e6).rounded()))
+        // The first frame is the tool's time 0 (its showinfo says pts 0).
+        #expect(info.firstPTS == SampleClock.rescale(info.startTimeMicros, Int64(info.timeBase.den), 1_000_000 * Int64(info.timeBase.num)))
+    }
 }
