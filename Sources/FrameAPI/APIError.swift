@@ -10,6 +10,8 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     public var status: HTTPResponse.Status
     public var code: ErrorCode
     public var detail: String
+    /// Extra response headers (e.g. `Retry-After` on a 429, `Tus-Version` on a tus 412).
+    public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ detail: String) {
         self.status = status
@@ -30,7 +32,7 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let problem = Problem(title: status.reasonPhrase, status: status.code, code: code.name, detail: detail)
         let data = try JSONEncoder().encode(problem)
-        var headers = HTTPFields()
+        var headers = self.headers
         headers[.contentType] = "application/problem+json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
@@ -54,11 +56,14 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
         let coded = error.asFrameFlowError
         let status: HTTPResponse.Status = switch coded.code {
         case .notMedia, .noVideoStream, .unsupportedCodec, .corruptMedia, .zeroDuration, .absurdDimensions,
-             .invalidRate, .invalidOptions, .validationFailed, .decodeFailed:
+             .invalidRate, .invalidOptions, .validationFailed, .decodeFailed, .noFrames:
             .unprocessableContent
         case .uploadTooLarge: .contentTooLarge
         case .unsupportedExtension: .unsupportedMediaType
         case .storageFull: .init(code: 507, reasonPhrase: "Insufficient Storage")
+        case .checksumMismatch: .init(code: 460, reasonPhrase: "Checksum Mismatch")
+        case .tooManyUploads, .rateLimited: .tooManyRequests
+        case .uploadExpired: .gone
         case .invalidJobState, .conflict: .conflict
         case .notFound, .jobNotFound: .notFound
         case .unauthorized: .unauthorized

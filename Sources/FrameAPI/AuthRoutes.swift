@@ -8,16 +8,38 @@ struct AuthRoutes {
     let users: UserStore
     let hasher: PasswordHasher
     let tokens: TokenService
+    let refresh: RefreshTokens
 
     struct RegisterRequest: Decodable { var email: String; var password: String; var name: String? }
-    struct RegisterResponse: ResponseEncodable { var id: UUID; var email: String }
+    struct RegisterResponse: ResponseEncodable { @LowercaseID var id: UUID; var email: String }
     struct LoginRequest: Decodable { var email: String; var password: String }
-    struct LoginResponse: ResponseEncodable { var accessToken: String; var tokenType: String; var expiresIn: Int }
-    struct MeResponse: ResponseEncodable { var id: UUID; var email: String; var name: String; var role: String; var createdAt: Date }
+    struct LoginResponse: ResponseEncodable {
+        var accessToken: String
+        var tokenType: String
+        var expiresIn: Int
+        /// Exchanged at `POST /auth/refresh` for a new pair; single use (each use rotates it).
+        var refreshToken: String
+        var refreshExpiresIn: Int
+    }
+    /// `{refreshToken}`; `refresh_token` is accepted too (the other implementations' spelling).
+    struct RefreshRequest: Decodable {
+        var refreshToken: String
+        enum CodingKeys: String, CodingKey { case refreshToken, refresh_token }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            guard let token = try c.decodeIfPresent(String.self, forKey: .refreshToken)
+                ?? c.decodeIfPresent(String.self, forKey: .refresh_token)
+            else { throw DecodingError.keyNotFound(CodingKeys.refreshToken, .init(codingPath: [], debugDescription: "missing")) }
+            refreshToken = token
+        }
+    }
+    struct MeResponse: ResponseEncodable { @LowercaseID var id: UUID; var email: String; var name: String; var role: String; var createdAt: Date }
 
     func register(public router: RouterGroup<APIRequestContext>, authenticated: RouterGroup<APIRequestContext>) {
         router.post("register") { request, context in try await register(request, context) }
         router.post("login") { request, context in try await login(request, context) }
+        router.post("refresh") { request, context in try await refresh(request, context) }
+        router.post("logout") { request, context in try await logout(request, context) }
         authenticated.get("me") { _, context in try await me(context) }
     }
 
@@ -45,8 +67,32 @@ struct AuthRoutes {
         // Verify against a decoy for unknown addresses so both failures cost the same time.
         let ok = try await hasher.verify(body.password, hash: user?.passwordHash ?? hasher.decoyHash)
         guard let user, ok else { throw APIError.unauthorized("e-mail or password is wrong") }
-        let token = try await tokens.issue(userID: user.id)
-        return LoginResponse(accessToken: token, tokenType: "Bearer", expiresIn: tokens.lifetimeSeconds)
+        return try await pair(for: user.id, refreshToken: try await refresh.issue(userID: user.id))
+    }
+
+    /// A valid refresh token for a new access token and the next refresh token; 401 otherwise
+    /// (unknown, expired, revoked, or reused after rotation, which also revokes its family).
+    func refresh(_ request: Request, _ context: APIRequestContext) async throws -> LoginResponse {
+        let body = try await decode(RefreshRequest.self, request, context)
+        guard let rotated = try await refresh.rotate(body.refreshToken),
+              try await users.find(id: rotated.userID) != nil
+        else {
+            throw APIError.unauthorized("the refresh token is invalid, expired or revoked: log in again")
+        }
+        return try await pair(for: rotated.userID, refreshToken: rotated.next)
+    }
+
+    /// Revokes the refresh token (and every token rotated from the same login). Always 204, so the
+    /// answer tells nothing about the token.
+    func logout(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let body = try await decode(RefreshRequest.self, request, context)
+        try await refresh.revoke(body.refreshToken)
+        return Response(status: .noContent)
+    }
+
+    func pair(for userID: UUID, refreshToken: String) async throws -> LoginResponse {
+        LoginResponse(accessToken: try await tokens.issue(userID: userID), tokenType: "Bearer", expiresIn: tokens.lifetimeSeconds,
+                      refreshToken: refreshToken, refreshExpiresIn: refresh.lifetimeSeconds)
     }
 
     func me(_ context: APIRequestContext) async throws -> MeResponse {
@@ -68,7 +114,8 @@ struct AuthRoutes {
     }
 
     static func fields(of type: Any.Type) -> String {
-        type == RegisterRequest.self ? "email, password and optionally name" : "email and password"
+        if type == RefreshRequest.self { return "refreshToken" }
+        return type == RegisterRequest.self ? "email, password and optionally name" : "email and password"
     }
 
     /// At least 8 characters with an upper-case letter, a digit and a symbol; nil when the password is acceptable.

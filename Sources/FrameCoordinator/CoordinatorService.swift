@@ -117,6 +117,7 @@ public struct CoordinatorService: Sendable {
         )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: listener), .init(service: app)]
         if let notifier { services.append(.init(service: notifier)) }
+        if let api { services.append(.init(service: UploadSweep(api: api, logger: logger))) }
         if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(

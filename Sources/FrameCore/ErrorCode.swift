@@ -38,6 +38,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case cancelled = 209
     case invalidRate = 210
     case invalidOptions = 211
+    case noFrames = 212
 
     // 300-399: jobs, uploads and storage
     case uploadTooLarge = 300
@@ -50,6 +51,9 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case invalidJobState = 307
     case nodesLost = 308
     case noEligibleNode = 309
+    case checksumMismatch = 310
+    case tooManyUploads = 311
+    case uploadExpired = 312
 
     // 400-499: API, auth and configuration
     case validationFailed = 400
@@ -59,6 +63,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case conflict = 409
     case configInvalid = 420
     case databaseUnavailable = 430
+    case rateLimited = 440
 
     /// The upper-snake-case name used in JSON bodies and logs, e.g. `NOT_MEDIA`.
     public var name: String {
@@ -90,6 +95,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .cancelled: "CANCELLED"
         case .invalidRate: "INVALID_RATE"
         case .invalidOptions: "INVALID_OPTIONS"
+        case .noFrames: "NO_FRAMES"
         case .uploadTooLarge: "UPLOAD_TOO_LARGE"
         case .unsupportedExtension: "UNSUPPORTED_EXTENSION"
         case .attemptsExhausted: "ATTEMPTS_EXHAUSTED"
@@ -100,6 +106,9 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .invalidJobState: "INVALID_JOB_STATE"
         case .nodesLost: "NODES_LOST"
         case .noEligibleNode: "NO_ELIGIBLE_NODE"
+        case .checksumMismatch: "CHECKSUM_MISMATCH"
+        case .tooManyUploads: "TOO_MANY_UPLOADS"
+        case .uploadExpired: "UPLOAD_EXPIRED"
         case .validationFailed: "VALIDATION_FAILED"
         case .unauthorized: "UNAUTHORIZED"
         case .forbidden: "FORBIDDEN"
@@ -107,6 +116,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .conflict: "CONFLICT"
         case .configInvalid: "CONFIG_INVALID"
         case .databaseUnavailable: "DATABASE_UNAVAILABLE"
+        case .rateLimited: "RATE_LIMITED"
         }
     }
 
@@ -123,7 +133,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     public var isRetryable: Bool {
         switch self {
         case .notMedia, .noVideoStream, .unsupportedCodec, .corruptMedia, .zeroDuration,
-             .absurdDimensions, .invalidRate, .invalidOptions, .unsupportedExtension:
+             .absurdDimensions, .invalidRate, .invalidOptions, .unsupportedExtension, .noFrames:
             false
         default:
             true

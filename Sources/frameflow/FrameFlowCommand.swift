@@ -7,5 +7,8 @@ struct FrameFlowCommand: AsyncParsableCommand {
         commandName: "frameflow",
         abstract: "FrameFlow client and operator tool.",
         version: "0.1.0",
-        subcommands: [ExtractCommand.self, CertsCommand.self, NodesCommand.self])
+        subcommands: [
+            ExtractCommand.self, LoginCommand.self, LogoutCommand.self, UploadCommand.self, VideosCommand.self,
+            WatchCommand.self, CertsCommand.self, NodesCommand.self,
+        ])
 }

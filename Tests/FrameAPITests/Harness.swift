@@ -18,11 +18,12 @@ struct Harness: Sendable {
     var results: URL { api.configuration.resultsDirectory }
     static let secret = "test-secret-0123456789"
 
-    enum Ingest: Sendable { case plan, notMedia, picky }
+    enum Ingest: Sendable { case plan, notMedia, picky, flakyOnce }
 
     /// Runs `body` against a fresh server; `setup` picks `.router` (in-process) or `.live` (real socket).
     static func run(
         _ setup: TestingSetup = .router, ingest: Ingest = .plan, maxUploadBytes: Int64 = 64 * 1024 * 1024,
+        configure: @escaping @Sendable (inout APIConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await TestDatabase.withFresh { db in
@@ -35,11 +36,13 @@ struct Harness: Sendable {
             case .plan: PlanningIngestor(jobs: jobs)
             case .notMedia: NotMediaIngestor()
             case .picky: PickyIngestor(jobs: jobs)
+            case .flakyOnce: FlakyIngestor(jobs: jobs)
             }
-            let config = APIConfiguration(
+            var config = APIConfiguration(
                 uploadsDirectory: root.appendingPathComponent("uploads"), resultsDirectory: results,
                 maxUploadBytes: maxUploadBytes, allowedExtensions: ["mp4", "MOV", "mkv"], jwtSecret: secret,
                 bcryptCost: 4)
+            configure(&config)
             let api = await FrameAPIServer(
                 configuration: config, database: db, ingestor: ingestor, canceller: StoreCanceller(jobs: jobs),
                 logger: TestDatabase.logger)

@@ -13,6 +13,11 @@ extension APIConfiguration {
             maxUploadBytes: config.maxUploadBytes, allowedExtensions: config.allowedExtensions,
             defaultRate: config.defaultRate,
             defaultOutput: OutputOptions(format: config.defaultFormat, quality: UInt8(clamping: config.defaultQuality)),
-            jwtSecret: config.jwtSecret)
+            jwtSecret: config.jwtSecret, publicBaseURL: config.publicBaseURL)
+        tusExpiry = config.resumableUploadExpiry
+        maxUnfinishedUploads = config.maxUnfinishedUploadsPerUser
+        corsAllowedOrigins = config.corsAllowedOrigins
+        downloadsPerWindow = config.downloadsPerMinute == 0 ? nil : config.downloadsPerMinute
+        refreshTokenLifetime = config.refreshTokenTTL
     }
 }

@@ -16,6 +16,8 @@ enum CoordinatorRoutes {
         ready: @escaping @Sendable () async -> Bool
     ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        // First: it must wrap every route (and the 404) to answer preflights and decorate answers.
+        if let api { router.add(middleware: api.cors) }
         router.get("health") { _, _ in Health(status: "ok") }
         router.get("ready") { _, _ -> Health in
             guard await ready() else {
