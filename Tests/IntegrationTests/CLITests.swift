@@ -68,7 +68,7 @@ import Testing
         #expect(item["status"] as? String == "COMPLETED")
         let id = try #require(item["videoId"] as? String)
         #expect(id == id.lowercased())
-        let zip = output.appendingPathComponent("cli.zip")
+        let zip = output.appendingPathComponent(video.deletingPathExtension().lastPathComponent + ".zip")
         #expect(item["zip"] as? String == zip.path)
         let reference = cluster.dir.appendingPathComponent("cli-reference.zip")
         let extract = try runCommand(Binaries.url("frameflow"), ["extract", video.path, "--fps", "1", "--output", reference.path])
