@@ -65,6 +65,9 @@ let package = Package(
             "FrameCore",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        /// The coordinator's side of one node session as a value-type state machine (handshake and
+        /// message routing, no sockets), apart from FrameCoordinator so the fuzzers can link it alone.
+        .target(name: "FrameSession", dependencies: ["FrameCore", "FrameWire"]),
         /// FFmpeg wrapper: probe, keyframe index, sample clock, planner, segment decoder, encoders.
         .target(name: "FrameMedia", dependencies: ["FrameCore", "CFFmpeg"]),
         /// libzip wrapper: ZIP assembly.
@@ -92,7 +95,8 @@ let package = Package(
         /// The user-facing HTTP API: accounts, JWT auth, streaming uploads, job views, downloads.
         /// Knows nothing of nodes, FFmpeg or leases: it reaches them through two protocols.
         .target(name: "FrameAPI", dependencies: [
-            "FrameCore", "FrameStore", "CLinuxIO",
+            "FrameCore", "FrameStore", "FrameArchive", "CLinuxIO",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -102,11 +106,20 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        /// The web app (hand-written HTML, CSS, ES modules) as resources, served with ETags.
+        .target(name: "FrameWeb", dependencies: [
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], resources: [.copy("Assets")]),
         /// The coordinator service: HTTP API, node sessions, scheduler.
         .target(name: "FrameCoordinator", dependencies: [
-            "FrameCore", "FrameWire", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify",
+            "FrameCore", "FrameWire", "FrameSession", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify", "FrameWeb",
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -150,14 +163,23 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // MARK: Fuzzing (Fuzz/, scripts/fuzz)
+        /// The invariants the fuzzers check (frame decoder, node session), as throwing functions that the
+        /// fuzz targets trap on and the unit tests replay the committed corpus through.
+        .target(name: "FrameFuzzChecks", dependencies: [
+            "FrameCore", "FrameWire", "FrameSession",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ], path: "Fuzz/FrameFuzzChecks"),
+
         // MARK: Tests, one target per module, plus process-level integration tests
         .testTarget(name: "FrameCoreTests", dependencies: ["FrameCore"]),
         .testTarget(name: "FrameWireTests", dependencies: [
-            "FrameWire", "FrameCore",
+            "FrameWire", "FrameCore", "FrameFuzzChecks",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
+        .testTarget(name: "FrameSessionTests", dependencies: ["FrameSession", "FrameWire", "FrameCore", "FrameFuzzChecks"]),
         .testTarget(name: "FrameMediaTests", dependencies: [
             "FrameMedia", "FrameCore",
             .product(name: "PropertyBased", package: "swift-property-based"),
@@ -175,6 +197,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
         ]),
@@ -188,7 +211,8 @@ let package = Package(
         .target(name: "FrameTestSupport", path: "Tests/Support"),
         .testTarget(name: "FrameCoordinatorTests", dependencies: [
             "FrameTestSupport",
-            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameExtract", "FrameAPI", "FrameNotify",
+            "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameExtract", "FrameAPI", "FrameNotify", "FrameSession",
+            "FrameWeb",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -201,3 +225,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The fuzz driver links only when built with -sanitize=fuzzer (it calls libFuzzer, the compiler's runtime), so it
+// is part of the package only while scripts/fuzz sets FRAMEFLOW_FUZZ; the ordinary build never sees it.
+if Context.environment["FRAMEFLOW_FUZZ"] != nil {
+    package.targets += [
+        /// The declaration of libFuzzer's driver entry point (the library comes with -sanitize=fuzzer).
+        .systemLibrary(name: "CLibFuzzer", path: "Fuzz/CLibFuzzer"),
+        /// `frameflow-fuzz frame-decoder|node-session [libFuzzer options]`.
+        .executableTarget(name: "frameflow-fuzz", dependencies: ["FrameFuzzChecks", "CLibFuzzer"], path: "Fuzz/frameflow-fuzz"),
+    ]
+}

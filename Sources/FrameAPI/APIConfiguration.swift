@@ -12,7 +12,7 @@ public struct APIConfiguration: Sendable {
     public var uploadsDirectory: URL
     /// Archives are read from `<resultsDirectory>/<jobID>.zip`.
     public var resultsDirectory: URL
-    /// Largest accepted file, per file of a multi-file upload.
+    /// Largest accepted file, per file of a multi-file upload (``maxRequestBytes`` bounds them together).
     public var maxUploadBytes: Int64
     /// Accepted file extensions, lower case without the dot.
     public var allowedExtensions: Set<String>
@@ -43,13 +43,29 @@ public struct APIConfiguration: Sendable {
     public var downloadWindow: Duration = .seconds(60)
     /// Origins (`https://app.example`) allowed to call the API from a browser (CORS); empty: none.
     public var corsAllowedOrigins: [String] = []
+    /// Largest upload request body (all files, fields and framing together).
+    public var maxRequestBytes: Int64
+    /// Most file parts in one upload request.
+    public var maxFilesPerRequest: Int
+    /// Per-user limits on stored bytes and active jobs.
+    public var quota: UploadQuota
+    /// Login attempts per account (normalized e-mail), and attempts (logins and registrations) per client address.
+    public var loginLimitPerAccount: RateLimit
+    public var loginLimitPerAddress: RateLimit
+    /// bcrypt computations at once, and how many may wait for a place before 503 SERVER_BUSY.
+    public var bcryptConcurrency: Int
+    public var bcryptQueue: Int
 
     public init(
         uploadsDirectory: URL, resultsDirectory: URL, maxUploadBytes: Int64 = 500 * 1024 * 1024,
         allowedExtensions: [String] = ["mp4", "mov", "mkv", "avi", "webm", "m4v", "mpg", "mpeg", "ts", "flv", "wmv"],
         defaultRate: Rational = Rational(1, 1), defaultOutput: OutputOptions = OutputOptions(format: .jpeg, quality: 2),
         jwtSecret: String? = nil, tokenLifetime: Duration = .seconds(3600),
-        downloadLinkLifetime: Duration = .seconds(15 * 60), bcryptCost: UInt8 = 10, publicBaseURL: String? = nil
+        downloadLinkLifetime: Duration = .seconds(15 * 60), bcryptCost: UInt8 = 10, publicBaseURL: String? = nil,
+        maxRequestBytes: Int64? = nil, maxFilesPerRequest: Int = 10, quota: UploadQuota = UploadQuota(),
+        loginLimitPerAccount: RateLimit = RateLimit(attempts: 10, per: .seconds(600)),
+        loginLimitPerAddress: RateLimit = RateLimit(attempts: 30, per: .seconds(60)),
+        bcryptConcurrency: Int = ProcessInfo.processInfo.activeProcessorCount, bcryptQueue: Int = 64
     ) {
         self.uploadsDirectory = uploadsDirectory
         self.resultsDirectory = resultsDirectory
@@ -62,5 +78,16 @@ public struct APIConfiguration: Sendable {
         self.downloadLinkLifetime = downloadLinkLifetime
         self.bcryptCost = bcryptCost
         self.publicBaseURL = publicBaseURL
+        // Unset: one file at the per-file limit, plus room for the multipart framing and option fields.
+        self.maxRequestBytes = maxRequestBytes ?? (maxUploadBytes + Self.framingAllowance)
+        self.maxFilesPerRequest = maxFilesPerRequest
+        self.quota = quota
+        self.loginLimitPerAccount = loginLimitPerAccount
+        self.loginLimitPerAddress = loginLimitPerAddress
+        self.bcryptConcurrency = bcryptConcurrency
+        self.bcryptQueue = bcryptQueue
     }
+
+    /// Bytes a request may carry beyond its files: boundaries, part headers, option fields.
+    public static let framingAllowance: Int64 = 64 * 1024
 }

@@ -10,14 +10,30 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     public var status: HTTPResponse.Status
     public var code: ErrorCode
     public var detail: String
-    /// Extra response headers (e.g. `Retry-After` on a 429, `Tus-Version` on a tus 412).
-    public var headers: HTTPFields = [:]
+    /// Extra response fields the answer needs (`Retry-After` on 429/503, `Allow` on 405).
+    public var headers: HTTPFields
+    /// The underlying error, for the server's log only (never in the response).
+    public var cause: String?
 
-    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ detail: String) {
+    public init(_ status: HTTPResponse.Status, _ code: ErrorCode, _ detail: String, headers: HTTPFields = [:], cause: String? = nil) {
         self.status = status
         self.code = code
         self.detail = detail
+        self.headers = headers
+        self.cause = cause
     }
+
+    /// The same error with `Retry-After: <seconds>` (rounded up, at least 1).
+    public func retryAfter(_ delay: Duration) -> APIError {
+        var copy = self
+        let (seconds, attos) = delay.components
+        copy.headers[.retryAfter] = String(max(1, seconds + (attos > 0 ? 1 : 0)))
+        return copy
+    }
+
+    /// What a client is told for an internal failure: the cause (paths, SQL, errno) is for the
+    /// server's log, never for the response.
+    static let internalDetail = "an internal error occurred; it has been logged on the server"
 
     struct Problem: Encodable {
         var type = "about:blank"
@@ -30,7 +46,8 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     public var description: String { "\(status.code) \(code.name): \(detail)" }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let problem = Problem(title: status.reasonPhrase, status: status.code, code: code.name, detail: detail)
+        let shown = status.code == 500 ? Self.internalDetail : detail
+        let problem = Problem(title: status.reasonPhrase, status: status.code, code: code.name, detail: shown)
         let data = try JSONEncoder().encode(problem)
         var headers = self.headers
         headers[.contentType] = "application/problem+json"
@@ -53,24 +70,60 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     /// error (``FrameFlowError`` or ``StoreError``) to be answered correctly.
     public static func from(_ error: any Error) -> APIError {
         if let api = error as? APIError { return api }
+        if let http = error as? HTTPError { return from(http) }
         let coded = error.asFrameFlowError
-        let status: HTTPResponse.Status = switch coded.code {
+        let status = Self.status(for: coded.code)
+        // A 503 says what is wrong without the cause's host names or addresses (those are logged).
+        let detail = coded.code == .databaseUnavailable ? "the database is unavailable; try again shortly" : coded.message
+        return APIError(status, coded.code, detail, cause: "\(error)")
+    }
+
+    /// The HTTP status each code is answered with.
+    static func status(for code: ErrorCode) -> HTTPResponse.Status {
+        switch code {
         case .notMedia, .noVideoStream, .unsupportedCodec, .corruptMedia, .zeroDuration, .absurdDimensions,
              .invalidRate, .invalidOptions, .validationFailed, .decodeFailed, .noFrames:
             .unprocessableContent
-        case .uploadTooLarge: .contentTooLarge
+        case .uploadTooLarge, .requestTooLarge, .tooManyFiles, .storageQuotaExceeded: .contentTooLarge
+        case .jobQuotaExceeded, .rateLimited: .tooManyRequests
         case .unsupportedExtension: .unsupportedMediaType
         case .storageFull: .init(code: 507, reasonPhrase: "Insufficient Storage")
         case .checksumMismatch: .init(code: 460, reasonPhrase: "Checksum Mismatch")
-        case .tooManyUploads, .rateLimited: .tooManyRequests
+        case .tooManyUploads: .tooManyRequests
         case .uploadExpired: .gone
         case .invalidJobState, .conflict: .conflict
         case .notFound, .jobNotFound: .notFound
         case .unauthorized: .unauthorized
         case .forbidden: .forbidden
-        case .databaseUnavailable, .shuttingDown: .serviceUnavailable
+        case .malformedRequest: .badRequest
+        case .methodNotAllowed: .methodNotAllowed
+        case .headersTooLarge: .requestHeaderFieldsTooLarge
+        case .databaseUnavailable, .shuttingDown, .serverBusy: .serviceUnavailable
         default: .internalServerError
         }
-        return APIError(status, coded.code, coded.message)
+    }
+
+    /// Hummingbird's own errors (a body over `collect(upTo:)`'s limit, an unknown route, ...) as
+    /// problem documents with the code their status stands for, instead of its plain-text bodies.
+    static func from(_ error: HTTPError) -> APIError {
+        let code: ErrorCode = switch error.status.code {
+        case 400: .malformedRequest
+        case 401: .unauthorized
+        case 403: .forbidden
+        case 404: .notFound
+        case 405: .methodNotAllowed
+        case 413: .requestTooLarge
+        case 429: .rateLimited
+        case 431: .headersTooLarge
+        case 503: .serverBusy
+        case 500...: .internalError
+        default: .validationFailed
+        }
+        let detail = switch code {
+        case .requestTooLarge: "the request body is larger than this endpoint accepts"
+        case .notFound: "no such resource"
+        default: error.body ?? error.status.reasonPhrase
+        }
+        return APIError(error.status, code, detail, headers: error.headers)
     }
 }

@@ -28,11 +28,14 @@ public struct APIRequestContext: RequestContext {
         return encoder
     }
 
-    public var requestDecoder: JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return decoder
-    }
+    /// JSON with every string checked for control characters (see ``ValidatingJSONDecoder``).
+    public var requestDecoder: ValidatingJSONDecoder { ValidatingJSONDecoder() }
+
+    /// What `request.decode` and `collectBody` accept; uploads stream and are limited on their own.
+    public var maxUploadSize: Int { ValidatingJSONDecoder.maxBodyBytes }
+
+    /// The client's IP address (no port), for per-address limits; "unknown" when the socket has none.
+    public var clientAddress: String { channel.remoteAddress?.ipAddress ?? "unknown" }
 
     /// The caller, or 401 when the route was reached without authentication.
     public func requireIdentity() throws -> AuthenticatedUser {

@@ -4,11 +4,17 @@ import Foundation
 import Hummingbird
 
 /// `/auth`: registration, login and the caller's own account.
+///
+/// Registration, login and refresh are throttled by ``LoginGuard`` (per client
+/// address, and per account for logins) before any bcrypt or token work, and both do
+/// exactly one bcrypt computation whatever the outcome, so neither answers
+/// faster for an e-mail address that has (or has not) an account.
 struct AuthRoutes {
     let users: UserStore
     let hasher: PasswordHasher
     let tokens: TokenService
     let refresh: RefreshTokens
+    let logins: LoginGuard
 
     struct RegisterRequest: Decodable { var email: String; var password: String; var name: String? }
     struct RegisterResponse: ResponseEncodable { @LowercaseID var id: UUID; var email: String }
@@ -44,14 +50,15 @@ struct AuthRoutes {
     }
 
     func register(_ request: Request, _ context: APIRequestContext) async throws -> EditedResponse<RegisterResponse> {
+        try logins.attempt(account: nil, address: context.clientAddress)
         let body = try await decode(RegisterRequest.self, request, context)
         let email = UserStore.normalize(email: body.email)
         guard Self.isPlausibleEmail(email) else { throw APIError.validation("email is not a valid e-mail address") }
         if let problem = Self.passwordProblem(body.password) { throw APIError.validation(problem) }
         let name = (body.name ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard name.count <= 200 else { throw APIError.validation("name must be at most 200 characters") }
-        // Checked first only to spare a bcrypt round; the unique constraint below is what actually decides.
-        if try await users.find(email: email) != nil { throw Self.emailTaken }
+        // Hashed before the address is looked at, taken or not: answering a taken address without the
+        // bcrypt round would tell anyone which addresses have accounts. The unique constraint decides.
         let hash = try await hasher.hash(body.password)
         do {
             let user = try await users.create(email: email, passwordHash: hash, name: name)
@@ -63,16 +70,22 @@ struct AuthRoutes {
 
     func login(_ request: Request, _ context: APIRequestContext) async throws -> LoginResponse {
         let body = try await decode(LoginRequest.self, request, context)
-        let user = try await users.find(email: body.email)
+        let account = UserStore.normalize(email: body.email)
+        try logins.attempt(account: account, address: context.clientAddress)
+        let user = try await users.find(email: account)
         // Verify against a decoy for unknown addresses so both failures cost the same time.
         let ok = try await hasher.verify(body.password, hash: user?.passwordHash ?? hasher.decoyHash)
         guard let user, ok else { throw APIError.unauthorized("e-mail or password is wrong") }
+        logins.succeeded(account: account)
         return try await pair(for: user.id, refreshToken: try await refresh.issue(userID: user.id))
     }
 
     /// A valid refresh token for a new access token and the next refresh token; 401 otherwise
     /// (unknown, expired, revoked, or reused after rotation, which also revokes its family).
+    /// Throttled per client address like login (no account: the token names none until it is
+    /// looked up), so refresh tokens cannot be guessed at speed.
     func refresh(_ request: Request, _ context: APIRequestContext) async throws -> LoginResponse {
+        try logins.attempt(account: nil, address: context.clientAddress)
         let body = try await decode(RefreshRequest.self, request, context)
         guard let rotated = try await refresh.rotate(body.refreshToken),
               try await users.find(id: rotated.userID) != nil
@@ -103,11 +116,14 @@ struct AuthRoutes {
 
     static let emailTaken = APIError(.conflict, .conflict, "an account with this e-mail address already exists")
 
-    /// Decodes a small JSON body, answering 422 (not 400/500) for missing fields or bad JSON.
+    /// Decodes a small JSON body, answering 422 (not 400/500) for missing fields or bad JSON, and for
+    /// control characters in any string (``ValidatingJSONDecoder``).
     func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ context: APIRequestContext) async throws -> T {
-        let buffer = try await request.body.collect(upTo: 64 * 1024)
+        let data = try await ValidatingJSONDecoder.collect(request)
         do {
-            return try context.requestDecoder.decode(T.self, from: Data(buffer.readableBytesView))
+            return try context.requestDecoder.decode(T.self, from: data)
+        } catch let error as APIError {
+            throw error
         } catch {
             throw APIError.validation("the body must be JSON with the fields \(Self.fields(of: T.self))")
         }
@@ -125,7 +141,9 @@ struct AuthRoutes {
         if !password.contains(where: { $0.isUppercase }) { missing.append("an upper-case letter") }
         if !password.contains(where: { $0.isNumber }) { missing.append("a digit") }
         if !password.contains(where: { !$0.isLetter && !$0.isNumber && !$0.isWhitespace }) { missing.append("a symbol") }
-        if password.utf8.count > 72 { return "password must be at most 72 bytes (bcrypt ignores the rest)" }
+        if password.utf8.count > PasswordHasher.maxPasswordBytes {
+            return "password must be at most \(PasswordHasher.maxPasswordBytes) bytes (bcrypt ignores the rest)"
+        }
         return missing.isEmpty ? nil : "password is too weak: it needs " + missing.joined(separator: ", ")
     }
 

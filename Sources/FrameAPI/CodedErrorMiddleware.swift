@@ -6,8 +6,8 @@ import Logging
 /// documents whose status follows their code, e.g. 503 DATABASE_UNAVAILABLE
 /// instead of Hummingbird's bare 500.
 ///
-/// Unexpected errors are logged here with the request path, because the
-/// client only sees the code.
+/// The mapped error keeps its cause; ``RequestGuardMiddleware`` logs 5xx
+/// answers with it (once, for every route), because the client only sees the code.
 public struct CodedErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
@@ -21,13 +21,7 @@ public struct CodedErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             throw error
         } catch {
-            let mapped = APIError.from(error)
-            if mapped.status.code >= 500 {
-                logger.error("request failed", metadata: [
-                    "path": "\(request.uri.path)", "code": "\(mapped.code.name)", "error": "\(error)",
-                ])
-            }
-            throw mapped
+            throw APIError.from(error)
         }
     }
 }

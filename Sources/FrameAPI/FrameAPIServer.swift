@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
 import NIOPosix
 
 /// The user-facing HTTP API, ready to be mounted on the coordinator's router.
@@ -26,6 +27,8 @@ public struct FrameAPIServer: Sendable {
     /// Who downloaded what, and the per-user download rate limit's count.
     public let audit: DownloadAuditStore
     let hasher: PasswordHasher
+    let logins: LoginGuard
+    let uploads: UploadLedger
     let ingestor: any VideoIngestor
     let canceller: any JobCanceller
     let threadPool: NIOThreadPool
@@ -50,7 +53,11 @@ public struct FrameAPIServer: Sendable {
         links = SignedLinks(secret: secret, lifetime: configuration.downloadLinkLifetime)
         refreshTokens = RefreshTokenStore(database: database)
         audit = DownloadAuditStore(database: database)
-        hasher = PasswordHasher(cost: configuration.bcryptCost, threadPool: threadPool)
+        hasher = PasswordHasher(
+            cost: configuration.bcryptCost, threadPool: threadPool, concurrency: configuration.bcryptConcurrency,
+            queueLimit: configuration.bcryptQueue)
+        logins = LoginGuard(perAccount: configuration.loginLimitPerAccount, perAddress: configuration.loginLimitPerAddress)
+        uploads = UploadLedger()
         self.ingestor = ingestor
         self.canceller = canceller
         self.threadPool = threadPool
@@ -69,12 +76,13 @@ public struct FrameAPIServer: Sendable {
         let expectContinue = ExpectContinueMiddleware()
         let auth = router.group("auth").add(middleware: errors).add(middleware: expectContinue)
         AuthRoutes(users: users, hasher: hasher, tokens: tokens,
-                   refresh: RefreshTokens(store: refreshTokens, lifetime: configuration.refreshTokenLifetime))
+                   refresh: RefreshTokens(store: refreshTokens, lifetime: configuration.refreshTokenLifetime), logins: logins)
             .register(public: auth, authenticated: router.group("auth").add(middleware: errors).add(middleware: authenticate))
         let videos = router.group("videos").add(middleware: errors).add(middleware: authenticate).add(middleware: expectContinue)
         let receiver = UploadReceiver(configuration: configuration, threadPool: threadPool, logger: logger)
         let videoRoutes = VideoRoutes(
-            jobs: jobs, ingestor: ingestor, canceller: canceller, receiver: receiver,
+            jobs: jobs, ingestor: ingestor, canceller: canceller, receiver: receiver, ledger: uploads,
+            quota: configuration.quota,
             archives: ArchiveResponder(resultsDirectory: configuration.resultsDirectory, fileIO: FileIO(threadPool: threadPool)),
             links: links, publicBaseURL: configuration.publicBaseURL,
             gate: DownloadGate(audit: audit, limit: configuration.downloadsPerWindow, window: configuration.downloadWindow),
@@ -103,9 +111,26 @@ public struct FrameAPIServer: Sendable {
     }
 
     /// The HTTP/1.1 server the API expects: Hummingbird's, plus ``ExpectContinueHandler`` so clients
-    /// that send `Expect: 100-continue` (curl, for any body over 1 MB) are not left waiting.
-    public static var httpServer: HTTPServerBuilder {
-        .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()]))
+    /// that send `Expect: 100-continue` (curl, for any body over 1 MB) are not left waiting, and
+    /// ``HTTPParseErrorHandler`` so unparsable requests get problem documents too. A connection with
+    /// no request in progress for `idleTimeout` is closed (nil: never).
+    public static func httpServer(idleTimeout: Duration? = defaultIdleTimeout) -> HTTPServerBuilder {
+        .http1(configuration: .init(
+            additionalChannelHandlers: [HTTPParseErrorHandler(), ExpectContinueHandler()],
+            idleTimeout: idleTimeout.map { TimeAmount($0) }))
+    }
+
+    public static var httpServer: HTTPServerBuilder { httpServer() }
+
+    /// How long an idle keep-alive connection is kept by default (`coordinator.http.idle_timeout`).
+    public static let defaultIdleTimeout: Duration = .seconds(60)
+
+    /// Adds ``RequestGuardMiddleware`` to a router that has no routes yet; `load` the returned
+    /// table with `router.routes` once every route is added (for 405 answers).
+    public static func addRequestGuard(to router: Router<APIRequestContext>, logger: Logger) -> RouteTable {
+        let table = RouteTable()
+        router.add(middleware: RequestGuardMiddleware(routes: table, logger: logger))
+        return table
     }
 
     /// The CORS allow-list of `coordinator.cors.allowed_origins`; add it to the router before any
@@ -115,8 +140,10 @@ public struct FrameAPIServer: Sendable {
     /// A router with only the user-facing API (tests, or a process that serves nothing else).
     public func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
+        let table = Self.addRequestGuard(to: router, logger: logger)
         router.add(middleware: cors)
         addRoutes(to: router)
+        table.load(router.routes)
         return router
     }
 

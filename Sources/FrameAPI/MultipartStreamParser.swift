@@ -31,12 +31,24 @@ struct MultipartStreamParser {
     }
 
     /// Why a body is not valid multipart.
-    enum ParseError: Error, Equatable {
+    enum ParseError: Error, Equatable, CustomStringConvertible {
         case headerTooLarge
         case malformedHeader
         case malformedDelimiter
         /// The body ended before the closing delimiter.
         case truncated
+        /// A part header holds a control character (``InputText``; a tab is allowed as whitespace).
+        case controlCharacter(Unicode.Scalar)
+
+        var description: String {
+            switch self {
+            case .headerTooLarge: "a part's headers are larger than \(MultipartStreamParser.maxHeaderBytes) bytes"
+            case .malformedHeader: "a part header is not 'Name: value'"
+            case .malformedDelimiter: "a boundary is not followed by CRLF or '--'"
+            case .truncated: "the body ended before its closing boundary"
+            case .controlCharacter(let c): "a part header contains the control character \(InputText.name(c))"
+            }
+        }
     }
 
     private enum State {
@@ -199,6 +211,10 @@ struct MultipartStreamParser {
 
     /// Parses `Name: value` lines (no folding, which RFC 7578 forbids).
     static func parseHeaders(_ block: String) throws -> [String: String] {
+        // CR and LF only as the line breaks split on below; a NUL in a file name would reach libpq.
+        if let bad = block.unicodeScalars.first(where: { InputText.isRefused($0) && $0 != "\t" && $0 != "\r" && $0 != "\n" }) {
+            throw ParseError.controlCharacter(bad)
+        }
         var headers: [String: String] = [:]
         for line in block.split(separator: "\r\n", omittingEmptySubsequences: true) {
             guard let colon = line.firstIndex(of: ":") else { throw ParseError.malformedHeader }

@@ -39,11 +39,19 @@ struct UploadReceiver {
         case ignored
     }
 
-    /// Receives the whole request; throws ``APIError`` (413, 415, 422, 507, ...) after cleaning up.
-    func receive(_ request: Request, query: [String: String]) async throws -> Received {
+    /// Receives the whole request; throws ``APIError`` (413, 415, 422, 429, 507, ...) after cleaning up.
+    ///
+    /// `reservation` is the caller's share of the user's quota; it grows as files arrive and the
+    /// caller releases it once the jobs are committed.
+    func receive(_ request: Request, query: [String: String], reservation: inout UploadReservation) async throws -> Received {
         guard let boundary = Self.boundary(request.headers[.contentType]) else {
             throw APIError.validation("the upload must be multipart/form-data with a boundary, with the video in a 'file' part")
         }
+        // Refused before the body is read (and before a `100 Continue`), when the length says so.
+        if let length = request.headers[.contentLength].flatMap(Int64.init), length > configuration.maxRequestBytes {
+            throw requestTooLarge
+        }
+        try reservation.precheck()
         var options = FormOptions(defaults: JobOptions(rate: configuration.defaultRate, output: configuration.defaultOutput))
         for (name, value) in query where FormOptions.fieldNames.contains(name) {
             try options.set(name, value)
@@ -53,8 +61,13 @@ struct UploadReceiver {
         var part = Part.none
         var done: [StoredUpload] = []
         var syncTime = Duration.zero
+        var requestBytes: Int64 = 0
         do {
             for try await chunk in request.body {
+                // The whole body counts, files and fields and framing: several files (or a stream of
+                // ignored parts) together cannot pass what one may not.
+                requestBytes += Int64(chunk.readableBytes)
+                if requestBytes > configuration.maxRequestBytes { throw requestTooLarge }
                 let events: [MultipartStreamParser.Event]
                 do {
                     events = try parser.feed(chunk)
@@ -62,7 +75,8 @@ struct UploadReceiver {
                     throw APIError.validation("the multipart body is malformed (\(error))")
                 }
                 for event in events {
-                    try await handle(event, part: &part, done: &done, options: &options, syncTime: &syncTime)
+                    try await handle(event, part: &part, done: &done, options: &options, syncTime: &syncTime,
+                                     reservation: &reservation)
                 }
             }
             if case .file = part {
@@ -91,10 +105,11 @@ struct UploadReceiver {
     }
 
     private func handle(_ event: MultipartStreamParser.Event, part: inout Part, done: inout [StoredUpload],
-                        options: inout FormOptions, syncTime: inout Duration) async throws {
+                        options: inout FormOptions, syncTime: inout Duration,
+                        reservation: inout UploadReservation) async throws {
         switch event {
         case .partBegin(let headers):
-            part = try await begin(headers)
+            part = try await begin(headers, filesSoFar: done.count, reservation: &reservation)
         case .body(let bytes):
             switch part {
             case .file(let file, var upload):
@@ -103,6 +118,7 @@ struct UploadReceiver {
                     throw APIError(.contentTooLarge, .uploadTooLarge,
                                    "'\(upload.originalFilename)' is larger than the limit of \(configuration.maxUploadBytes) bytes")
                 }
+                try reservation.addBytes(Int64(bytes.readableBytes))
                 part = .file(file, upload)
                 try await file.write(bytes)
             case .field(let name, var value):
@@ -126,7 +142,9 @@ struct UploadReceiver {
                 try await UploadFile.syncDirectory(upload.file.deletingLastPathComponent().path, threadPool: threadPool)
                 syncTime += clock.now - syncStart
             case .field(let name, let value):
-                try options.set(name, String(buffer: value))
+                let text = String(buffer: value)
+                try InputText.check(text, field: "form field '\(name)'")
+                try options.set(name, text)
             case .none, .ignored:
                 break
             }
@@ -135,18 +153,29 @@ struct UploadReceiver {
     }
 
     /// Decides what a part is once its headers are complete; opens the file for a `file` part.
-    private func begin(_ headers: [String: String]) async throws -> Part {
+    private func begin(_ headers: [String: String], filesSoFar: Int, reservation: inout UploadReservation) async throws -> Part {
         let disposition = ContentDisposition(headers["content-disposition"] ?? "")
         guard let name = disposition.name else { return .ignored }
         if name == "file" {
             guard let filename = disposition.filename.map(Self.basename), !filename.isEmpty else {
                 throw APIError.validation("the 'file' part needs a filename")
             }
+            // The parser refused control bytes in the header block; a backslash escape cannot add one,
+            // but the rule is checked on the name itself too (tabs, bidi overrides).
+            try InputText.check(filename, field: "the file name")
+            guard filename.utf8.count <= Self.maxFilenameBytes else {
+                throw APIError.validation("the file name may be at most \(Self.maxFilenameBytes) bytes")
+            }
+            guard filesSoFar < configuration.maxFilesPerRequest else {
+                throw APIError(.contentTooLarge, .tooManyFiles,
+                               "an upload may carry at most \(configuration.maxFilesPerRequest) files")
+            }
             let ext = (filename as NSString).pathExtension.lowercased()
             guard !ext.isEmpty, configuration.allowedExtensions.contains(ext) else {
                 throw APIError(.unsupportedMediaType, .unsupportedExtension,
                                "'.\(ext)' files are not accepted; allowed: \(configuration.allowedExtensions.sorted().joined(separator: ", "))")
             }
+            try reservation.addJob()
             let jobID = UUID()
             let directory = configuration.uploadsDirectory.appendingPathComponent(jobID.uuidString.lowercased(), isDirectory: true)
             let fileURL = directory.appendingPathComponent("input.\(ext)")
@@ -162,6 +191,15 @@ struct UploadReceiver {
         }
         if FormOptions.fieldNames.contains(name) { return .field(name: name, value: ByteBuffer()) }
         return .ignored
+    }
+
+    /// What most file systems allow for one name; the name is stored and shown, not used as a path.
+    static let maxFilenameBytes = 255
+
+    var requestTooLarge: APIError {
+        APIError(.contentTooLarge, .requestTooLarge,
+                 "the upload request is larger than the limit of \(configuration.maxRequestBytes) bytes "
+                    + "(all files together; each file may have at most \(configuration.maxUploadBytes) bytes)")
     }
 
     /// Deletes an upload's folder (file and directory); used on every failure path.

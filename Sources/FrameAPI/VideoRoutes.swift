@@ -14,6 +14,9 @@ struct VideoRoutes {
     let ingestor: any VideoIngestor
     let canceller: any JobCanceller
     let receiver: UploadReceiver
+    /// Uploads in flight per user, counted with the committed jobs against `quota`.
+    let ledger: UploadLedger
+    let quota: UploadQuota
     let archives: ArchiveResponder
     let links: SignedLinks
     let publicBaseURL: String?
@@ -58,7 +61,11 @@ struct VideoRoutes {
         let query = Dictionary(request.uri.queryParameters.map { (String($0.key), String($0.value)) }, uniquingKeysWith: { $1 })
         let clock = ContinuousClock()
         let started = clock.now
-        let received = try await receiver.receive(request, query: query)
+        var reservation = UploadReservation(
+            ledger: ledger, user: owner.id, committed: try await jobs.usage(userID: owner.id), quota: quota)
+        // Held until the jobs are committed (then the database counts them) or refused.
+        defer { reservation.release() }
+        let received = try await receiver.receive(request, query: query, reservation: &reservation)
         let receiveTime = clock.now - started
         var accepted: [VideoResponse] = []
         var refused: [(StoredUpload, APIError)] = []

@@ -2,6 +2,7 @@ import FrameAPI
 import FrameCluster
 import FrameCore
 import FrameStore
+import FrameWeb
 import Foundation
 import Hummingbird
 import Logging
@@ -30,6 +31,12 @@ public struct CoordinatorService: Sendable {
     public let metrics: CoordinatorMetrics
     /// Present with a database: delivers the notification outbox (e-mail, webhooks).
     public let notifier: NotificationDispatcher?
+    /// Server push: job changes to their owners, cluster samples to operators.
+    public let events: EventHub
+    /// Present with a database: turns job changes into events.
+    public let jobFeed: JobChangeFeed?
+    /// Present with a database: samples the cluster for the operators' dashboard.
+    public let monitor: ClusterMonitor?
     private let jobCounts: (@Sendable () async throws -> [JobStatus: Int])?
     private let ready: @Sendable () async -> Bool
 
@@ -37,9 +44,13 @@ public struct CoordinatorService: Sendable {
     public init(config: CoordinatorConfig, database: Database, logger: Logger) {
         let layout = StorageLayout(uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
         let metrics = CoordinatorMetrics()
+        let events = EventHub()
+        let feed = JobChangeFeed(hub: events, database: database, logger: logger)
         let scheduler = LeaseScheduler(
             database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
-            resumeGrace: config.leaseResumeGrace, logger: logger, metrics: metrics)
+            resumeGrace: config.leaseResumeGrace,
+            progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor),
+            logger: logger, metrics: metrics, onJobChange: { feed.changed($0) })
         let jobs = JobStore(database: database)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
@@ -51,6 +62,7 @@ public struct CoordinatorService: Sendable {
             recovery: StorageRecovery(database: database, layout: layout, logger: logger),
             layout: layout, logger: logger, metrics: metrics, jobCounts: { try await jobs.statusCounts() },
             notifier: NotificationDispatcher(database: database, config: config.notifications, logger: logger),
+            events: events, jobFeed: feed, monitorDatabase: database,
             ready: { await database.ping() })
     }
 
@@ -61,6 +73,7 @@ public struct CoordinatorService: Sendable {
         layout: StorageLayout? = nil, logger: Logger,
         api: FrameAPIServer? = nil, metrics: CoordinatorMetrics? = nil,
         jobCounts: (@Sendable () async throws -> [JobStatus: Int])? = nil, notifier: NotificationDispatcher? = nil,
+        events: EventHub? = nil, jobFeed: JobChangeFeed? = nil, monitorDatabase: Database? = nil,
         ready: @escaping @Sendable () async -> Bool = { true }
     ) {
         self.config = config
@@ -76,6 +89,11 @@ public struct CoordinatorService: Sendable {
         self.metrics = metrics ?? scheduler?.metrics ?? CoordinatorMetrics()
         self.jobCounts = jobCounts
         self.notifier = notifier
+        let events = events ?? EventHub()
+        self.events = events
+        self.jobFeed = jobFeed
+        let registry = self.registry
+        monitor = monitorDatabase.map { ClusterMonitor(hub: events, registry: registry, database: $0, logger: logger) }
         self.ready = ready
     }
 
@@ -101,11 +119,13 @@ public struct CoordinatorService: Sendable {
         let clusterPort = listener.port
         let router = CoordinatorRoutes.build(
             registry: registry, adminToken: config.adminToken, api: api,
-            metrics: MetricsEndpoint(metrics: metrics, nodes: registry, logger: logger, jobCounts: jobCounts), ready: ready)
+            metrics: MetricsEndpoint(metrics: metrics, nodes: registry, logger: logger, jobCounts: jobCounts, events: events),
+            logger: logger,
+            web: WebRoutes(events: EventStreamResponder(hub: events), monitor: monitor, assets: .bundled()), ready: ready)
         let logger = self.logger
         let app = Application(
             router: router,
-            server: FrameAPIServer.httpServer,
+            server: FrameAPIServer.httpServer(idleTimeout: config.httpIdleTimeout),
             configuration: .init(address: .hostname(config.httpListen.host, port: config.httpListen.port),
                                  serverName: "frameflow-coordinator"),
             onServerRunning: { channel in
@@ -118,7 +138,11 @@ public struct CoordinatorService: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: listener), .init(service: app)]
         if let notifier { services.append(.init(service: notifier)) }
         if let api { services.append(.init(service: UploadSweep(api: api, logger: logger))) }
-        if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, logger: logger))) }
+        // After the HTTP server: services stop in reverse order, and the feed closing the hub
+        // ends the open event streams, which would otherwise hold the server's shutdown.
+        if let jobFeed { services.append(.init(service: jobFeed)) }
+        if let monitor { services.append(.init(service: monitor)) }
+        if let scheduler { services.append(.init(service: SchedulerTicks(scheduler: scheduler, sweeper: sweeper, jobFeed: jobFeed, logger: logger))) }
         let group = ServiceGroup(
             configuration: .init(
                 services: services, gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: logger))
@@ -131,6 +155,8 @@ public struct CoordinatorService: Sendable {
 struct SchedulerTicks: Service {
     let scheduler: LeaseScheduler
     let sweeper: RetentionSweeper?
+    /// Told of expired jobs, so their owners' pages show EXPIRED.
+    var jobFeed: JobChangeFeed? = nil
     let logger: Logger
 
     func run() async throws {
@@ -140,7 +166,7 @@ struct SchedulerTicks: Service {
                 if let sweeper {
                     group.addTask {
                         while !Task.isCancelled {
-                            do { try await sweeper.sweep() } catch {
+                            do { for id in try await sweeper.sweep() { jobFeed?.changed(id) } } catch {
                                 logger.error("retention sweep failed", metadata: ["error": "\(error)"])
                             }
                             try? await Task.sleep(for: .seconds(60))

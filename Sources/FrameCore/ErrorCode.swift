@@ -24,6 +24,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case shuttingDown = 111
     case duplicateSession = 112
     case tlsFailure = 113
+    case invalidField = 114
+    case progressTimeout = 115
 
     // 200-299: media (probe, decode, encode)
     case notMedia = 200
@@ -38,7 +40,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case cancelled = 209
     case invalidRate = 210
     case invalidOptions = 211
-    case noFrames = 212
+    case invalidFrame = 212
+    case noFrames = 213
 
     // 300-399: jobs, uploads and storage
     case uploadTooLarge = 300
@@ -51,19 +54,27 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case invalidJobState = 307
     case nodesLost = 308
     case noEligibleNode = 309
-    case checksumMismatch = 310
-    case tooManyUploads = 311
-    case uploadExpired = 312
+    case requestTooLarge = 310
+    case tooManyFiles = 311
+    case storageQuotaExceeded = 312
+    case jobQuotaExceeded = 313
+    case checksumMismatch = 314
+    case tooManyUploads = 315
+    case uploadExpired = 316
 
     // 400-499: API, auth and configuration
     case validationFailed = 400
     case unauthorized = 401
+    case malformedRequest = 402
     case forbidden = 403
     case notFound = 404
+    case methodNotAllowed = 405
     case conflict = 409
     case configInvalid = 420
+    case rateLimited = 429
     case databaseUnavailable = 430
-    case rateLimited = 440
+    case headersTooLarge = 431
+    case serverBusy = 432
 
     /// The upper-snake-case name used in JSON bodies and logs, e.g. `NOT_MEDIA`.
     public var name: String {
@@ -83,6 +94,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .shuttingDown: "SHUTTING_DOWN"
         case .duplicateSession: "DUPLICATE_SESSION"
         case .tlsFailure: "TLS_FAILURE"
+        case .invalidField: "INVALID_FIELD"
+        case .progressTimeout: "PROGRESS_TIMEOUT"
         case .notMedia: "NOT_MEDIA"
         case .noVideoStream: "NO_VIDEO_STREAM"
         case .unsupportedCodec: "UNSUPPORTED_CODEC"
@@ -95,6 +108,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .cancelled: "CANCELLED"
         case .invalidRate: "INVALID_RATE"
         case .invalidOptions: "INVALID_OPTIONS"
+        case .invalidFrame: "INVALID_FRAME"
         case .noFrames: "NO_FRAMES"
         case .uploadTooLarge: "UPLOAD_TOO_LARGE"
         case .unsupportedExtension: "UNSUPPORTED_EXTENSION"
@@ -106,17 +120,25 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .invalidJobState: "INVALID_JOB_STATE"
         case .nodesLost: "NODES_LOST"
         case .noEligibleNode: "NO_ELIGIBLE_NODE"
+        case .requestTooLarge: "REQUEST_TOO_LARGE"
+        case .tooManyFiles: "TOO_MANY_FILES"
+        case .storageQuotaExceeded: "STORAGE_QUOTA_EXCEEDED"
+        case .jobQuotaExceeded: "JOB_QUOTA_EXCEEDED"
         case .checksumMismatch: "CHECKSUM_MISMATCH"
         case .tooManyUploads: "TOO_MANY_UPLOADS"
         case .uploadExpired: "UPLOAD_EXPIRED"
         case .validationFailed: "VALIDATION_FAILED"
         case .unauthorized: "UNAUTHORIZED"
+        case .malformedRequest: "MALFORMED_REQUEST"
         case .forbidden: "FORBIDDEN"
         case .notFound: "NOT_FOUND"
+        case .methodNotAllowed: "METHOD_NOT_ALLOWED"
         case .conflict: "CONFLICT"
         case .configInvalid: "CONFIG_INVALID"
-        case .databaseUnavailable: "DATABASE_UNAVAILABLE"
         case .rateLimited: "RATE_LIMITED"
+        case .databaseUnavailable: "DATABASE_UNAVAILABLE"
+        case .headersTooLarge: "HEADERS_TOO_LARGE"
+        case .serverBusy: "SERVER_BUSY"
         }
     }
 

@@ -25,12 +25,16 @@ public struct NodeStatus: Sendable, Codable, Equatable {
     public var address: String
     public var labels: [String: String]
     public var recentFailures: Int
+    /// Times another node finished a segment this node had declared undecodable.
+    public var contradictedVerdicts: Int
 
     public init(
         name: String, state: String, adminState: NodeAdminState, online: Bool, slots: Int, activeLeases: Int,
         framesTotal: Int64, framesPerSecond: Double, lastHeartbeatAt: Date?, connectedAt: Date?,
-        softwareVersion: String, address: String, labels: [String: String], recentFailures: Int
+        softwareVersion: String, address: String, labels: [String: String], recentFailures: Int,
+        contradictedVerdicts: Int = 0
     ) {
+        self.contradictedVerdicts = contradictedVerdicts
         self.name = name
         self.state = state
         self.adminState = adminState

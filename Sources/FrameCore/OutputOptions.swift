@@ -46,4 +46,24 @@ public struct OutputOptions: Sendable, Hashable, Codable {
         }
         return self
     }
+
+    /// The size of the image made from a `width`x`height` picture shown with
+    /// `rotation` (clockwise degrees) and bounded by these options: rotated,
+    /// then scaled down (never up) to fit `maxWidth` x `maxHeight`, keeping the
+    /// aspect ratio, each side rounded to the nearest pixel and at least 1.
+    ///
+    /// The one rule for it: the node's encoder sizes its output with it, and
+    /// the coordinator checks each FRAME against it (``FrameCheck``).
+    public func outputSize(width: Int, height: Int, rotation: Int) -> (width: Int, height: Int) {
+        var w = Double(rotation % 180 == 0 ? width : height)
+        var h = Double(rotation % 180 == 0 ? height : width)
+        var scale = 1.0
+        if maxWidth > 0 { scale = min(scale, Double(maxWidth) / w) }
+        if maxHeight > 0 { scale = min(scale, Double(maxHeight) / h) }
+        if scale < 1 {
+            w = max(1, (w * scale).rounded())
+            h = max(1, (h * scale).rounded())
+        }
+        return (Int(w), Int(h))
+    }
 }

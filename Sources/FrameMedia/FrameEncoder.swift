@@ -40,16 +40,7 @@ final class FrameEncoder {
 
     /// The output size for a `width`x`height` picture shown with `rotation` and bounded by `options`.
     static func outputSize(width: Int, height: Int, rotation: Int, options: OutputOptions) -> (width: Int, height: Int) {
-        var w = Double(rotation % 180 == 0 ? width : height)
-        var h = Double(rotation % 180 == 0 ? height : width)
-        var scale = 1.0
-        if options.maxWidth > 0 { scale = min(scale, Double(options.maxWidth) / w) }
-        if options.maxHeight > 0 { scale = min(scale, Double(options.maxHeight) / h) }
-        if scale < 1 {
-            w = max(1, (w * scale).rounded())
-            h = max(1, (h * scale).rounded())
-        }
-        return (Int(w), Int(h))
+        options.outputSize(width: width, height: height, rotation: rotation)
     }
 
     func encode(_ frame: UnsafeMutablePointer<AVFrame>, rotation: Int, options: OutputOptions) throws(MediaError) -> (data: [UInt8], width: Int, height: Int) {

@@ -45,7 +45,7 @@ public enum MediaProbe {
             throw MediaError(.corruptMedia, "invalid stream time base \(timeBase)")
         }
         let containerIndexKeyframes = Self.containerKeyframeCount(st)
-        let startMicros = ctx.pointee.start_time == ff_nopts_value() ? 0 : ctx.pointee.start_time
+        let startMicros = Self.toolStartMicros(ctx, st)
 
         input.selectOnly(stream: index)
         let scan = try KeyframeScan.run(input: input, streamIndex: index, fileSize: source.size)
@@ -101,6 +101,21 @@ public enum MediaProbe {
             lastDuration: lastDuration,
             keyframes: scan.keyframes,
             containerIndexKeyframes: containerIndexKeyframes)
+    }
+
+    /// The start time the ffmpeg tool subtracts from every timestamp (the fps rule's origin):
+    /// the container's `start_time` over all streams, audio included, except in formats with
+    /// timestamp discontinuities (MPEG-TS/PS, FLV), where the tool (5.1, `process_input`)
+    /// corrects it to the earliest start of the streams it reads. The reference command
+    /// reads the video stream only (`-an`), so there it is the video's start when later.
+    static func toolStartMicros(_ ctx: UnsafeMutablePointer<AVFormatContext>, _ st: UnsafeMutablePointer<AVStream>) -> Int64 {
+        guard ctx.pointee.start_time != ff_nopts_value() else { return 0 }
+        let start = ctx.pointee.start_time
+        guard ctx.pointee.iformat.pointee.flags & AVFMT_TS_DISCONT != 0, st.pointee.pts_wrap_bits < 64,
+              st.pointee.start_time != ff_nopts_value() else { return start }
+        let tb = Rational(st.pointee.time_base)
+        let videoStart = SampleClock.rescale(st.pointee.start_time, Int64(tb.num) * 1_000_000, Int64(tb.den))
+        return max(start, videoStart)
     }
 
     /// Keyframe entries in the container's own index, as read at open time.

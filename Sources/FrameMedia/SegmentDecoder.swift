@@ -131,24 +131,7 @@ public final class SegmentDecoder {
 
     private func codecContext(_ index: Int, _ st: UnsafeMutablePointer<AVStream>) throws(MediaError) -> UnsafeMutablePointer<AVCodecContext> {
         if let ctx = codecs[index] { return ctx }
-        let par = st.pointee.codecpar!
-        guard let codec = avcodec_find_decoder(par.pointee.codec_id) else {
-            throw MediaError(.unsupportedCodec, "no decoder for \(String(cString: avcodec_get_name(par.pointee.codec_id)))")
-        }
-        var ctx = avcodec_alloc_context3(codec)
-        guard let c = ctx else { throw MediaError(.internalError, "out of memory") }
-        guard avcodec_parameters_to_context(c, par) >= 0 else {
-            avcodec_free_context(&ctx)
-            throw MediaError(.corruptMedia, "invalid codec parameters")
-        }
-        c.pointee.pkt_timebase = st.pointee.time_base
-        c.pointee.thread_count = threads
-        if threads > 1 { c.pointee.thread_type = FF_THREAD_SLICE }
-        let r = avcodec_open2(c, codec, nil)
-        guard r >= 0 else {
-            avcodec_free_context(&ctx)
-            throw MediaError(.unsupportedCodec, "cannot open the decoder: \(ffErrorString(r))")
-        }
+        let c = try VideoDecoderContext.open(st, threads: threads)
         codecs[index] = c
         return c
     }

@@ -38,6 +38,9 @@ final class SegmentWalk {
     let baseSlot: Int64
     let endSample: UInt32
     let keyframeSlots: [Int64]
+    /// Index keyframes by byte position: how a key packet without a presentation time is
+    /// recognised (its keyframe's timestamp is its picture's, which the packet does not carry).
+    let keyframeByPos: [Int64: Int64]
 
     var stats = SegmentStats()
     private var nextSample: UInt32
@@ -63,6 +66,17 @@ final class SegmentWalk {
     /// packet timestamps are trusted only after a run of these, and never after a mismatch.
     private var matchedOutputs = 0
     private var timestampsDisagree = false
+    /// Whether a packet without a presentation time was read (AVI and other decode-time-only
+    /// containers). Then no packet is skipped: the decoder stamps pictures with the decode
+    /// time of whichever packet pushes them out, and a packed B-frame packet also carries the
+    /// next B-frame, so a packet's own timestamp does not say which pictures skipping it loses.
+    private var packetsLackPresentationTimes = false
+    /// The last packet fed (decode time, duration): where the final drain's frames without
+    /// timestamps are numbered from.
+    private var lastFed: (dts: Int64, duration: Int64)?
+    /// Frames without a timestamp that came out of the final drain so far.
+    private var drainedWithoutTimestamp = 0
+    private var drainTimestamps: DrainTimestamps?
     /// True until this demuxer has read anything after opening.
     var fresh: Bool
 
@@ -82,6 +96,9 @@ final class SegmentWalk {
         self.nextSample = spec.firstSample
         self.endSample = spec.firstSample + spec.sampleCount
         self.keyframeSlots = spec.keyframes.map { clock.slot($0.pts) }
+        var byPos: [Int64: Int64] = [:]
+        for kf in spec.keyframes where kf.pos >= 0 { byPos[kf.pos] = kf.pts }
+        self.keyframeByPos = byPos
         guard let h = av_frame_alloc(), let s = av_frame_alloc() else {
             throw MediaError(.internalError, "out of memory")
         }
@@ -161,7 +178,7 @@ final class SegmentWalk {
         heldPTS = nil
         lastFedKeyPTS = nil
         pending.removeAll()
-        if let i = queue.firstIndex(where: { isKey($0) && packetPTS($0) == keyframe.pts }) {
+        if let i = queue.firstIndex(where: { isPacket($0, of: keyframe) }) {
             stats.seeks += 1
             for p in queue[..<i] { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
             queue.removeFirst(i)
@@ -220,14 +237,16 @@ final class SegmentWalk {
             guard let packet = try readPacket() else { return false }
             let pts = packetPTS(packet)
             let key = isKey(packet)
-            if key && (pts == keyframe.pts || (keyframe.pos >= 0 && packet.pointee.pos == keyframe.pos)) {
+            if isPacket(packet, of: keyframe) {
                 queue.append(packet)
                 return true
             }
             var p: UnsafeMutablePointer<AVPacket>? = packet
             let dts = packet.pointee.dts
+            // Without a presentation time the packet's place in the file tells: past the keyframe's.
+            let pastByPosition = packet.pointee.pts == ff_nopts_value() && keyframe.pos >= 0 && packet.pointee.pos > keyframe.pos
             av_packet_free(&p)
-            if detectOvershoot && ((dts != ff_nopts_value() && dts > keyframe.pts) || (key && pts > keyframe.pts)) {
+            if detectOvershoot && ((dts != ff_nopts_value() && dts > keyframe.pts) || (key && pts > keyframe.pts) || pastByPosition) {
                 return false
             }
         }
@@ -253,7 +272,12 @@ final class SegmentWalk {
                 if let error = input.io.sourceError { throw MediaError(.ioError, "reading the input failed: \(error)") }
                 throw MediaError(.corruptMedia, "demuxing failed: \(ffErrorString(r))")
             }
-            if packet.pointee.stream_index == streamIndex { return packet }
+            if packet.pointee.stream_index == streamIndex {
+                if packet.pointee.pts == ff_nopts_value() && packet.pointee.flags & AV_PKT_FLAG_DISCARD == 0 {
+                    packetsLackPresentationTimes = true
+                }
+                return packet
+            }
             av_packet_unref(packet)
         }
     }
@@ -325,13 +349,30 @@ final class SegmentWalk {
 
     private func isKey(_ p: UnsafeMutablePointer<AVPacket>) -> Bool { p.pointee.flags & AV_PKT_FLAG_KEY != 0 }
 
+    /// Whether `p` is `keyframe`'s packet. A packet with a presentation time matches by it (or
+    /// by position); one without (AVI) only by position: its decode time is not the picture's,
+    /// and a placeholder packet flagged key may carry the picture's timestamp as its own.
+    private func isPacket(_ p: UnsafeMutablePointer<AVPacket>, of keyframe: Keyframe) -> Bool {
+        guard isKey(p) else { return false }
+        if keyframe.pos >= 0 && p.pointee.pos == keyframe.pos { return true }
+        return p.pointee.pts != ff_nopts_value() && p.pointee.pts == keyframe.pts
+    }
+
+    /// The index timestamp of a key packet: its presentation time, or for one without, its
+    /// index entry's (found by position); nil for a key packet the index does not know.
+    private func keyframeTime(_ p: UnsafeMutablePointer<AVPacket>) -> Int64? {
+        if p.pointee.pts != ff_nopts_value() { return p.pointee.pts }
+        if p.pointee.pos >= 0, let t = keyframeByPos[p.pointee.pos] { return t }
+        return nil
+    }
+
     // MARK: Decoding
 
     /// Whether no frame of this packet can be a sample: it lies outside the segment, or a
     /// later packet (in the lookahead) falls in the same or an earlier slot and replaces it.
     private func cannotBeSample(_ packet: UnsafeMutablePointer<AVPacket>) -> Bool {
+        guard !packetsLackPresentationTimes, packet.pointee.pts != ff_nopts_value() else { return false }
         let pts = packetPTS(packet)
-        guard pts != ff_nopts_value() else { return false }
         if pts < spec.startPTS || pts >= spec.endPTS { return true }
         let slot = clock.slot(pts)
         return queue.contains { q in
@@ -341,8 +382,9 @@ final class SegmentWalk {
     }
 
     private func feed(_ packet: UnsafeMutablePointer<AVPacket>) throws(MediaError) {
-        if isKey(packet) { lastFedKeyPTS = max(lastFedKeyPTS ?? Int64.min, packetPTS(packet)) }
+        if isKey(packet), let t = keyframeTime(packet) { lastFedKeyPTS = max(lastFedKeyPTS ?? Int64.min, t) }
         let pts = packetPTS(packet)
+        if packet.pointee.dts != ff_nopts_value() { lastFed = (packet.pointee.dts, packet.pointee.duration) }
         if pts != ff_nopts_value() && packet.pointee.flags & AV_PKT_FLAG_DISCARD == 0 { pending.append(pts) }
         codec.pointee.skip_frame = tuning.skipNonReference && !isKey(packet) && cannotBeSample(packet) ? AVDISCARD_NONREF : AVDISCARD_DEFAULT
         let r = avcodec_send_packet(codec, packet)
@@ -357,6 +399,21 @@ final class SegmentWalk {
 
     private func drain() throws(MediaError) {
         codec.pointee.skip_frame = AVDISCARD_DEFAULT
+        if reachedEOF, let lastFed, let st = input.stream(Int(streamIndex)) {
+            let rate = Rational(st.pointee.avg_frame_rate.num > 0 ? st.pointee.avg_frame_rate : st.pointee.r_frame_rate)
+            drainTimestamps = DrainTimestamps(timeBase: spec.timeBase, lastDTS: lastFed.dts, lastDuration: lastFed.duration,
+                                              codec: codec, streamRate: rate)
+        }
+        // FFmpeg 5.1's H.264 decoder, after a flush, marks the pictures decoded before the
+        // recovery point (an open GOP's I-frame) was output as not recovered, and its final
+        // drain drops those instead of re-checking them as normal output does: after a seek
+        // into the last GOP the last frames never come out, though the ffmpeg tool (which
+        // never seeks) shows them. Asking for corrupt output during the drain brings them
+        // back; the keyframe's undecodable leading pictures that would come with them are
+        // dropped in accept (they precede the keyframe we started from).
+        let flags = codec.pointee.flags
+        codec.pointee.flags |= AV_CODEC_FLAG_OUTPUT_CORRUPT
+        defer { codec.pointee.flags = flags }
         _ = avcodec_send_packet(codec, nil)
         try receive()
     }
@@ -370,21 +427,31 @@ final class SegmentWalk {
                 throw MediaError(.decodeFailed, "decoding failed: \(ffErrorString(r))")
             }
             stats.decodedFrames += 1
-            if let i = pending.firstIndex(of: scratch.pointee.best_effort_timestamp) {
+            var pts = scratch.pointee.best_effort_timestamp
+            if let i = pending.firstIndex(of: pts) {
                 pending.remove(at: i)
                 matchedOutputs += 1
             } else {
                 timestampsDisagree = true
             }
-            try accept(scratch)
+            if pts == ff_nopts_value(), let drainTimestamps {
+                // The ffmpeg tool's numbering of frames the final drain leaves unstamped.
+                pts = drainTimestamps.timestamp(drainedWithoutTimestamp)
+                drainedWithoutTimestamp += 1
+            }
+            try accept(scratch, pts: pts)
             av_frame_unref(scratch)
         }
     }
 
     /// Applies the sampling rule to one decoded frame (in presentation order).
-    private func accept(_ frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) {
-        let pts = frame.pointee.best_effort_timestamp
+    private func accept(_ frame: UnsafeMutablePointer<AVFrame>, pts: Int64) throws(MediaError) {
         guard pts != ff_nopts_value(), pts >= spec.startPTS else { return }
+        // Pictures the decoder marks corrupt were never shown by the ffmpeg tool, and pictures
+        // before the keyframe we jumped to are its leading frames, decoded without their
+        // references; neither can be the pending sample (that keyframe replaces them).
+        if frame.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 { return }
+        if let key = positionedKeyPTS, pts < key { return }
         if pts >= spec.endPTS {
             try finish()
             return

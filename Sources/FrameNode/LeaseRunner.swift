@@ -21,6 +21,18 @@ public protocol LeaseRunner: Sendable {
     func heldLeases() async -> [LeaseRef]
     /// Figures for HEARTBEAT.
     func figures() async -> (activeLeases: Int, framesTotal: UInt64)
+    /// The process is shutting down (SIGTERM): take no new lease, let the
+    /// running ones finish for up to `grace`, then hand back the rest
+    /// (SEGMENT_FAILED `SHUTTING_DOWN`, retryable). Returns how many were handed back.
+    func shutDown(grace: Duration) async -> Int
+}
+
+extension LeaseRunner {
+    /// For runners that hold no work of their own: just stop taking leases.
+    public func shutDown(grace: Duration) async -> Int {
+        await drain()
+        return 0
+    }
 }
 
 import FrameCore

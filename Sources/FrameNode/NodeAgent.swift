@@ -63,7 +63,8 @@ public final class NodeAgent: Service, Sendable {
                     logger.warning("disconnected; reconnecting", metadata: [
                         "reason": "\(reason)", "delay_ms": "\(delay.milliseconds)",
                     ])
-                    try? await Task.sleep(for: delay)
+                    // A SIGTERM during the backoff ends the wait (and the loop) at once.
+                    try? await cancelWhenGracefulShutdown { try await Task.sleep(for: delay) }
                 }
             }
         } onGracefulShutdown: {
@@ -111,6 +112,12 @@ public final class NodeAgent: Service, Sendable {
                     // Until WELCOME, the handshake timeout bounds the silence;
                     // after it, the coordinator's heartbeat timeout.
                     group.addTask { try await Self.watchdog(lastHeard: lastHeard, channel: channel) }
+                    group.addTask { [runner, logger, grace = config.shutdownGrace] in
+                        try await gracefulShutdown()
+                        await Self.leave(
+                            outbound: outbound, channel: channel, established: await lastHeard.established,
+                            runner: runner, grace: grace, logger: logger)
+                    }
                     defer { group.cancelAll() }
                     for try await message in inbound {
                         await lastHeard.touch()
@@ -124,6 +131,7 @@ public final class NodeAgent: Service, Sendable {
                                 "heartbeat_ms": "\(welcome.heartbeatIntervalMillis)",
                             ])
                             await runner.attach(send: send, resumed: welcome.resumedLeases)
+                            await lastHeard.markEstablished()
                             let runner = self.runner
                             group.addTask {
                                 var sequence: UInt64 = 0
@@ -165,6 +173,27 @@ public final class NodeAgent: Service, Sendable {
         return ending
     }
 
+    /// A graceful shutdown (SIGTERM) with the session up, as proto-spec/handshake.md
+    /// says: DRAIN (the coordinator leases nothing more), the running segments
+    /// finish within `grace` or are handed back (SEGMENT_FAILED SHUTTING_DOWN,
+    /// requeued uncharged), then GOODBYE and close. Before WELCOME only GOODBYE.
+    private static func leave(
+        outbound: NIOAsyncChannelOutboundWriter<Message>, channel: any Channel, established: Bool,
+        runner: any LeaseRunner, grace: Duration, logger: Logger
+    ) async {
+        if established {
+            try? await outbound.write(.drain(Drain(reason: "node shutting down")))
+            let handedBack = await runner.shutDown(grace: grace)
+            logger.notice("shutting down: leases finished or handed back", metadata: [
+                "handed_back": "\(handedBack)", "grace_ms": "\(grace.milliseconds)",
+            ])
+        } else {
+            await runner.drain()
+        }
+        try? await outbound.write(.goodbye(Goodbye(message: "node shutting down")))
+        try? await channel.close()
+    }
+
     /// Closes the channel when nothing has been heard for `timeout`.
     private static func watchdog(lastHeard: LastHeard, channel: any Channel) async throws {
         while true {
@@ -189,6 +218,9 @@ actor LastHeard {
     func touch() { at = .now }
     func silence() -> Duration { ContinuousClock.now - at }
     func markTimedOut() { timedOut = true }
+    /// WELCOME arrived (a shutdown then drains before GOODBYE).
+    private(set) var established = false
+    func markEstablished() { established = true }
 }
 
 /// Whether a host string is a literal IP address (TLS SNI must not carry one).

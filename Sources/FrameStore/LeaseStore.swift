@@ -44,6 +44,11 @@ public struct GrantedLease: Sendable, Hashable {
     public var expiresAt: Date
     /// 1 for the first grant of this segment, 2 for the first retry, ...
     public var attempt: Int
+    /// The source's coded picture size and display rotation, from the job's
+    /// probe record (nil without one): what the lease's frames are checked against.
+    public var sourceWidth: Int?
+    public var sourceHeight: Int?
+    public var sourceRotation: Int?
 }
 
 /// What the store found when a result arrived for a lease it no longer recognises.
@@ -66,6 +71,9 @@ public enum CompletionOutcome: Sendable, Hashable {
 public enum FailureOutcome: Sendable, Hashable {
     /// The segment goes back to pending and may be leased again from `notBefore`.
     case retrying(notBefore: Date, attempts: Int, maxAttempts: Int)
+    /// A non-retryable verdict from one node: the segment goes to another eligible node
+    /// to confirm it before the job fails (its attempt refunded).
+    case awaitingConfirmation(verdict: ErrorCode)
     /// The segment failed for good and took its job with it; cancel `cancelledLeases`.
     /// `failure` is nil if the job had already finished (e.g. cancelled meanwhile).
     case jobFailed(failure: JobFailure?)
@@ -188,7 +196,9 @@ public struct LeaseStore: Sendable {
                     SELECT id, 'status', $1, 'first lease granted', 'QUEUED->PROCESSING' FROM started
                 )
                 SELECT g.job_id, g.idx, g.epoch, g.attempts, g.spec, g.lease_expires_at,
-                       j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext
+                       j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext,
+                       (j.probe->>'width')::int AS probe_width, (j.probe->>'height')::int AS probe_height,
+                       (j.probe->>'rotation')::int AS probe_rotation
                 FROM granted g JOIN jobs j ON j.id = g.job_id
                 ORDER BY g.turn, g.created_at, g.job_id, g.idx
                 """, node, limit, ttl, schedulable).rows.map(Self.grantedLease(row:))
@@ -212,7 +222,10 @@ public struct LeaseStore: Sendable {
                     sourceSizeBytes: try row.int64("size_bytes"),
                     sourceExt: try row.string("ext"),
                     expiresAt: try row.date("lease_expires_at"),
-                    attempt: try row.int("attempts"))
+                    attempt: try row.int("attempts"),
+                    sourceWidth: try row.optionalInt("probe_width"),
+                    sourceHeight: try row.optionalInt("probe_height"),
+                    sourceRotation: try row.optionalInt("probe_rotation"))
     }
 
     /// Extends every lease `node` holds by the TTL (one statement, on each
@@ -243,7 +256,7 @@ public struct LeaseStore: Sendable {
             try !conn.query("""
                 SELECT 1 FROM segments WHERE job_id = $1::uuid AND idx = $2::int AND epoch = $3::bigint
                   AND node = $4 AND state = 'leased'
-                """, lease.jobID, lease.segment, Int64(lease.epoch), node).rows.isEmpty
+                """, lease.jobID, lease.storeSegment, lease.storeEpoch, node).rows.isEmpty
         }
     }
 
@@ -274,7 +287,7 @@ public struct LeaseStore: Sendable {
         try await database.transaction { conn in
             try !Self.release(
                 conn, condition: "job_id = $4::uuid AND idx = $5::int AND epoch = $6::bigint AND node = $7",
-                extra: [lease.jobID.uuidString.lowercased(), "\(lease.segment)", "\(lease.epoch)", node],
+                extra: [lease.jobID.uuidString.lowercased(), "\(lease.storeSegment)", "\(lease.storeEpoch)", node],
                 skipLocked: false, limit: 1, kind: .leaseRequeued, reason: reason, code: .heartbeatTimeout,
                 countLoss: false).isEmpty
         }
@@ -305,7 +318,7 @@ public struct LeaseStore: Sendable {
                       AND j.status = ANY($5::text[])
                       AND ((s.state = 'leased' AND s.node = $4) OR (s.state = 'pending' AND s.resumable_by = $4))
                     FOR UPDATE OF s
-                    """, ref.jobID, ref.segment, Int64(ref.epoch), node, schedulable).first
+                    """, ref.jobID, ref.storeSegment, ref.storeEpoch, node, schedulable).first
                 else {
                     // The segment moved on (claimed by another node, done, or its job ended): the
                     // node will abandon it without sending its results, and the audit trail says so.
@@ -325,7 +338,9 @@ public struct LeaseStore: Sendable {
                     detail: wasPending ? "reclaimed after requeue (nobody had claimed it)" : "held through the resume grace")
                 let info = try conn.query("""
                     SELECT s.job_id, s.idx, s.epoch, s.attempts, s.spec, s.lease_expires_at,
-                           j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext
+                           j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext,
+                       (j.probe->>'width')::int AS probe_width, (j.probe->>'height')::int AS probe_height,
+                       (j.probe->>'rotation')::int AS probe_rotation
                     FROM segments s JOIN jobs j ON j.id = s.job_id
                     WHERE s.job_id = $1::uuid AND s.idx = $2::int
                     """, ref.jobID, ref.segment).first!
@@ -366,11 +381,26 @@ public struct LeaseStore: Sendable {
                 UPDATE segments SET state = 'done', done_at = now(), lease_expires_at = NULL
                 WHERE job_id = $1::uuid AND idx = $2::int AND epoch = $3::bigint AND node = $4 AND state = 'leased'
                 RETURNING sample_count
-                """, lease.jobID, lease.segment, Int64(lease.epoch), node).first
+                """, lease.jobID, lease.storeSegment, lease.storeEpoch, node).first
             guard let done else {
                 return .stale(current: try Self.fence(conn, lease, node: node, what: "SEGMENT_DONE"))
             }
             let samples = try done.int("sample_count")
+            // A node that declared this segment undecodable was wrong: count it against that node.
+            let contradicted = try conn.query("""
+                SELECT verdict_node AS node, verdict_code AS code FROM segments
+                WHERE job_id = $1::uuid AND idx = $2::int AND verdict_node IS NOT NULL
+                """, lease.jobID, lease.segment).first
+            var contradictedNode: String?
+            if let contradicted, let wrong = try contradicted.optionalString("node"), wrong != node {
+                contradictedNode = wrong
+                try conn.query("""
+                    UPDATE nodes SET contradicted_verdicts = contradicted_verdicts + 1, updated_at = now() WHERE name = $1
+                    """, wrong)
+                try conn.recordEvent(
+                    job: lease.jobID, kind: .verdictContradicted, segment: lease.segment, node: wrong,
+                    reason: try contradicted.optionalString("code") ?? "", detail: "node \(node) finished the segment")
+            }
             let row = try conn.query("""
                 UPDATE jobs SET frames_done = frames_done + $2::bigint, segments_done = segments_done + 1,
                                 updated_at = now()
@@ -383,7 +413,8 @@ public struct LeaseStore: Sendable {
                 reason: "segment done", detail: "\(samples) frames")
             return .accepted(JobProgress(
                 jobID: lease.jobID, framesDone: try row.int64("frames_done"), frameCount: try row.int64("frame_count"),
-                segmentsDone: try row.int("segments_done"), segmentCount: try row.int("segment_count")))
+                segmentsDone: try row.int("segments_done"), segmentCount: try row.int("segment_count"),
+                contradicted: contradictedNode))
         }
     }
 
@@ -411,7 +442,7 @@ public struct LeaseStore: Sendable {
                 SELECT attempts FROM segments
                 WHERE job_id = $1::uuid AND idx = $2::int AND epoch = $3::bigint AND node = $4 AND state = 'leased'
                 FOR UPDATE
-                """, lease.jobID, lease.segment, Int64(lease.epoch), node).first
+                """, lease.jobID, lease.storeSegment, lease.storeEpoch, node).first
             else {
                 return .stale(current: try Self.fence(conn, lease, node: node, what: "SEGMENT_FAILED"))
             }
@@ -441,6 +472,32 @@ public struct LeaseStore: Sendable {
                 WHERE job_id = $1::uuid AND idx = $2::int AND NOT ($3 = ANY (failed_nodes))
                 """, lease.jobID, lease.segment, node)
             let blocklisted = try Self.tallyFailure(conn, job: lease.jobID, node: node, policy: policy)
+            if !code.isRetryable {
+                // One node's word does not fail a job: the first non-retryable verdict is
+                // held while another eligible node tries the segment. A verdict stands when
+                // a second node agrees, when the same node says it again (no other was
+                // left), or when no other eligible node exists now.
+                let verdict = try conn.query(
+                    "SELECT verdict_node FROM segments WHERE job_id = $1::uuid AND idx = $2::int",
+                    lease.jobID, lease.segment).first?.optionalString("verdict_node")
+                if verdict == nil, try Self.otherEligibleNodeExists(conn, job: lease.jobID, segment: lease.segment, node: node) {
+                    try conn.query("""
+                        UPDATE segments SET state = 'pending', node = NULL, lease_expires_at = NULL,
+                            attempts = greatest(attempts - 1, 0), verdict_node = $3, verdict_code = $4,
+                            last_error_code = $4, last_error_message = $5, not_before = clock_timestamp()
+                        WHERE job_id = $1::uuid AND idx = $2::int
+                        """, lease.jobID, lease.segment, node, code.name, message)
+                    try conn.recordEvent(
+                        job: lease.jobID, kind: .verdictUnconfirmed, segment: lease.segment, node: node,
+                        epoch: lease.epoch, reason: code.name, detail: "to be confirmed on another node: \(message)")
+                    return .awaitingConfirmation(verdict: code)
+                }
+                if let verdict, verdict != node {
+                    try conn.recordEvent(
+                        job: lease.jobID, kind: .segmentFailed, segment: lease.segment, node: node, epoch: lease.epoch,
+                        reason: code.name, detail: "confirms the verdict of node \(verdict)")
+                }
+            }
             if code.isRetryable && attempts < maxAttempts {
                 let delay = policy.retryDelay(afterAttempt: attempts).seconds
                 let notBefore = try conn.query("""
@@ -489,7 +546,7 @@ public struct LeaseStore: Sendable {
     static func fence(_ conn: PostgresConnection, _ lease: LeaseRef, node: String, what: String) throws -> SegmentSnapshot? {
         guard let row = try conn.query(
             "SELECT state, epoch, node FROM segments WHERE job_id = $1::uuid AND idx = $2::int",
-            lease.jobID, lease.segment).first
+            lease.jobID, lease.storeSegment).first
         else { return nil }
         let current = SegmentSnapshot(
             state: try row.enum("state"), epoch: UInt64(try row.int64("epoch")), node: try row.optionalString("node"))
@@ -537,6 +594,20 @@ public struct LeaseStore: Sendable {
             message: "every eligible node is blocklisted for this job after repeated segment failures: "
                 + blocked.joined(separator: ", "),
             reason: "no eligible node", node: node)
+    }
+
+    /// Whether a node other than `node` could take the segment now: online,
+    /// enabled, carrying the job's labels, not blocklisted for the job and
+    /// not among the segment's failed nodes (the claim's own rule).
+    static func otherEligibleNodeExists(_ conn: PostgresConnection, job: UUID, segment: UInt32, node: String) throws -> Bool {
+        try !conn.query("""
+            SELECT 1 FROM nodes o JOIN jobs j ON j.id = $1::uuid JOIN segments s ON s.job_id = j.id AND s.idx = $2::int
+            WHERE o.name <> $3 AND o.state = 'online' AND o.admin_state = 'enabled'
+              AND j.label_requirement <@ o.labels AND NOT (o.name = ANY (s.failed_nodes))
+              AND NOT EXISTS (SELECT 1 FROM job_node_failures b
+                              WHERE b.job_id = j.id AND b.node = o.name AND b.blocklisted_at IS NOT NULL)
+            LIMIT 1
+            """, job, segment, node).rows.isEmpty
     }
 
     static func countNodeFailures(_ conn: PostgresConnection, _ nodes: [String]) throws {
@@ -610,4 +681,14 @@ public struct LeaseStore: Sendable {
         }
         return LeaseRelease(released: released, failedJobs: failedJobs)
     }
+}
+
+extension LeaseRef {
+    /// `segment` and `epoch` as the `segments` table's integer and bigint
+    /// columns hold them. A value no stored lease can have (a forged or
+    /// corrupted ref from the wire) maps to -1, which matches no row: such a
+    /// ref is answered like any unknown lease instead of trapping in an
+    /// integer conversion or failing the whole statement.
+    var storeSegment: Int32 { Int32(exactly: segment) ?? -1 }
+    var storeEpoch: Int64 { Int64(exactly: epoch) ?? -1 }
 }

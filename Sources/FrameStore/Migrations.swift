@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1, migration2, migration3, migration4]
+    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -220,6 +220,17 @@ public enum Migrations {
         "CREATE INDEX notification_outbox_job ON notification_outbox (job_id)",
     ])
 
+    /// A non-retryable verdict is confirmed on a second node (proto-spec/leases.md, "Failure policy").
+    ///
+    /// - `segments.verdict_node`, `verdict_code`: the first node's non-retryable SEGMENT_FAILED,
+    ///   held while another node tries the segment; the job fails only if that node agrees.
+    /// - `nodes.contradicted_verdicts`: how often another node finished a segment this node
+    ///   had declared undecodable (`frameflow nodes list`, `GET /admin/nodes`).
+    static let migration4 = Migration(version: 4, name: "verdict confirmation", statements: [
+        "ALTER TABLE segments ADD COLUMN verdict_node text, ADD COLUMN verdict_code text",
+        "ALTER TABLE nodes ADD COLUMN contradicted_verdicts integer NOT NULL DEFAULT 0",
+    ])
+
     /// API clients: resumable (tus) uploads, refresh tokens and the download audit.
     ///
     /// - `tus_uploads`: one row per tus upload; `received` is the durable offset (bytes fsynced
@@ -230,7 +241,7 @@ public enum Migrations {
     ///   all tokens of one login share a `family` so reuse of a rotated token revokes them all.
     /// - `download_audit`: who fetched which archive or link, when; rows with `counted` are what the
     ///   per-user download rate limit counts (a ranged request continuing a download is not).
-    static let migration4 = Migration(version: 4, name: "tus uploads, refresh tokens, download audit", statements: [
+    static let migration5 = Migration(version: 5, name: "tus uploads, refresh tokens, download audit", statements: [
         """
         CREATE TABLE tus_uploads (
             id            uuid PRIMARY KEY,

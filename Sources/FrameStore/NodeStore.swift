@@ -25,13 +25,17 @@ public struct NodeRecord: Sendable, Codable, Hashable {
     /// Failures of the last hour (SEGMENT_FAILED, and leases lost because the node died), from
     /// `job_events`; 0 in rows returned by writes.
     public var recentFailures: Int
+    /// Times another node finished a segment this node had declared undecodable (non-retryable).
+    public var contradictedVerdicts: Int
 
     public init(
         name: String, state: NodeConnectionState, adminState: NodeAdminState, slots: Int,
         labels: [String: String], softwareVersion: String, address: String, connectedAt: Date?,
-        lastHeartbeatAt: Date?, activeLeases: Int, framesTotal: Int64, failures: Int, recentFailures: Int = 0
+        lastHeartbeatAt: Date?, activeLeases: Int, framesTotal: Int64, failures: Int, recentFailures: Int = 0,
+        contradictedVerdicts: Int = 0
     ) {
         self.recentFailures = recentFailures
+        self.contradictedVerdicts = contradictedVerdicts
         self.name = name
         self.state = state
         self.adminState = adminState
@@ -60,7 +64,8 @@ public struct NodeRecord: Sendable, Codable, Hashable {
             activeLeases: try row.int("active_leases"),
             framesTotal: try row.int64("frames_total"),
             failures: try row.int("failures"),
-            recentFailures: (try? row.int("recent_failures")) ?? 0)
+            recentFailures: (try? row.int("recent_failures")) ?? 0,
+            contradictedVerdicts: try row.int("contradicted_verdicts"))
     }
 }
 
@@ -80,14 +85,14 @@ public struct NodeStore: Sendable {
 
     static let columns = """
         name, state, admin_state, slots, labels, software_version, address, connected_at,
-        last_heartbeat_at, active_leases, frames_total, failures
+        last_heartbeat_at, active_leases, frames_total, failures, contradicted_verdicts
         """
 
     /// `columns` plus the node's failures of the last hour (for reads only).
     static let columnsWithRecentFailures = columns + """
         , (SELECT count(*) FROM job_events e
            WHERE e.node = nodes.name AND e.at > now() - interval '1 hour'
-             AND (e.kind IN ('segment_retry', 'segment_failed', 'lease_expired')
+             AND (e.kind IN ('segment_retry', 'segment_failed', 'lease_expired', 'verdict_unconfirmed')
                   OR (e.kind = 'lease_requeued' AND e.detail NOT LIKE '%not charged%'))) AS recent_failures
         """
 

@@ -93,7 +93,13 @@ public final class PostgresConnection {
     @discardableResult
     public func query(_ sql: String, _ params: [(any PostgresParameter)?]) throws(StoreError) -> PostgresResult {
         guard let c = conn, !isBroken else { throw .unavailable("connection is closed") }
-        let texts: [UnsafeMutablePointer<CChar>?] = params.map { p in p.map { strdup($0.postgresText) } }
+        // libpq takes C strings: a NUL would silently cut the value short (and PostgreSQL text cannot
+        // hold one anyway), so such a value is refused instead of stored truncated.
+        let values = params.map { $0?.postgresText }
+        if let position = values.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw .invalidParameter("parameter $\(position + 1) contains a NUL character, which PostgreSQL text cannot hold")
+        }
+        let texts: [UnsafeMutablePointer<CChar>?] = values.map { v in v.map { strdup($0) } }
         defer { texts.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
         let sent = pointers.withUnsafeBufferPointer { buf in

@@ -228,6 +228,11 @@ public enum JobEventKind: String, Sendable, Codable, CaseIterable {
     case leaseResumed = "lease_resumed"
     /// `node` failed too many of this job's segments and gets none of them any more.
     case nodeBlocklisted = "node_blocklisted"
+    /// `node` reported a non-retryable failure (`reason` is the code); the segment goes to a
+    /// second node to confirm it before the job fails.
+    case verdictUnconfirmed = "verdict_unconfirmed"
+    /// Another node finished a segment that `node` had declared undecodable (non-retryable).
+    case verdictContradicted = "verdict_contradicted"
 }
 
 /// One row of `job_events`.
@@ -290,6 +295,8 @@ public struct JobProgress: Sendable, Hashable {
     public var frameCount: Int64
     public var segmentsDone: Int
     public var segmentCount: Int
+    /// The node whose non-retryable verdict on this segment the completion just contradicted, if any.
+    public var contradicted: String? = nil
 
     /// Every segment is done: the caller can assemble the archive and mark the job completed.
     public var allSegmentsDone: Bool { segmentsDone >= segmentCount }

@@ -21,6 +21,8 @@ public enum StoreError: CodedError, Sendable, Equatable, CustomStringConvertible
     case notFound(String)
     /// The requested change is not allowed by ``JobStatus`` / ``SegmentState`` from the current state.
     case invalidState(String)
+    /// A parameter cannot be sent as given (a NUL in a text value, which libpq would truncate at).
+    case invalidParameter(String)
 
     public var code: ErrorCode {
         switch self {
@@ -29,6 +31,7 @@ public enum StoreError: CodedError, Sendable, Equatable, CustomStringConvertible
         case .uniqueViolation: .conflict
         case .notFound: .notFound
         case .invalidState: .invalidJobState
+        case .invalidParameter: .validationFailed
         }
     }
 
@@ -40,6 +43,7 @@ public enum StoreError: CodedError, Sendable, Equatable, CustomStringConvertible
         case .decoding(let m): "decoding failed: \(m)"
         case .notFound(let m): m
         case .invalidState(let m): m
+        case .invalidParameter(let m): "invalid parameter: \(m)"
         }
     }
 

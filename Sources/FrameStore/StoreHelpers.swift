@@ -25,7 +25,9 @@ extension PostgresConnection {
         try query("""
             INSERT INTO job_events (job_id, kind, segment, node, epoch, reason, detail)
             VALUES ($1::uuid, $2, $3::int, $4, $5::bigint, $6, $7)
-            """, job, kind.rawValue, segment, node, epoch.map { Int64($0) }, reason, detail)
+            """, job, kind.rawValue, segment.flatMap { Int32(exactly: $0) }, node,
+            // A fence event may record an epoch a hostile node made up: out of range is NULL, never a trap.
+            epoch.flatMap { Int64(exactly: $0) }, reason, detail)
     }
 
     /// Moves a job to `target` if the state machine allows it from its current

@@ -15,7 +15,8 @@ struct CoordinatorCommand: AsyncParsableCommand {
         Settings come from cluster.yaml (the `coordinator:` and `logging:` sections), then FRAMEFLOW_* \
         environment variables (e.g. FRAMEFLOW_COORDINATOR_HEARTBEAT_TIMEOUT=5s), then flags; \
         `--set KEY=VALUE` overrides any key (e.g. --set coordinator.lease_ttl=60s).
-        """)
+        """,
+        version: FrameFlowVersion.current)
 
     @Option(name: .long, help: "Path of cluster.yaml.")
     var config: String = "cluster.yaml"
@@ -54,7 +55,13 @@ struct CoordinatorCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("frameflow-coordinator: database \(cluster.coordinator.databaseURL): \(error)\n".utf8))
             throw ExitCode(1)
         }
-        let service = await CoordinatorService.withAPI(config: cluster.coordinator, database: database, logger: logger)
+        let service: CoordinatorService
+        do {
+            service = try await CoordinatorService.withAPI(config: cluster.coordinator, database: database, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("frameflow-coordinator: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
         defer { Task { await database.shutdown() } }
         do {
             try await service.run()

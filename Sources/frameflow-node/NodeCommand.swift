@@ -16,7 +16,12 @@ struct NodeCommand: AsyncParsableCommand {
         Settings come from cluster.yaml (the `node:` and `logging:` sections), FRAMEFLOW_NODE_* environment \
         variables and flags. Exit status: 0 after a graceful shutdown (SIGTERM/SIGINT), 2 for a configuration \
         error, 3 when the coordinator refuses this node for good (revoked, identity mismatch, incompatible version).
-        """)
+
+        `frameflow-node --bundle FILE` instead installs a node bundle (from `frameflow certs issue NAME --bundle \
+        FILE`) into --config-dir (/etc/frameflow): ca.pem, node.pem, node.key (mode 0600) and node.yaml, then \
+        exits; the frameflow-node service runs with that configuration.
+        """,
+        version: FrameFlowVersion.current)
 
     @Option(name: .long, help: "Path of cluster.yaml.")
     var config: String = "cluster.yaml"
@@ -42,7 +47,20 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Node name; must equal the certificate's common name (node.name).")
     var name: String?
 
+    @Option(help: "Install this node bundle into --config-dir and exit.")
+    var bundle: String?
+
+    @Option(help: "Where --bundle installs the node's files.")
+    var configDir: String = "/etc/frameflow"
+
+    @Flag(help: "With --bundle: replace files that exist with other contents.")
+    var force = false
+
     mutating func run() async throws {
+        if let bundle {
+            try install(bundle)
+            return
+        }
         var sets = overrides
         if let coordinator { sets.append("node.coordinator=\(coordinator)") }
         if let cert { sets.append("node.tls.cert=\(cert)") }
@@ -70,6 +88,20 @@ struct NodeCommand: AsyncParsableCommand {
         } catch let stopped as NodeAgent.Stopped {
             FileHandle.standardError.write(Data("frameflow-node: \(stopped)\n".utf8))
             throw ExitCode(3)
+        }
+    }
+
+    private func install(_ path: String) throws {
+        let directory = URL(fileURLWithPath: configDir)
+        do {
+            let bundle = try NodeBundle.read(from: URL(fileURLWithPath: path))
+            let files = try bundle.install(into: directory, force: force)
+            print("installed node '\(bundle.name)' (coordinator \(bundle.coordinator)):")
+            for file in files { print("  \(file.path)") }
+            print("start it: systemctl enable --now frameflow-node")
+        } catch {
+            FileHandle.standardError.write(Data("frameflow-node: \(error)\n".utf8))
+            throw ExitCode(2)
         }
     }
 }

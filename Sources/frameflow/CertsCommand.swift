@@ -49,8 +49,17 @@ struct CertsCommand: ParsableCommand {
         @Argument(help: "The node's name: letters, digits, '.', '_', '-'.")
         var name: String
 
-        @Option(help: "Directory holding the cluster CA; the node's files are written there.")
+        @Option(help: "Directory holding the cluster CA; the node's files are written there (unless --bundle).")
         var dir: String
+
+        @Option(help: "Write one node bundle FILE instead (CA, certificate, key, coordinator address; mode 0600) for `frameflow-node --bundle FILE`.")
+        var bundle: String?
+
+        @Option(help: "With --bundle: the address HOST:PORT the node dials (the coordinator's cluster_listen as the node reaches it).")
+        var coordinator: String?
+
+        @Option(help: "With --bundle: the name to check the coordinator's certificate against (default: the host of --coordinator).")
+        var serverName: String?
 
         @Option(help: "Validity in days.")
         var days: Int = 825
@@ -58,8 +67,31 @@ struct CertsCommand: ParsableCommand {
         @Flag(help: "Replace existing files.")
         var force = false
 
+        func validate() throws {
+            if bundle == nil, coordinator != nil || serverName != nil {
+                throw ValidationError("--coordinator and --server-name go with --bundle")
+            }
+            if bundle != nil {
+                guard let coordinator else { throw ValidationError("--bundle needs --coordinator HOST:PORT") }
+                guard let address = HostPort(parsing: coordinator), address.port > 0 else {
+                    throw ValidationError("--coordinator '\(coordinator)' is not HOST:PORT")
+                }
+            }
+        }
+
         func run() throws {
             let ca = CertificateAuthority(directory: URL(fileURLWithPath: dir))
+            if let bundle, let coordinator, let address = HostPort(parsing: coordinator) {
+                do {
+                    let issued = try ca.issueNodeBundle(name: name, coordinator: address, serverName: serverName, validityDays: days)
+                    try issued.write(to: URL(fileURLWithPath: bundle), force: force)
+                } catch {
+                    throw ValidationError("\(error)")
+                }
+                print("bundle:      \(bundle) (node \(name), coordinator \(address); holds the node's private key)")
+                print("on the node: frameflow-node --bundle \(URL(fileURLWithPath: bundle).lastPathComponent)")
+                return
+            }
             do {
                 let files = try ca.issueNode(name: name, validityDays: days, force: force)
                 print("certificate: \(files.certificate.path)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FrameCluster
 
 /// `frameflow`: the client and operator command line.
 @main
@@ -6,7 +7,7 @@ struct FrameFlowCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "frameflow",
         abstract: "FrameFlow client and operator tool.",
-        version: "0.1.0",
+        version: FrameFlowVersion.current,
         subcommands: [
             ExtractCommand.self, LoginCommand.self, LogoutCommand.self, UploadCommand.self, VideosCommand.self,
             WatchCommand.self, CertsCommand.self, NodesCommand.self,

@@ -44,13 +44,14 @@ struct NodesCommand: AsyncParsableCommand {
                 print(String(decoding: try encoder.encode(nodes), as: UTF8.self))
                 return
             }
-            let header = ["NAME", "STATE", "SLOTS", "LEASES", "FRAMES/S", "LAST HEARTBEAT", "VERSION", "LABELS", "FAILURES"]
+            let header = ["NAME", "STATE", "SLOTS", "LEASES", "FRAMES/S", "LAST HEARTBEAT", "VERSION", "LABELS", "FAILURES", "CONTRADICTED"]
             var rows = [header]
             for n in nodes {
                 let ago = n.lastHeartbeatAt.map { String(format: "%.1fs ago", Date().timeIntervalSince($0)) } ?? "never"
                 let labels = n.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
                 rows.append([n.name, n.state, "\(n.slots)", "\(n.activeLeases)", String(format: "%.1f", n.framesPerSecond),
-                             ago, n.softwareVersion, labels.isEmpty ? "-" : labels, "\(n.recentFailures)"])
+                             ago, n.softwareVersion, labels.isEmpty ? "-" : labels, "\(n.recentFailures)",
+                             "\(n.contradictedVerdicts)"])
             }
             let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
             for row in rows {

@@ -18,11 +18,12 @@ struct Harness: Sendable {
     var results: URL { api.configuration.resultsDirectory }
     static let secret = "test-secret-0123456789"
 
-    enum Ingest: Sendable { case plan, notMedia, picky, flakyOnce }
+    enum Ingest: Sendable { case plan, notMedia, picky, flakyOnce, leaky }
 
     /// Runs `body` against a fresh server; `setup` picks `.router` (in-process) or `.live` (real socket).
     static func run(
         _ setup: TestingSetup = .router, ingest: Ingest = .plan, maxUploadBytes: Int64 = 64 * 1024 * 1024,
+        idleTimeout: Duration? = FrameAPIServer.defaultIdleTimeout,
         configure: @escaping @Sendable (inout APIConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void
     ) async throws {
@@ -37,6 +38,7 @@ struct Harness: Sendable {
             case .notMedia: NotMediaIngestor()
             case .picky: PickyIngestor(jobs: jobs)
             case .flakyOnce: FlakyIngestor(jobs: jobs)
+            case .leaky: LeakyIngestor()
             }
             var config = APIConfiguration(
                 uploadsDirectory: root.appendingPathComponent("uploads"), resultsDirectory: results,
@@ -49,7 +51,7 @@ struct Harness: Sendable {
             let router = api.makeRouter()
             router.group("admin").add(middleware: api.adminMiddleware(adminToken: "admin-token"))
                 .get("ping") { _, _ in "pong" }
-            let app = Application(router: router, server: FrameAPIServer.httpServer, logger: TestDatabase.logger)
+            let app = Application(router: router, server: FrameAPIServer.httpServer(idleTimeout: idleTimeout), logger: TestDatabase.logger)
             let harness = Harness(db: db, api: api, root: root)
             try await app.test(setup) { client in try await body(harness, client) }
         }

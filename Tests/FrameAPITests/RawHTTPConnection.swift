@@ -69,6 +69,27 @@ final class RawHTTPConnection: Sendable {
     /// Bytes received after the last head (a response body, say).
     var unreadBytes: Int { received.withLockedValue { $0.bytes.readableBytes } }
 
+    /// Ends the request side (TCP half-close): the server sees the end of the body it was reading.
+    func finishSending() async throws {
+        try await channel.channel.close(mode: .output)
+    }
+
+    /// Whether the server has closed the connection.
+    var isClosed: Bool { received.withLockedValue { $0.closed } }
+
+    /// The unread bytes as text (a response body after ``readHead(within:)``), waiting up to
+    /// `seconds` for at least `count` of them.
+    func readBody(count: Int, within seconds: Double = 5) async throws -> String {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while unreadBytes < count {
+            guard ContinuousClock.now < deadline, !isClosed || unreadBytes >= count else { break }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        return received.withLockedValue { state in
+            state.bytes.readString(length: min(count, state.bytes.readableBytes)) ?? ""
+        }
+    }
+
     func close() async {
         try? await channel.channel.close()
         await reader.value

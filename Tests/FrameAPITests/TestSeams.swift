@@ -35,6 +35,15 @@ struct PickyIngestor: VideoIngestor {
     }
 }
 
+/// Fails every upload with an internal error whose text must not reach the client.
+struct LeakyIngestor: VideoIngestor {
+    static let secret = "/srv/private/uploads: SQLSTATE XX000 relation jobs_internal"
+
+    func ingest(_ upload: StoredUpload, owner: UUID, options: JobOptions) async throws -> JobRecord {
+        throw FrameFlowError(.internalError, Self.secret)
+    }
+}
+
 /// Cancels in the store only (no nodes in these tests).
 struct StoreCanceller: JobCanceller {
     let jobs: JobStore

@@ -204,6 +204,22 @@ struct TusTests {
         }
     }
 
+    @Test func theUploadQuotaIsCheckedAtCreation() async throws {
+        try await Harness.run(configure: { $0.quota = UploadQuota(maxStoredBytes: 1000) }) { h, client in
+            let (token, _) = try await h.user(client)
+            let over = try await create(h, client, token: token, length: 1001)
+            #expect(over.status == .contentTooLarge)
+            #expect(over.problemCode == "STORAGE_QUOTA_EXCEEDED")
+            #expect(try await create(h, client, token: token, length: 1000).status == .created)
+        }
+        try await Harness.run(configure: { $0.quota = UploadQuota(maxActiveJobs: 0) }) { h, client in
+            let (token, _) = try await h.user(client)
+            let busy = try await create(h, client, token: token, length: 10)
+            #expect(busy.status == .tooManyRequests)
+            #expect(busy.problemCode == "JOB_QUOTA_EXCEEDED")
+        }
+    }
+
     @Test func offsetAndContentTypeAreEnforced() async throws {
         try await Harness.run { h, client in
             let (token, _) = try await h.user(client)

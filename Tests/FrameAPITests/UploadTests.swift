@@ -49,7 +49,8 @@ struct UploadTests {
     }
 
     @Test func tooLargeIsRefusedAndThePartialFileRemoved() async throws {
-        try await Harness.run(maxUploadBytes: 256 * 1024) { h, client in
+        // The request limit is raised so that the per-file limit is the one crossed, mid-stream.
+        try await Harness.run(maxUploadBytes: 256 * 1024, configure: { $0.maxRequestBytes = 8 << 20 }) { h, client in
             let (token, _) = try await h.user(client)
             let response = try await h.upload(client, token: token, files: [("big.mp4", Self.pattern(1024 * 1024))])
             #expect(response.status == .contentTooLarge)
@@ -63,7 +64,7 @@ struct UploadTests {
 
     /// Over a real socket the 413 arrives while the client is still sending, and nothing stays on disk.
     @Test func tooLargeOverTheNetwork() async throws {
-        try await Harness.run(.live, maxUploadBytes: 256 * 1024) { h, client in
+        try await Harness.run(.live, maxUploadBytes: 256 * 1024, configure: { $0.maxRequestBytes = 8 << 20 }) { h, client in
             let (token, _) = try await h.user(client)
             let response = try await h.upload(client, token: token, files: [("big.mp4", Self.pattern(3_000_000))])
             #expect(response.status == .contentTooLarge)

@@ -48,4 +48,33 @@ import Testing
         }
         await database.shutdown()
     }
+
+    /// A typo in `frameflow nodes revoke` is a 404, not a new revoked node; `?create=true` still
+    /// refuses a certificate before its node ever connects.
+    @Test func revokingAnUnknownNodeIs404() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .error
+        let registry = NodeRegistry(directory: InMemoryNodeDirectory(), logger: logger)
+        let router = CoordinatorRoutes.build(registry: registry, adminToken: "admin-token-0123456789", ready: { true })
+        let app = Application(router: router, logger: logger)
+        let admin: HTTPFields = [.authorization: "Bearer admin-token-0123456789"]
+        try await app.test(.router) { client in
+            let typo = try await client.execute(uri: "/admin/nodes/node-33/revoke", method: .post, headers: admin)
+            #expect(typo.status == .notFound)
+            #expect(typo.headers[.contentType] == "application/problem+json")
+            #expect(try await registry.statuses().isEmpty, "nothing was created")
+            let pre = try await client.execute(uri: "/admin/nodes/node-new/revoke?create=true", method: .post, headers: admin)
+            #expect(pre.status == .ok)
+            #expect(try await registry.statuses().map(\.name) == ["node-new"])
+            let again = try await client.execute(uri: "/admin/nodes/node-new/revoke", method: .post, headers: admin)
+            #expect(again.status == .ok, "a known (revoked) node can be revoked again")
+            // The operator routes are wrapped like the API's: problem documents and security headers.
+            let unknown = try await client.execute(uri: "/admin/nothing", method: .get, headers: admin)
+            #expect(unknown.status == .notFound)
+            #expect(unknown.headers[.contentType] == "application/problem+json")
+            let health = try await client.execute(uri: "/health", method: .get)
+            #expect(health.headers.contains { $0.name.canonicalName == "x-frame-options" && $0.value == "DENY" })
+            #expect(try await client.execute(uri: "/health", method: .post).status == .methodNotAllowed)
+        }
+    }
 }

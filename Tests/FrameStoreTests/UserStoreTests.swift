@@ -28,4 +28,24 @@ struct UserStoreTests {
             }
         }
     }
+
+    @Test("a NUL in a text parameter is refused, not cut short by libpq")
+    func nulParametersAreRefused() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let users = UserStore(database: db)
+            do {
+                _ = try await users.create(email: "bob@example.com\u{0}.evil", passwordHash: "hash")
+                Issue.record("a NUL was accepted")
+            } catch let error as StoreError {
+                guard case .invalidParameter(let message) = error else { Issue.record("wrong error \(error)"); return }
+                #expect(message.contains("$2"))
+                #expect(error.code == .validationFailed)
+            }
+            #expect(try await users.count() == 0, "nothing stored under the truncated address")
+            try await db.withConnection { (conn) throws(any Error) -> Void in
+                #expect(throws: StoreError.self) { try conn.query("SELECT $1::text AS t", "a\u{0}b") }
+                #expect(try conn.query("SELECT $1::text AS t", "a\u{1}b").first?.string("t") == "a\u{1}b")
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@
 #       than DIR/data (e.g. on tmpfs, to measure without the disk)
 #       CLUSTER_DATABASE_SERVER (environment), a PostgreSQL URL: use a fresh
 #       database on that server instead of starting one in DIR/pg
-#     Waits until every node is online. Exports CLUSTER_API (http://...),
+#     Waits until every node is online. Exports CLUSTER_API (http://...), CLUSTER_NODE_ADDRESS (HOST:PORT nodes dial),
 #     CLUSTER_DATABASE_URL, CLUSTER_COORDINATOR_PID, CLUSTER_NODE_PIDS (space
 #     separated), FRAMEFLOW_URL and FRAMEFLOW_ADMIN_TOKEN (for `frameflow nodes ...`).
 #     Without CLUSTER_DATABASE_SERVER it also exports DATABASE_URL (pg_start).
@@ -76,6 +76,8 @@ EOF
     CLUSTER_COORDINATOR_PID=$!
     CLUSTER_PIDS=("$CLUSTER_COORDINATOR_PID")
     CLUSTER_API="http://127.0.0.1:$http_port"
+    CLUSTER_NODE_ADDRESS="127.0.0.1:$cluster_port"
+    export CLUSTER_NODE_ADDRESS
     FRAMEFLOW_URL=$CLUSTER_API
     export CLUSTER_API FRAMEFLOW_URL CLUSTER_COORDINATOR_PID
     for i in $(seq 1 300); do

@@ -6,7 +6,7 @@
 FRAMEFLOW_APT_PACKAGES=(
   pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   libzip-dev libpq-dev ffmpeg postgresql openssl ca-certificates curl procps iproute2
-  unzip python3 bc
+  unzip python3 bc chromium
 )
 
 ff_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -38,6 +38,12 @@ ensure_deps() {
     ff_log "installing tuspy (tus client for the resumable-upload interop tests)"
     python3 -m pip install -q tuspy >/dev/null 2>&1 \
       || echo "warning: cannot install tuspy; the tus interop tests will fail" >&2
+  fi
+  # The web app's browser test drives Debian's chromium with PyPI's playwright (no browser download).
+  if ! python3 -c "import playwright" >/dev/null 2>&1; then
+    ff_log "installing playwright (browser test driver)"
+    python3 -m pip install -q playwright >/dev/null 2>&1 \
+      || echo "warning: cannot install playwright; scripts/webtest will fail" >&2
   fi
   if ! command -v swift >/dev/null 2>&1; then
     if [[ -x /opt/swift/usr/bin/swift ]]; then

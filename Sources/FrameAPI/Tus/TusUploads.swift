@@ -56,6 +56,12 @@ struct TusUploads: Sendable {
         for (key, value) in metadata where FormOptions.fieldNames.contains(key) {
             try options.set(key, value)
         }
+        // The same per-user quota as POST /videos, checked against the committed jobs before any
+        // byte is accepted (the declared length counts in full: it is what the job will store).
+        if let refusal = configuration.quota.refusal(
+            held: try await jobs.usage(userID: owner), adding: UserUsage(storedBytes: length, activeJobs: 1)) {
+            throw refusal
+        }
         let creation = try await store.create(
             id: UUID(), userID: owner, filename: name, ext: ext, length: length,
             optionsJSON: try StoredJobOptions(options.jobOptions).json(), metadata: metadataHeader ?? "",

@@ -134,9 +134,51 @@ public struct CertificateAuthority: Sendable {
     ) throws(CertificateError) -> IssuedFiles {
         let target = files(for: fileStem)
         try refuseOverwrite([target.certificate, target.key], force: force)
+        let (cert, key) = try sign(
+            commonName: commonName, usage: usage, subjectAlternativeNames: subjectAlternativeNames,
+            notValidBefore: notValidBefore, notValidAfter: notValidAfter)
+        try createDirectory()
+        try write(certificate: cert, to: target.certificate)
+        try write(key: key, to: target.key)
+        return target
+    }
+
+    /// Issues a node's certificate and key in memory and packs them with the
+    /// CA certificate and the coordinator's address into a ``NodeBundle``;
+    /// nothing is written to the CA's directory (the key leaves only in the bundle).
+    public func issueNodeBundle(
+        name: String, coordinator: HostPort, serverName: String? = nil, validityDays: Int = 825
+    ) throws(CertificateError) -> NodeBundle {
+        guard NodeName.isValid(name) else { throw CertificateError.invalidNodeName(name) }
+        guard name != "ca", name != "coordinator" else { throw CertificateError.reservedName(name) }
+        let now = Date()
+        let (cert, key) = try sign(
+            commonName: name, usage: .clientAuth, subjectAlternativeNames: [.dnsName(name)],
+            notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(Double(validityDays) * 86_400))
+        let caPEM: String
+        do {
+            caPEM = try String(contentsOf: caCertificateURL, encoding: .utf8)
+        } catch {
+            throw CertificateError.unreadable(caCertificateURL.path, String(describing: error))
+        }
+        do {
+            return NodeBundle(
+                name: name, coordinator: coordinator, serverName: serverName,
+                caPEM: caPEM.trimmingCharacters(in: .whitespacesAndNewlines) + "\n",
+                certificatePEM: try cert.serializeAsPEM().pemString + "\n",
+                keyPEM: key.pemRepresentation + "\n")
+        } catch {
+            throw CertificateError.generation(String(describing: error))
+        }
+    }
+
+    /// A fresh P-256 key and a certificate for it, signed by this CA.
+    private func sign(
+        commonName: String, usage: ExtendedKeyUsage.Usage,
+        subjectAlternativeNames: [GeneralName], notValidBefore: Date, notValidAfter: Date
+    ) throws(CertificateError) -> (Certificate, P256.Signing.PrivateKey) {
         let (caCert, caKey) = try loadCA()
         let key = P256.Signing.PrivateKey()
-        let cert: Certificate
         do {
             let subject = try DistinguishedName {
                 OrganizationName("FrameFlow")
@@ -144,7 +186,7 @@ public struct CertificateAuthority: Sendable {
             }
             let publicKey = Certificate.PublicKey(key.publicKey)
             let caSKI = try? caCert.extensions.subjectKeyIdentifier?.keyIdentifier
-            cert = try Certificate(
+            let cert = try Certificate(
                 version: .v3,
                 serialNumber: .init(),
                 publicKey: publicKey,
@@ -163,13 +205,10 @@ public struct CertificateAuthority: Sendable {
                 },
                 issuerPrivateKey: Certificate.PrivateKey(caKey)
             )
+            return (cert, key)
         } catch {
             throw CertificateError.generation(String(describing: error))
         }
-        try createDirectory()
-        try write(certificate: cert, to: target.certificate)
-        try write(key: key, to: target.key)
-        return target
     }
 
     private func loadCA() throws(CertificateError) -> (Certificate, P256.Signing.PrivateKey) {
@@ -217,18 +256,7 @@ public struct CertificateAuthority: Sendable {
         try writeFile(Data((key.pemRepresentation + "\n").utf8), to: url, mode: 0o600)
     }
 
-    /// Writes through a temporary file created with the final mode, so a key
-    /// is never readable by others, not even for a moment.
     private func writeFile(_ data: Data, to url: URL, mode: Int) throws(CertificateError) {
-        let tmp = url.appendingPathExtension("tmp-\(UUID().uuidString.prefix(8))")
-        let created = FileManager.default.createFile(
-            atPath: tmp.path, contents: data, attributes: [.posixPermissions: mode])
-        guard created else { throw CertificateError.io(tmp.path, "cannot create file") }
-        // rename(2) replaces atomically: readers see the old file or the new one.
-        guard rename(tmp.path, url.path) == 0 else {
-            let why = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: tmp)
-            throw CertificateError.io(url.path, why)
-        }
+        try SecureFile.write(data, to: url, mode: mode_t(mode))
     }
 }

@@ -61,6 +61,11 @@ public struct ClusterConfig: Sendable {
         guard resumeGrace >= .zero, resumeGrace < leaseTTL else {
             throw fail("coordinator.lease_resume_grace", "must be at least 0 and less than coordinator.lease_ttl")
         }
+        let progressTimeout = try positiveDuration("coordinator.progress_timeout")
+        let progressFactor = s.double("coordinator.progress_factor")
+        guard progressFactor >= 0, progressFactor <= 1000 else {
+            throw fail("coordinator.progress_factor", "must be between 0 and 1000, got \(progressFactor)")
+        }
         let maxFrame = s.int("coordinator.max_frame_bytes")
         guard maxFrame >= 65_536, maxFrame <= 1 << 30 else {
             throw fail("coordinator.max_frame_bytes", "must be between 64KiB and 1GiB, got \(maxFrame)")
@@ -86,6 +91,48 @@ public struct ClusterConfig: Sendable {
         if let token = s.string("coordinator.admin_token"), token.count < 16 {
             throw fail("coordinator.admin_token", "must be at least 16 characters")
         }
+        // HS256 keys (and the download-link HMAC) are only as strong as the secret: RFC 7518 asks for
+        // at least the hash's 256 bits.
+        if let secret = s.string("coordinator.jwt_secret"), secret.utf8.count < 32 {
+            throw fail("coordinator.jwt_secret",
+                       "must be at least 32 bytes (it is \(secret.utf8.count)); e.g. `openssl rand -base64 32`, "
+                           + "or leave it unset to have one generated into coordinator.jwt_secret_file")
+        }
+        let maxRequest: Int64
+        if s.values["coordinator.upload.max_request_bytes"] == nil {
+            maxRequest = maxUpload + 64 * 1024
+        } else {
+            maxRequest = s.int("coordinator.upload.max_request_bytes")
+            guard maxRequest >= maxUpload else {
+                throw fail("coordinator.upload.max_request_bytes",
+                           "must be at least coordinator.upload.max_bytes (\(maxUpload)), got \(maxRequest)")
+            }
+        }
+        let maxFiles = s.int("coordinator.upload.max_files")
+        guard (1...1000).contains(maxFiles) else {
+            throw fail("coordinator.upload.max_files", "must be between 1 and 1000, got \(maxFiles)")
+        }
+        let maxStored = s.int("coordinator.quota.max_stored_bytes")
+        guard maxStored >= 0 else { throw fail("coordinator.quota.max_stored_bytes", "must be 0 (no limit) or more") }
+        let maxActive = s.int("coordinator.quota.max_active_jobs")
+        guard maxActive >= 0 else { throw fail("coordinator.quota.max_active_jobs", "must be 0 (no limit) or more") }
+        for key in ["coordinator.auth.account_attempts", "coordinator.auth.address_attempts"] {
+            let n = s.int(key)
+            guard (1...1_000_000).contains(n) else { throw fail(key, "must be between 1 and 1000000, got \(n)") }
+        }
+        let accountWindow = try positiveDuration("coordinator.auth.account_window")
+        let addressWindow = try positiveDuration("coordinator.auth.address_window")
+        let bcryptConcurrency = s.int("coordinator.auth.bcrypt_concurrency")
+        guard (0...256).contains(bcryptConcurrency) else {
+            throw fail("coordinator.auth.bcrypt_concurrency", "must be between 0 (one per core) and 256, got \(bcryptConcurrency)")
+        }
+        let bcryptQueue = s.int("coordinator.auth.bcrypt_queue")
+        guard (0...100_000).contains(bcryptQueue) else {
+            throw fail("coordinator.auth.bcrypt_queue", "must be between 0 and 100000, got \(bcryptQueue)")
+        }
+        let idleTimeout = s.duration("coordinator.http.idle_timeout")
+        guard idleTimeout >= .zero else { throw fail("coordinator.http.idle_timeout", "must be 0 (never) or more") }
+        let uploadsDirectory = try required(s, "coordinator.storage.uploads_dir")
 
         let notifications = try notificationConfig(s)
         let api = try apiSettings(s)
@@ -98,7 +145,7 @@ public struct ClusterConfig: Sendable {
                 ca: try required(s, "coordinator.tls.ca"),
                 certificate: try required(s, "coordinator.tls.cert"),
                 key: try required(s, "coordinator.tls.key")),
-            uploadsDirectory: try required(s, "coordinator.storage.uploads_dir"),
+            uploadsDirectory: uploadsDirectory,
             spoolDirectory: try required(s, "coordinator.storage.spool_dir"),
             resultsDirectory: try required(s, "coordinator.storage.results_dir"),
             segmentSeconds: segmentSeconds,
@@ -108,14 +155,29 @@ public struct ClusterConfig: Sendable {
             maxAttempts: Int(maxAttempts),
             maxNodeLosses: Int(maxNodeLosses),
             leaseResumeGrace: resumeGrace,
+            progressTimeout: progressTimeout,
+            progressFactor: progressFactor,
             maxFrameBytes: Int(maxFrame),
             maxUploadBytes: maxUpload,
+            maxRequestBytes: maxRequest,
+            maxFilesPerRequest: Int(maxFiles),
             allowedExtensions: extensions,
             defaultRate: rate,
             defaultFormat: ImageFormat(name: s.string("coordinator.defaults.format") ?? "png") ?? .png,
             defaultQuality: Int(quality),
             adminToken: s.string("coordinator.admin_token"),
             jwtSecret: s.string("coordinator.jwt_secret"),
+            jwtSecretFile: s.path("coordinator.jwt_secret_file")
+                ?? uploadsDirectory.deletingLastPathComponent().appendingPathComponent("jwt_secret"),
+            maxStoredBytesPerUser: maxStored == 0 ? nil : maxStored,
+            maxActiveJobsPerUser: maxActive == 0 ? nil : Int(maxActive),
+            loginAccountAttempts: Int(s.int("coordinator.auth.account_attempts")),
+            loginAccountWindow: accountWindow,
+            loginAddressAttempts: Int(s.int("coordinator.auth.address_attempts")),
+            loginAddressWindow: addressWindow,
+            bcryptConcurrency: bcryptConcurrency == 0 ? ProcessInfo.processInfo.activeProcessorCount : Int(bcryptConcurrency),
+            bcryptQueue: Int(bcryptQueue),
+            httpIdleTimeout: idleTimeout == .zero ? nil : idleTimeout,
             retentionDays: Int(retention),
             notifications: notifications,
             logging: logging
@@ -135,6 +197,10 @@ public struct ClusterConfig: Sendable {
             throw fail("node.name", "'\(name)' is not a valid node name (letters, digits, '.', '_', '-'; at most 64)")
         }
         let backoff = try positiveDuration("node.reconnect_max_backoff")
+        let shutdownGrace = s.duration("node.shutdown_grace")
+        guard shutdownGrace >= .zero, shutdownGrace <= .seconds(3600) else {
+            throw fail("node.shutdown_grace", "must be between 0 and 1h")
+        }
         let node = NodeConfig(
             name: s.string("node.name"),
             coordinator: s.hostPort("node.coordinator")!,
@@ -146,6 +212,7 @@ public struct ClusterConfig: Sendable {
             slots: slots == 0 ? ProcessInfo.processInfo.activeProcessorCount : Int(slots),
             labels: s.map("node.labels"),
             reconnectMaxBackoff: backoff,
+            shutdownGrace: shutdownGrace,
             logging: logging
         )
         return ClusterConfig(coordinator: coordinator, node: node)

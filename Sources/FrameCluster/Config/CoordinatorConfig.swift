@@ -21,15 +21,39 @@ public struct CoordinatorConfig: Sendable {
     /// How long the leases of a node whose connection dropped without GOODBYE
     /// are held for it to reconnect and resume them; 0 requeues at once.
     public var leaseResumeGrace: Duration
+    /// A lease with no READ, FRAME or SEGMENT_DONE for
+    /// `max(progressTimeout, progressFactor x segment duration)` is taken back.
+    public var progressTimeout: Duration
+    public var progressFactor: Double
     public var maxFrameBytes: Int
     public var maxUploadBytes: Int64
+    /// Largest upload request (all files together); at least `maxUploadBytes`.
+    public var maxRequestBytes: Int64
+    /// Most file parts in one upload request.
+    public var maxFilesPerRequest: Int
     public var allowedExtensions: [String]
     public var defaultRate: Rational
     public var defaultFormat: ImageFormat
     public var defaultQuality: Int
     /// Bearer token for operator endpoints; nil disables them (they answer 403).
     public var adminToken: String?
+    /// At least 32 bytes when set; nil: read from (or generated into) `jwtSecretFile`.
     public var jwtSecret: String?
+    /// Where a generated secret is kept when `jwtSecret` is not set (mode 0600).
+    public var jwtSecretFile: URL
+    /// Per-user limits (nil: none).
+    public var maxStoredBytesPerUser: Int64?
+    public var maxActiveJobsPerUser: Int?
+    /// Login attempts per account and attempts per client address, each within its window.
+    public var loginAccountAttempts: Int
+    public var loginAccountWindow: Duration
+    public var loginAddressAttempts: Int
+    public var loginAddressWindow: Duration
+    /// bcrypt computations at once (already resolved: 0 in the file means one per core) and waiting room.
+    public var bcryptConcurrency: Int
+    public var bcryptQueue: Int
+    /// An HTTP connection with no request in progress for this long is closed; nil: never.
+    public var httpIdleTimeout: Duration?
     public var retentionDays: Int
     public var notifications: NotificationConfig
     public var logging: LoggingConfig
@@ -105,6 +129,9 @@ public struct NodeConfig: Sendable {
     public var slots: Int
     public var labels: [String: String]
     public var reconnectMaxBackoff: Duration
+    /// On SIGTERM, how long running segments may take to finish before they
+    /// are handed back to the coordinator (0: hand them back at once).
+    public var shutdownGrace: Duration
     public var logging: LoggingConfig
 }
 

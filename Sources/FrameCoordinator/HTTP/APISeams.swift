@@ -3,6 +3,7 @@ import FrameCluster
 import FrameStore
 import Foundation
 import Logging
+import NIOPosix
 
 extension MediaIngestor: VideoIngestor {
     /// The API's seam: probe, plan and create the job for a durable upload.
@@ -32,17 +33,39 @@ public struct SchedulerCanceller: JobCanceller {
 extension CoordinatorService {
     /// The full coordinator: scheduling as ``init(config:database:logger:)`` plus the
     /// user-facing API (`/auth`, `/videos`, `/downloads`) mounted on the HTTP listener.
-    public static func withAPI(config: CoordinatorConfig, database: Database, logger: Logger) async -> CoordinatorService {
+    ///
+    /// Without `jwt_secret` the secret is read from (or generated into) `jwt_secret_file`, so tokens and
+    /// signed links survive a restart; a bad file throws its ``ConfigError``.
+    public static func withAPI(config: CoordinatorConfig, database: Database, logger: Logger) async throws -> CoordinatorService {
         let base = CoordinatorService(config: config, database: database, logger: logger)
         guard let scheduler = base.scheduler, let ingestor = base.ingestor else { return base }
+        var apiConfig = APIConfiguration(config)
+        if apiConfig.jwtSecret == nil {
+            let file = config.jwtSecretFile
+            apiConfig.jwtSecret = try await NIOThreadPool.singleton.runIfActive { try SecretFile.loadOrCreate(file) }
+            logger.info("coordinator.jwt_secret is not set: using the secret kept in \(file.path)")
+        }
+        let publishing = PublishingIngestor(base: ingestor, feed: base.jobFeed)
         let api = await FrameAPIServer(
-            configuration: APIConfiguration(config), database: database, ingestor: ingestor,
+            configuration: apiConfig, database: database, ingestor: publishing,
             canceller: SchedulerCanceller(scheduler: scheduler), logger: logger)
         return CoordinatorService(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
             ingestor: ingestor, sweeper: base.sweeper, recovery: base.recovery, layout: base.layout, logger: logger, api: api,
             metrics: base.metrics, jobCounts: { try await JobStore(database: database).statusCounts() },
-            notifier: base.notifier,
+            notifier: base.notifier, events: base.events, jobFeed: base.jobFeed, monitorDatabase: database,
             ready: { await database.ping() })
+    }
+}
+
+/// The ingestor as the API sees it: a new job is also announced to its owner's event stream.
+struct PublishingIngestor: VideoIngestor {
+    let base: MediaIngestor
+    let feed: JobChangeFeed?
+
+    func ingest(_ upload: StoredUpload, owner: UUID, options: JobOptions) async throws -> JobRecord {
+        let job = try await base.ingest(upload, owner: owner, options: options)
+        feed?.changed(job.id)
+        return job
     }
 }

@@ -2,6 +2,7 @@ import FrameAPI
 import FrameCore
 import Foundation
 import Hummingbird
+import Logging
 
 /// The HTTP routes of the coordinator: liveness, readiness, Prometheus metrics and operator node management.
 enum CoordinatorRoutes {
@@ -13,11 +14,17 @@ enum CoordinatorRoutes {
     /// the admin token and, when the API is mounted, access tokens of users whose role is admin.
     static func build(
         registry: NodeRegistry, adminToken: String?, api: FrameAPIServer? = nil, metrics: MetricsEndpoint? = nil,
+        logger: Logger = Logger(label: "frameflow.http"), web: WebRoutes? = nil,
         ready: @escaping @Sendable () async -> Bool
     ) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
-        // First: it must wrap every route (and the 404) to answer preflights and decorate answers.
+        // First, so it wraps every route below (and unknown ones): problem documents, security headers.
+        let routes = FrameAPIServer.addRequestGuard(to: router, logger: logger)
+        defer { routes.load(router.routes) }
+        // Then CORS, so preflights and answers to every route (and the 404) are decorated.
         if let api { router.add(middleware: api.cors) }
+        // Then the session cookie: only routes added after a middleware go through it.
+        if let api, web != nil { router.add(middleware: api.sessionMiddleware()) }
         router.get("health") { _, _ in Health(status: "ok") }
         router.get("ready") { _, _ -> Health in
             guard await ready() else {
@@ -33,13 +40,18 @@ enum CoordinatorRoutes {
         let admin = router.group("admin").add(middleware: adminAuth)
         admin.get("nodes") { _, _ in NodeList(items: try await registry.statuses()) }
         for action in ["drain", "revoke", "enable"] {
-            admin.post("nodes/:name/\(action)") { _, context -> NodeActionResult in
+            admin.post("nodes/:name/\(action)") { request, context -> NodeActionResult in
                 let name = try context.parameters.require("name")
                 switch action {
                 case "drain":
                     guard try await registry.drain(name) else { throw APIError.notFound("no node named '\(name)'") }
                 case "revoke":
-                    try await registry.revoke(name)
+                    // An unknown name is most likely a typo: 404, unless the operator asks to refuse a
+                    // certificate before its node has ever connected (`?create=true`).
+                    let create = request.uri.queryParameters["create"] == "true"
+                    guard try await registry.revoke(name, createIfUnknown: create) || create else {
+                        throw APIError.notFound("no node named '\(name)' (add ?create=true to revoke a name not seen yet)")
+                    }
                 default:
                     guard try await registry.enable(name) else { throw APIError.notFound("no node named '\(name)'") }
                 }
@@ -49,6 +61,7 @@ enum CoordinatorRoutes {
             }
         }
         api?.addRoutes(to: router)
+        if let web { web.add(to: router, admin: admin, api: api, adminToken: adminToken) }
         return router
     }
 }

@@ -1,3 +1,4 @@
+import FrameAPI
 import FrameCore
 import FrameStore
 import Foundation
@@ -15,12 +16,14 @@ public struct MetricsEndpoint: Sendable {
     public let metrics: CoordinatorMetrics
     let nodes: NodeRegistry
     let jobCounts: (@Sendable () async throws -> [JobStatus: Int])?
+    let events: EventHub?
     let logger: Logger
 
     public init(
         metrics: CoordinatorMetrics, nodes: NodeRegistry, logger: Logger,
-        jobCounts: (@Sendable () async throws -> [JobStatus: Int])?
+        jobCounts: (@Sendable () async throws -> [JobStatus: Int])?, events: EventHub? = nil
     ) {
+        self.events = events
         self.metrics = metrics
         self.nodes = nodes
         self.jobCounts = jobCounts
@@ -37,6 +40,7 @@ public struct MetricsEndpoint: Sendable {
         if let statuses = try? await nodes.statuses() {
             metrics.setNodes(states: statuses.map(\.state))
         }
+        if let events { metrics.setEventStreams(open: events.openStreams, limit: events.maxStreams, refused: events.refusedStreams) }
         return metrics.exposition()
     }
 

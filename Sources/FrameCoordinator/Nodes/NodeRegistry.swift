@@ -94,13 +94,13 @@ public actor NodeRegistry {
         live[name]?.lastFrameAt = now
         live[name]?.lastHeartbeat = heartbeat
         if let previous = framesHistory[name], now.timeIntervalSince(previous.at) >= 1 {
-            let rate = Double(Int64(heartbeat.framesTotal) - previous.frames) / now.timeIntervalSince(previous.at)
-            framesHistory[name] = (now, Int64(heartbeat.framesTotal), max(0, rate))
+            let rate = Double(Int64(clamping: heartbeat.framesTotal) - previous.frames) / now.timeIntervalSince(previous.at)
+            framesHistory[name] = (now, Int64(clamping: heartbeat.framesTotal), max(0, rate))
         } else if framesHistory[name] == nil {
-            framesHistory[name] = (now, Int64(heartbeat.framesTotal), 0)
+            framesHistory[name] = (now, Int64(clamping: heartbeat.framesTotal), 0)
         }
         try? await directory.heartbeat(
-            name: name, activeLeases: Int(heartbeat.activeLeases), framesTotal: Int64(heartbeat.framesTotal))
+            name: name, activeLeases: Int(heartbeat.activeLeases), framesTotal: Int64(clamping: heartbeat.framesTotal))
         noteDrainProgress(name: name, activeLeases: Int(heartbeat.activeLeases))
     }
 
@@ -140,9 +140,14 @@ public actor NodeRegistry {
         return known || live[name] != nil
     }
 
-    /// Disconnect now and refuse the node's certificate from then on.
+    /// Disconnect now and refuse the node's certificate from then on. Returns whether the node was
+    /// known; an unknown name is recorded as revoked (so its certificate is refused before it ever
+    /// connects) only with `createIfUnknown`, otherwise nothing changes.
     @discardableResult
-    public func revoke(_ name: String) async throws -> Bool {
+    public func revoke(_ name: String, createIfUnknown: Bool = true) async throws -> Bool {
+        if !createIfUnknown, live[name] == nil, try await directory.adminState(name: name) == nil {
+            return false
+        }
         let known = try await directory.setAdminState(name: name, to: .revoked)
         if let node = live[name] {
             live[name] = nil
@@ -178,7 +183,7 @@ public actor NodeRegistry {
             s.connectedAt = node.connectedAt
             s.lastHeartbeatAt = node.lastFrameAt
             s.activeLeases = Int(node.lastHeartbeat?.activeLeases ?? 0)
-            s.framesTotal = Int64(node.lastHeartbeat?.framesTotal ?? 0)
+            s.framesTotal = Int64(clamping: node.lastHeartbeat?.framesTotal ?? 0)
             s.framesPerSecond = framesHistory[node.name]?.rate ?? 0
             s.softwareVersion = node.softwareVersion
             s.address = node.address

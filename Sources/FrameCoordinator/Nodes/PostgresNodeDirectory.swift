@@ -40,7 +40,8 @@ public struct PostgresNodeDirectory: NodeDirectory {
                 name: r.name, state: r.state.rawValue, adminState: r.adminState, online: r.state == .online,
                 slots: r.slots, activeLeases: r.activeLeases, framesTotal: r.framesTotal, framesPerSecond: 0,
                 lastHeartbeatAt: r.lastHeartbeatAt, connectedAt: r.connectedAt, softwareVersion: r.softwareVersion,
-                address: r.address, labels: r.labels, recentFailures: r.recentFailures)
+                address: r.address, labels: r.labels, recentFailures: r.recentFailures,
+                contradictedVerdicts: r.contradictedVerdicts)
         }
     }
 }

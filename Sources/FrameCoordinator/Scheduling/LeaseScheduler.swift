@@ -11,11 +11,16 @@ import NIOPosix
 /// of the lease protocol.
 ///
 /// Leases are granted by the store's single claim statement whenever a node
-/// has a free slot (on join, after each result, when a job arrives, and on a
-/// periodic tick that also runs the reaper). The scheduler answers READ from
-/// the upload, spools FRAMEs under deterministic names, checks every result
-/// against the current lease (epoch and node: the fence), and when a job's
-/// last segment is accepted assembles its ZIP and marks it COMPLETED.
+/// has a free slot (once its WELCOME is written, after each result, when a
+/// job arrives, and on a periodic tick that also runs the reaper); the
+/// ``SlotLedger`` is the one place that counts slots, so no path can give a
+/// node more leases than it announced. The scheduler answers READ from the
+/// upload (range-checked by ``ReadRange``, read on the thread pool), checks
+/// each FRAME (``FrameCheck``) before it spools it under a deterministic
+/// name, checks every result against the current lease (epoch and node: the
+/// fence), takes back leases that make no progress (``ProgressWatch``), and
+/// when a job's last segment is accepted assembles its ZIP and marks it
+/// COMPLETED.
 ///
 /// A node that leaves loses its leases at once (heartbeat timeout, GOODBYE,
 /// revoke, fatal error), except when its connection merely dropped (EOF or
@@ -25,9 +30,10 @@ import NIOPosix
 public actor LeaseScheduler: NodeWorkHandler {
     struct NodeEntry {
         var session: UInt64
-        var slots: Int
         var send: @Sendable (Message) async -> Void
         var draining: Bool
+        /// WELCOME has been written: messages may go to the node from now on.
+        var ready = false
     }
 
     struct ActiveLease {
@@ -36,6 +42,10 @@ public actor LeaseScheduler: NodeWorkHandler {
         var spec: SegmentSpec
         var format: ImageFormat
         var source: URL
+        /// The source's size as the LEASE announced it: READs are checked against it.
+        var sourceSize: Int64
+        /// What this lease's FRAMEs must be.
+        var expectation: FrameExpectation
         var timestamps: [UInt32: Double] = [:]
         /// Resumed after a reconnect: frames lost in the blip are not the node's fault.
         var resumed = false
@@ -53,8 +63,11 @@ public actor LeaseScheduler: NodeWorkHandler {
     private let logger: Logger
     private var nodes: [String: NodeEntry] = [:]
     private var active: [Key: ActiveLease] = [:]
-    private var claiming: Set<String> = []
-    private var readers: [UUID: FileHandle] = [:]
+    /// Slots per node: every lease in `active` held by a live session is held here too.
+    private var ledger = SlotLedger()
+    /// Progress deadlines of the leases in `active`.
+    private var progress: ProgressWatch<ContinuousClock.Instant>
+    private let reader: SourceReader
     private var assembling: Set<UUID> = []
     /// Nodes whose connection dropped, by name: the session that ended, while its grace runs.
     private var detached: [String: UInt64] = [:]
@@ -66,12 +79,19 @@ public actor LeaseScheduler: NodeWorkHandler {
     public nonisolated let metrics: CoordinatorMetrics
     /// How long a result's database write is retried while the database is down.
     private let outagePatience: Duration = .seconds(300)
+    /// Told the id of every job whose status or progress this scheduler changed (server push).
+    private let onJobChange: @Sendable (UUID) -> Void
 
     public init(
         database: Database, layout: StorageLayout, leaseTTL: Duration, retentionDays: Int,
-        resumeGrace: Duration = .zero, logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics()
+        resumeGrace: Duration = .zero, progressDeadline: ProgressDeadline = ProgressDeadline(),
+        logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
+        onJobChange: @escaping @Sendable (UUID) -> Void = { _ in }
     ) {
+        self.onJobChange = onJobChange
         self.resumeGrace = resumeGrace
+        self.progress = ProgressWatch(rule: progressDeadline)
+        self.reader = SourceReader(threadPool: threadPool)
         self.metrics = metrics
         self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL))
         self.jobs = JobStore(database: database)
@@ -89,6 +109,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             tick += 1
             try? await Task.sleep(for: interval)
             await reap()
+            await takeBackStalled()
             await dispatchAll()
         }
     }
@@ -113,7 +134,10 @@ public actor LeaseScheduler: NodeWorkHandler {
         name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
         send: @escaping @Sendable (Message) async -> Void
     ) async -> [LeaseRef] {
-        nodes[name] = NodeEntry(session: session, slots: max(1, slots), send: send, draining: false)
+        // Known but not yet eligible: nothing is sent to it, and it gets no new
+        // lease, until its session says WELCOME is out (nodeReady).
+        nodes[name] = NodeEntry(session: session, send: send, draining: false)
+        ledger.join(name, session: session, slots: slots)
         detached[name] = nil
         // Leases the node kept working on through a blip (or a coordinator
         // restart) continue under the same epoch when the store still has
@@ -139,22 +163,59 @@ public actor LeaseScheduler: NodeWorkHandler {
             ])
         }
         let kept = Set(resumed.map(\.ref))
-        for (key, lease) in active where lease.node == name && !kept.contains(lease.ref) { active[key] = nil }
+        for (key, lease) in active where lease.node == name && !kept.contains(lease.ref) { drop(key) }
+        var confirmed: [LeaseRef] = []
         for grant in resumed {
             let key = Key(job: grant.ref.jobID, segment: grant.ref.segment)
+            // Never more than `slots`, however many the node offered: the rest go back to
+            // pending (uncharged) and the node abandons them, not being told to resume them.
+            guard ledger.holdResumed(grant.ref, on: name, session: session) else {
+                _ = try? await leases.giveBack(grant.ref, node: name, reason: "resumed beyond the node's slots")
+                continue
+            }
             var lease = active[key].flatMap { $0.ref == grant.ref ? $0 : nil } ?? released.removeValue(forKey: key).flatMap { $0.ref == grant.ref ? $0 : nil }
-                ?? ActiveLease(
-                    ref: grant.ref, node: name, spec: grant.spec, format: grant.output.format,
-                    source: layout.input(grant.ref.jobID, ext: grant.sourceExt))
+                ?? makeActive(grant, node: name)
             lease.node = name
             lease.resumed = true
             active[key] = lease
+            progress.start(grant.ref, spec: grant.spec, at: .now)
+            confirmed.append(grant.ref)
             try? FileManager.default.createDirectory(
                 at: layout.spoolDirectory(grant.ref.jobID), withIntermediateDirectories: true)
             logger.notice("lease resumed", metadata: meta(grant.ref, node: name, ["frames_kept": "\(lease.timestamps.count)"]))
         }
-        Task { await self.dispatch(name) }
-        return resumed.map(\.ref)
+        return confirmed
+    }
+
+    public func nodeReady(name: String, session: UInt64) async {
+        guard nodes[name]?.session == session else { return }
+        nodes[name]?.ready = true
+        ledger.makeEligible(name, session: session)
+        await dispatch(name)
+    }
+
+    private func makeActive(_ grant: GrantedLease, node: String) -> ActiveLease {
+        ActiveLease(
+            ref: grant.ref, node: node, spec: grant.spec, format: grant.output.format,
+            source: layout.input(grant.ref.jobID, ext: grant.sourceExt), sourceSize: grant.sourceSizeBytes,
+            expectation: FrameExpectation(
+                options: grant.output, sourceWidth: grant.sourceWidth, sourceHeight: grant.sourceHeight,
+                rotation: grant.sourceRotation))
+    }
+
+    /// Removes a lease from `active` and from the slot and progress books: the one way a lease stops being held.
+    @discardableResult
+    private func drop(_ key: Key) -> ActiveLease? {
+        guard let lease = active.removeValue(forKey: key) else { return nil }
+        ledger.release(lease.ref, from: lease.node)
+        progress.stop(lease.ref)
+        return lease
+    }
+
+    /// Sends to a node whose WELCOME is out; anything else is dropped (it cannot be for a lease the node knows).
+    private func send(_ message: Message, to node: String) async {
+        guard let entry = nodes[node], entry.ready else { return }
+        await entry.send(message)
     }
 
     public func nodeLeft(name: String, session: UInt64, reason: String, mayResume: Bool) async {
@@ -162,6 +223,7 @@ public actor LeaseScheduler: NodeWorkHandler {
         // the new session's leases.
         guard nodes[name]?.session == session else { return }
         nodes[name] = nil
+        ledger.leave(name, session: session)
         if mayResume && resumeGrace > .zero && active.values.contains(where: { $0.node == name }) {
             // The connection merely dropped: the node may be back in a moment.
             // Keep its leases (and the frames already received) for the grace.
@@ -189,7 +251,7 @@ public actor LeaseScheduler: NodeWorkHandler {
     /// Requeues every lease of a lost node, charging a node loss.
     private func takeBack(name: String, reason: String) async {
         for (key, lease) in active where lease.node == name {
-            active[key] = nil
+            drop(key)
             released[key] = lease
         }
         do {
@@ -209,6 +271,7 @@ public actor LeaseScheduler: NodeWorkHandler {
 
     public func nodeDraining(name: String) async {
         nodes[name]?.draining = true
+        ledger.makeIneligible(name)
     }
 
     public func heartbeat(from node: String) async {
@@ -232,10 +295,11 @@ public actor LeaseScheduler: NodeWorkHandler {
     public func cancel(jobID: UUID) async throws -> CancelOutcome {
         let outcome = try await jobs.cancel(id: jobID)
         for held in outcome.cancelledLeases {
-            active[Key(job: held.ref.jobID, segment: held.ref.segment)] = nil
-            await nodes[held.node]?.send(.cancel(Cancel(lease: held.ref, reason: .cancelled)))
+            drop(Key(job: held.ref.jobID, segment: held.ref.segment))
+            await send(.cancel(Cancel(lease: held.ref, reason: .cancelled)), to: held.node)
         }
         dropJobFiles(jobID)
+        onJobChange(jobID)
         await dispatchAll()
         return outcome
     }
@@ -247,42 +311,43 @@ public actor LeaseScheduler: NodeWorkHandler {
     }
 
     private func dispatch(_ name: String) async {
-        guard let node = nodes[name], !node.draining, !claiming.contains(name) else { return }
-        let held = active.values.filter { $0.node == name }.count
-        let free = node.slots - held
-        guard free > 0 else { return }
-        claiming.insert(name)
-        defer { claiming.remove(name) }
+        guard let node = nodes[name], node.ready, !node.draining, var reservation = ledger.reserve(name) else { return }
         let granted: [GrantedLease]
         let claimStarted = ContinuousClock.now
         do {
-            granted = try await leases.claim(node: name, limit: free)
+            granted = try await leases.claim(node: name, limit: reservation.count)
             metrics.recordClaim(ContinuousClock.now - claimStarted)
+            // A first grant moves a job from QUEUED to PROCESSING.
+            for job in Set(granted.map(\.ref.jobID)) { onJobChange(job) }
         } catch {
+            ledger.finish(&reservation)
             logger.error("lease claim failed", metadata: ["node": "\(name)", "error": "\(error)"])
             return
         }
         for grant in granted {
-            guard let entry = nodes[name] else {
-                // The node left while we were claiming: give the lease back.
-                _ = try? await leases.requeue(node: name, reason: "node left during claim", chargeAttempt: false)
-                return
+            // The session may have ended, or been replaced, while we claimed or sent:
+            // then the reservation holds nothing and the grant goes back, uncharged.
+            guard let entry = nodes[name], entry.session == reservation.session,
+                  ledger.hold(grant.ref, with: &reservation)
+            else {
+                _ = try? await leases.giveBack(grant.ref, node: name, reason: "node left during claim")
+                continue
             }
             let key = Key(job: grant.ref.jobID, segment: grant.ref.segment)
             released[key] = nil
             // Created once per grant, not per frame: FRAME handling is the hot path.
             try? FileManager.default.createDirectory(
                 at: layout.spoolDirectory(grant.ref.jobID), withIntermediateDirectories: true)
-            active[key] = ActiveLease(
-                ref: grant.ref, node: name, spec: grant.spec, format: grant.output.format,
-                source: layout.input(grant.ref.jobID, ext: grant.sourceExt))
+            active[key] = makeActive(grant, node: name)
+            progress.start(grant.ref, spec: grant.spec, at: .now)
             metrics.segmentsLeased.increment()
             logger.info("segment leased", metadata: meta(grant.ref, node: name, ["attempt": "\(grant.attempt)"]))
             await entry.send(.lease(Lease(
                 lease: grant.ref, leaseTTLMillis: UInt32(clamping: leases.policy.ttl.milliseconds),
-                sourceSize: UInt64(grant.sourceSizeBytes), formatHint: grant.sourceExt,
+                sourceSize: UInt64(clamping: grant.sourceSizeBytes), formatHint: grant.sourceExt,
                 segment: grant.spec, options: grant.output)))
         }
+        ledger.finish(&reservation)
     }
 
     // MARK: results
@@ -297,29 +362,33 @@ public actor LeaseScheduler: NodeWorkHandler {
     private func refuseStale(_ ref: LeaseRef, node: String, _ what: String) async {
         metrics.segmentsFenced.increment()
         logger.notice("refused a stale result", metadata: meta(ref, node: node, ["what": "\(what)"]))
-        await nodes[node]?.send(.error(ErrorMessage(
-            code: .staleEpoch, fatal: false, message: "\(what) for a lease this node no longer holds", lease: ref)))
+        await send(.error(ErrorMessage(
+            code: .staleEpoch, fatal: false, message: "\(what) for a lease this node no longer holds", lease: ref)), to: node)
     }
 
     private func serveRead(_ read: Read, node: String) async {
         guard let lease = current(read.lease, node: node) else {
-            await nodes[node]?.send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .staleEpoch)))
+            await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .staleEpoch)), to: node)
             return
         }
-        do {
-            let handle: FileHandle
-            if let open = readers[read.lease.jobID] { handle = open } else {
-                handle = try FileHandle(forReadingFrom: lease.source)
-                readers[read.lease.jobID] = handle
+        switch ReadRange.of(offset: read.offset, length: read.length, sourceSize: lease.sourceSize) {
+        case .outOfRange(let why):
+            logger.notice("refused a READ outside the source", metadata: meta(read.lease, node: node, ["why": "\(why)"]))
+            await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .readOutOfRange)), to: node)
+        case .bytes(let offset, let count):
+            progress.progressed(read.lease, at: .now)
+            do {
+                let data = count == 0 ? ByteBuffer() : try await reader.read(lease.source, offset: offset, count: count)
+                // The lease may have moved on while the read ran: then the node gets nothing of it.
+                guard current(read.lease, node: node) != nil else {
+                    await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .staleEpoch)), to: node)
+                    return
+                }
+                await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, data: data)), to: node)
+            } catch {
+                logger.error("cannot read upload", metadata: meta(read.lease, node: node, ["error": "\(error)"]))
+                await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .ioError)), to: node)
             }
-            try handle.seek(toOffset: read.offset)
-            let data = try handle.read(upToCount: Int(read.length)) ?? Data()
-            var buffer = ByteBuffer()
-            buffer.writeBytes(data)
-            await nodes[node]?.send(.readData(ReadData(requestID: read.requestID, offset: read.offset, data: buffer)))
-        } catch {
-            logger.error("cannot read upload", metadata: meta(read.lease, node: node, ["error": "\(error)"]))
-            await nodes[node]?.send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .ioError)))
         }
     }
 
@@ -329,10 +398,16 @@ public actor LeaseScheduler: NodeWorkHandler {
             return
         }
         let spec = lease.spec
-        guard frame.sampleIndex >= spec.firstSample, frame.sampleIndex < spec.firstSample + spec.sampleCount else {
-            await nodes[node]?.send(.error(ErrorMessage(
+        // Widened: firstSample + sampleCount must not trap on a plan near UInt32.max.
+        guard frame.sampleIndex >= spec.firstSample,
+              UInt64(frame.sampleIndex) < UInt64(spec.firstSample) + UInt64(spec.sampleCount) else {
+            await send(.error(ErrorMessage(
                 code: .frameCountMismatch, fatal: false,
-                message: "sample \(frame.sampleIndex) is outside this segment", lease: frame.lease)))
+                message: "sample \(frame.sampleIndex) is outside this segment", lease: frame.lease)), to: node)
+            return
+        }
+        if case .invalid(let why) = FrameCheck.check(frame, against: lease.expectation) {
+            await refuse(frame.lease, node: node, code: .invalidFrame, reason: why)
             return
         }
         let url = layout.spoolFrame(frame.lease.jobID, sample: frame.sampleIndex, format: lease.format)
@@ -343,7 +418,9 @@ public actor LeaseScheduler: NodeWorkHandler {
             guard rename(tmp.path, url.path) == 0 else { throw FrameFlowError(.ioError, "rename failed: \(errno)") }
             lease.timestamps[frame.sampleIndex] = frame.seconds
             metrics.framesReceived.increment()
+            // Still current after the write? (Only a suspension could change it; there is none yet.)
             active[Key(job: frame.lease.jobID, segment: frame.lease.segment)] = lease
+            progress.progressed(frame.lease, at: .now)
         } catch {
             logger.error("cannot spool a frame", metadata: meta(frame.lease, node: node, ["error": "\(error)"]))
         }
@@ -357,7 +434,7 @@ public actor LeaseScheduler: NodeWorkHandler {
         let key = Key(job: done.lease.jobID, segment: done.lease.segment)
         let expected = lease.spec.sampleCount
         guard done.frameCount == expected, lease.timestamps.count == Int(expected) else {
-            active[key] = nil
+            drop(key)
             if lease.resumed && done.frameCount == expected {
                 // Frames in flight when the connection dropped were lost with
                 // it: not the node's fault, so redo the segment without charge.
@@ -376,11 +453,11 @@ public actor LeaseScheduler: NodeWorkHandler {
             let json = try JSONEncoder().encode(lease.timestamps)
             try json.write(to: layout.spoolTimestamps(done.lease.jobID, segment: done.lease.segment), options: .atomic)
         } catch {
-            active[key] = nil
+            drop(key)
             await fail(done.lease, node: node, code: .ioError, message: "cannot record the segment: \(error)")
             return
         }
-        active[key] = nil
+        drop(key)
         // The frames are on disk; the database write may outlast an outage, so it must
         // not hold up the node's session (its reader would stall into a heartbeat timeout).
         Task { await self.recordDone(done, node: node) }
@@ -395,6 +472,11 @@ public actor LeaseScheduler: NodeWorkHandler {
                     "node_elapsed_ms": "\(done.elapsedMillis)", "bytes_read": "\(done.bytesRead)",
                     "job_frames_done": "\(progress.framesDone)/\(progress.frameCount)",
                 ]))
+                if let wrong = progress.contradicted {
+                    logger.warning("a node's non-retryable verdict was contradicted by another node", metadata: meta(
+                        done.lease, node: node, ["contradicted_node": "\(wrong)"]))
+                }
+                onJobChange(done.lease.jobID)
                 if progress.allSegmentsDone { await assemble(done.lease.jobID) }
             case .stale:
                 await refuseStale(done.lease, node: node, "SEGMENT_DONE")
@@ -410,7 +492,7 @@ public actor LeaseScheduler: NodeWorkHandler {
             await refuseStale(failed.lease, node: node, "SEGMENT_FAILED")
             return
         }
-        active[Key(job: failed.lease.jobID, segment: failed.lease.segment)] = nil
+        drop(Key(job: failed.lease.jobID, segment: failed.lease.segment))
         var code = failed.errorCode ?? .internalError
         // A node may only make a failure final with a code that is final by nature.
         if !failed.retryable && code.isRetryable { code = .decodeFailed }
@@ -432,6 +514,10 @@ public actor LeaseScheduler: NodeWorkHandler {
                 metrics.requeued(1, .segmentFailed)
                 logger.info("segment will be retried", metadata: meta(ref, node: node, [
                     "attempts": "\(attempts)/\(max)", "not_before": "\(notBefore)",
+                ]))
+            case .awaitingConfirmation(let verdict):
+                logger.notice("a non-retryable verdict goes to another node for confirmation", metadata: meta(ref, node: node, [
+                    "code": "\(verdict.name)",
                 ]))
             case .jobFailed(let failure):
                 if let failure { await handleFailedJobs([failure]) }
@@ -472,10 +558,11 @@ public actor LeaseScheduler: NodeWorkHandler {
                 "job": "\(failure.jobID.lowercased)", "code": "\(failure.code.name)", "message": "\(failure.message)",
             ])
             for held in failure.cancelledLeases {
-                active[Key(job: held.ref.jobID, segment: held.ref.segment)] = nil
-                await nodes[held.node]?.send(.cancel(Cancel(lease: held.ref, reason: failure.code)))
+                drop(Key(job: held.ref.jobID, segment: held.ref.segment))
+                await send(.cancel(Cancel(lease: held.ref, reason: failure.code)), to: held.node)
             }
             dropJobFiles(failure.jobID, keepUpload: true)
+            onJobChange(failure.jobID)
         }
     }
 
@@ -486,14 +573,42 @@ public actor LeaseScheduler: NodeWorkHandler {
             for released in release.released {
                 let held = released.lease
                 let key = Key(job: held.ref.jobID, segment: held.ref.segment)
-                if let lease = active.removeValue(forKey: key) { self.released[key] = lease }
+                if let lease = drop(key) { self.released[key] = lease }
                 logger.warning("lease expired", metadata: meta(held.ref, node: held.node))
-                await nodes[held.node]?.send(.cancel(Cancel(lease: held.ref, reason: .heartbeatTimeout)))
+                await send(.cancel(Cancel(lease: held.ref, reason: .heartbeatTimeout)), to: held.node)
             }
             await handleFailedJobs(release.failedJobs)
         } catch {
             logger.error("reaper failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Leases renewed by heartbeats but without a READ, FRAME or SEGMENT_DONE
+    /// within their progress deadline: taken back and charged to the node.
+    private func takeBackStalled() async {
+        for ref in progress.overdue(at: .now) {
+            guard let lease = active[Key(job: ref.jobID, segment: ref.segment)], lease.ref == ref else {
+                progress.stop(ref)
+                continue
+            }
+            let limit = progress.rule.limit(for: lease.spec)
+            await refuse(ref, node: lease.node, code: .progressTimeout,
+                         reason: "no READ, FRAME or SEGMENT_DONE for \(limit.milliseconds) ms")
+        }
+    }
+
+    /// Ends a lease because of what its node did (an invalid frame, no progress):
+    /// the node is told to stop (CANCEL with `code`), and the segment fails on
+    /// that node with `code` (a retryable failure: it goes elsewhere, and the
+    /// node's failure tally and blocklisting follow the failure policy).
+    private func refuse(_ ref: LeaseRef, node: String, code: ErrorCode, reason: String) async {
+        guard drop(Key(job: ref.jobID, segment: ref.segment)) != nil else { return }
+        logger.warning("took a lease back from its node", metadata: meta(ref, node: node, [
+            "code": "\(code.name)", "reason": "\(reason)",
+        ]))
+        await send(.cancel(Cancel(lease: ref, reason: code)), to: node)
+        await fail(ref, node: node, code: code, message: reason)
+        await dispatchAll()
     }
 
     // MARK: assembly
@@ -502,7 +617,6 @@ public actor LeaseScheduler: NodeWorkHandler {
         guard !assembling.contains(jobID) else { return }
         assembling.insert(jobID)
         defer { assembling.remove(jobID) }
-        try? readers.removeValue(forKey: jobID)?.close()
         for key in released.keys where key.job == jobID { released[key] = nil }
         do {
             // Already assembled (by the periodic check racing a SEGMENT_DONE) or no longer wanted.
@@ -518,6 +632,7 @@ public actor LeaseScheduler: NodeWorkHandler {
                 // libzip blocks: keep it off the cooperative pool, which runs the sessions.
                 : try await NIOThreadPool.singleton.runIfActive { try assembler.assemble(job: job, segments: segments) }
             _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
+            onJobChange(jobID)
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
                 "assembly_ms": "\((ContinuousClock.now - started).milliseconds)",
@@ -532,12 +647,12 @@ public actor LeaseScheduler: NodeWorkHandler {
             logger.error("assembly failed", metadata: ["job": "\(jobID.lowercased)", "error": "\(failure)"])
             _ = try? await jobs.fail(id: jobID, code: failure.code == .internalError ? .archiveFailed : failure.code,
                                      message: "cannot assemble the archive: \(failure.message)")
+            onJobChange(jobID)
         }
     }
 
     private func dropJobFiles(_ jobID: UUID, keepUpload: Bool = true) {
         for key in released.keys where key.job == jobID { released[key] = nil }
-        try? readers.removeValue(forKey: jobID)?.close()
         try? FileManager.default.removeItem(at: layout.spoolDirectory(jobID))
         if !keepUpload { try? FileManager.default.removeItem(at: layout.uploadDirectory(jobID)) }
     }

@@ -1,5 +1,6 @@
 import FrameCluster
 import FrameCore
+import FrameSession
 import FrameWire
 import Foundation
 import Logging
@@ -97,6 +98,8 @@ struct NodeSession {
                                 "slots": "\(hello.slots)", "version": "\(hello.softwareVersion)",
                                 "protocol": "\(version)",
                             ])
+                            // Only now, with WELCOME written and the node registered, may it get a LEASE.
+                            await work?.nodeReady(name: hello.nodeName, session: sessionID)
                             let interval = settings.heartbeatInterval
                             group.addTask {
                                 var sequence: UInt64 = 0

@@ -5,10 +5,14 @@ import FrameWire
 /// The session owns the connection and the handshake; everything about work
 /// (leases, reads, frames, results) is the scheduler's, behind this seam.
 public protocol NodeWorkHandler: Sendable {
-    /// A node finished its handshake and can take work through `send`.
+    /// A node's HELLO was accepted: decide which of its held leases it may
+    /// resume (WELCOME `resumedLeases`). Nothing may be sent to it yet, and it
+    /// is not eligible for new leases until ``nodeReady(name:session:)``.
     /// `session` identifies this connection: a node that reconnects gets a new one.
     func nodeJoined(name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
                     send: @escaping @Sendable (Message) async -> Void) async -> [LeaseRef]
+    /// WELCOME has been written on `session`: the node may now be sent messages and leased work.
+    func nodeReady(name: String, session: UInt64) async
     /// A node's session ended (closed, lost, revoked): its leases must be requeued,
     /// unless a newer session of the same node has already taken over.
     /// `mayResume` is true when the connection just dropped (EOF or reset without

@@ -118,6 +118,25 @@ public actor SegmentLeaseRunner: LeaseRunner {
 
     public func drain() { draining = true }
 
+    public func shutDown(grace: Duration) async -> Int {
+        draining = true
+        let deadline = ContinuousClock.now + grace
+        // The actor is free while this sleeps, so finishing segments report in meanwhile.
+        while ContinuousClock.now < deadline, !Task.isCancelled,
+              active.values.contains(where: { !$0.isFinished || !$0.outbox.isIdle }) {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        var handedBack = 0
+        for (ref, work) in active where !work.isFinished {
+            logger.notice("shutting down: handing the lease back", metadata: metadata(ref))
+            abandon(work)
+            handedBack += 1
+            try? await send?(.segmentFailed(SegmentFailed(
+                lease: ref, code: .shuttingDown, retryable: true, message: "node shutting down")))
+        }
+        return handedBack
+    }
+
     public func heldLeases() -> [LeaseRef] { Array(active.keys) }
 
     public func figures() -> (activeLeases: Int, framesTotal: UInt64) {

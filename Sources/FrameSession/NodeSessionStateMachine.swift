@@ -58,7 +58,8 @@ public struct NodeSessionStateMachine: Sendable {
         return false
     }
 
-    public mutating func receive(_ message: Message) -> Action {
+    public mutating func receive(_ inbound: Message) -> Action {
+        let message = inbound
         switch state {
         case .closed:
             return .ignore
@@ -81,9 +82,21 @@ public struct NodeSessionStateMachine: Sendable {
                 state = .closed
                 return .reject(.nodeRevoked, "node '\(hello.nodeName)' has been revoked by an operator")
             }
+            if case .refuse(let problem) = NodeMessageRules.check(message) {
+                state = .closed
+                return .reject(.invalidField, problem)
+            }
             state = .established(node: hello.nodeName, version: version)
             return .acceptHello(hello, version: version)
         case .established(let node, let version), .draining(let node, let version):
+            // Every field is checked (and free text normalised) before anything uses it.
+            let message: Message
+            switch NodeMessageRules.check(inbound) {
+            case .accept(let checked): message = checked
+            case .refuse(let problem):
+                state = .closed
+                return .reject(.invalidField, problem)
+            }
             switch message {
             case .hello:
                 state = .closed

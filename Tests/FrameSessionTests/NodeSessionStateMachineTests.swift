@@ -2,7 +2,7 @@ import FrameCore
 import FrameWire
 import Foundation
 import Testing
-@testable import FrameCoordinator
+@testable import FrameSession
 
 @Suite struct NodeSessionStateMachineTests {
     func hello(_ name: String = "n1", min: UInt16 = 1, max: UInt16 = 1) -> Message {

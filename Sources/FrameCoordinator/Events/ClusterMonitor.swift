@@ -1,0 +1,126 @@
+import FrameAPI
+import FrameCore
+import FrameStore
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// The operators' live view: once per `interval` it samples the node registry, the job counts,
+/// the queue depth and new job events, publishes the sample to operators through the
+/// ``EventHub`` (`event: cluster`), and keeps the last minutes of frames/s (cluster and per
+/// node) so a dashboard opened now starts with a history (``snapshot()``).
+///
+/// Sampling (rather than an event per node change) bounds the push rate to one small document
+/// per interval however busy the cluster is, and a node that appears is in the next sample.
+public final class ClusterMonitor: Service, Sendable {
+    struct Sample: Codable, Sendable {
+        var at: Date
+        var nodes: [NodeStatus]
+        var jobs: [String: Int]
+        var queueDepth: Int
+        var framesPerSecond: Double
+        var events: [EventView]
+    }
+
+    struct EventView: Codable, Sendable {
+        var id: Int64
+        var at: Date
+        var job: UUID
+        var kind: String
+        var segment: UInt32?
+        var node: String?
+        var reason: String?
+    }
+
+    struct Point: Codable, Sendable { var at: Date; var value: Double }
+
+    struct Snapshot: Codable, Sendable {
+        var sample: Sample?
+        var history: [Point]
+        var nodeHistory: [String: [Point]]
+        var events: [EventView]
+    }
+
+    struct State {
+        var last: Sample?
+        var history: [Point] = []
+        var nodeHistory: [String: [Point]] = [:]
+        var events: [EventView] = []
+        var lastEventID: Int64 = 0
+    }
+
+    let hub: EventHub
+    let registry: NodeRegistry
+    let jobs: JobStore
+    let interval: Duration
+    let historyLength: Int
+    let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    public init(hub: EventHub, registry: NodeRegistry, database: Database, interval: Duration = .seconds(1),
+                historyLength: Int = 600, logger: Logger) {
+        self.hub = hub
+        self.registry = registry
+        jobs = JobStore(database: database)
+        self.interval = interval
+        self.historyLength = historyLength
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.sampleOnce()
+                try? await Task.sleep(for: self.interval)
+            }
+        }
+    }
+
+    /// Takes one sample and publishes it.
+    func sampleOnce() async {
+        do {
+            let nodes = try await registry.statuses().sorted { $0.name < $1.name }
+            let counts = try await jobs.statusCounts()
+            let depth = try await jobs.queueDepth()
+            let after = state.withLockedValue { $0.lastEventID }
+            let events = try await jobs.recentEvents(afterID: after, limit: 50).map {
+                EventView(id: $0.id, at: $0.at, job: $0.jobID, kind: $0.kind.rawValue, segment: $0.segment, node: $0.node, reason: $0.reason)
+            }
+            let sample = Sample(
+                at: Date(), nodes: nodes,
+                jobs: Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0.rawValue, counts[$0] ?? 0) }),
+                queueDepth: depth, framesPerSecond: nodes.reduce(0) { $0 + $1.framesPerSecond }, events: events)
+            state.withLockedValue { state in
+                state.last = sample
+                state.history.append(Point(at: sample.at, value: sample.framesPerSecond))
+                if state.history.count > historyLength { state.history.removeFirst(state.history.count - historyLength) }
+                for node in nodes {
+                    state.nodeHistory[node.name, default: []].append(Point(at: sample.at, value: node.framesPerSecond))
+                    if state.nodeHistory[node.name]!.count > 120 { state.nodeHistory[node.name]!.removeFirst() }
+                }
+                state.events.append(contentsOf: events)
+                if state.events.count > 50 { state.events.removeFirst(state.events.count - 50) }
+                if let lastID = events.last?.id { state.lastEventID = lastID }
+            }
+            hub.publish(.operators, name: "cluster", data: Self.json(sample))
+        } catch {
+            logger.warning("cluster monitor: cannot sample", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The latest sample with the kept history, as JSON (the first event of an operator stream).
+    public func snapshot() -> String {
+        let snapshot = state.withLockedValue {
+            Snapshot(sample: $0.last, history: $0.history, nodeHistory: $0.nodeHistory, events: $0.events)
+        }
+        return Self.json(snapshot)
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(value)).flatMap { String(data: $0, encoding: .utf8) } ?? "{}"
+    }
+}
