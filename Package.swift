@@ -157,7 +157,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         /// HTTP client for the API (used by the `frameflow` CLI).
-        .target(name: "FrameClient", dependencies: ["FrameCore"]),
+        .target(name: "FrameClient", dependencies: ["FrameCore", .product(name: "Crypto", package: "swift-crypto")]),
 
         // MARK: Executables: parse arguments, load config, start a service
         .executableTarget(name: "frameflow-coordinator", dependencies: [

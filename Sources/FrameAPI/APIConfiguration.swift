@@ -29,6 +29,20 @@ public struct APIConfiguration: Sendable {
     public var bcryptCost: UInt8
     /// Prefix for signed download links (e.g. `https://frames.example`); nil: links are root-relative paths.
     public var publicBaseURL: String?
+    /// How long an unfinished resumable (tus) upload lives after its last chunk; its bytes are then deleted.
+    public var tusExpiry: Duration = .seconds(24 * 3600)
+    /// Unfinished resumable uploads one user may have at once.
+    public var maxUnfinishedUploads = 10
+    /// During a long PATCH, the offset is made durable (fsync + database) every this many bytes,
+    /// so a coordinator killed mid-request resumes from the last checkpoint.
+    public var tusCheckpointBytes: Int64 = 8 * 1024 * 1024
+    /// How long a refresh token lives (each use rotates it).
+    public var refreshTokenLifetime: Duration = .seconds(30 * 24 * 3600)
+    /// ZIP downloads per user per ``downloadWindow`` (429 with Retry-After past it); nil: unlimited.
+    public var downloadsPerWindow: Int? = 10
+    public var downloadWindow: Duration = .seconds(60)
+    /// Origins (`https://app.example`) allowed to call the API from a browser (CORS); empty: none.
+    public var corsAllowedOrigins: [String] = []
     /// Largest upload request body (all files, fields and framing together).
     public var maxRequestBytes: Int64
     /// Most file parts in one upload request.

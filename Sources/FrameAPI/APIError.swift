@@ -94,12 +94,15 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     static func status(for code: ErrorCode) -> HTTPResponse.Status {
         switch code {
         case .notMedia, .noVideoStream, .unsupportedCodec, .corruptMedia, .zeroDuration, .absurdDimensions,
-             .invalidRate, .invalidOptions, .validationFailed, .decodeFailed:
+             .invalidRate, .invalidOptions, .validationFailed, .decodeFailed, .noFrames:
             .unprocessableContent
         case .uploadTooLarge, .requestTooLarge, .tooManyFiles, .storageQuotaExceeded: .contentTooLarge
         case .jobQuotaExceeded, .rateLimited: .tooManyRequests
         case .unsupportedExtension: .unsupportedMediaType
         case .storageFull: .init(code: 507, reasonPhrase: "Insufficient Storage")
+        case .checksumMismatch: .init(code: 460, reasonPhrase: "Checksum Mismatch")
+        case .tooManyUploads: .tooManyRequests
+        case .uploadExpired: .gone
         case .invalidJobState, .conflict: .conflict
         case .notFound, .jobNotFound: .notFound
         case .unauthorized: .unauthorized

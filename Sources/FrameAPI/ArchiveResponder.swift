@@ -14,6 +14,18 @@ struct ArchiveResponder {
 
     /// 409 before COMPLETED, 410 once EXPIRED; otherwise the archive (200 or 206) or 416.
     func respond(job: JobRecord, request: Request, context: APIRequestContext) async throws -> Response {
+        try checkAvailable(job)
+        let path = resultsDirectory.appendingPathComponent("\(job.id.uuidString.lowercased()).zip").path
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let size = (attributes[.size] as? NSNumber)?.intValue
+        else {
+            throw APIError(.gone, .invalidJobState, "the archive of this video is no longer available")
+        }
+        return try await respond(job: job, path: path, size: size, request: request, context: context)
+    }
+
+    /// 409 before COMPLETED, 410 once EXPIRED (checked before a download is counted).
+    func checkAvailable(_ job: JobRecord) throws {
         switch job.status {
         case .completed:
             break
@@ -22,12 +34,9 @@ struct ArchiveResponder {
         default:
             throw APIError(.conflict, .invalidJobState, "the video is \(job.status.rawValue); its frames can be downloaded once it is COMPLETED")
         }
-        let path = resultsDirectory.appendingPathComponent("\(job.id.uuidString.lowercased()).zip").path
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let size = (attributes[.size] as? NSNumber)?.intValue
-        else {
-            throw APIError(.gone, .invalidJobState, "the archive of this video is no longer available")
-        }
+    }
+
+    private func respond(job: JobRecord, path: String, size: Int, request: Request, context: APIRequestContext) async throws -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/zip"
         headers[.acceptRanges] = "bytes"

@@ -5,25 +5,47 @@ import Hummingbird
 
 /// `/auth`: registration, login and the caller's own account.
 ///
-/// Both unauthenticated routes are throttled by ``LoginGuard`` (per client
-/// address, and per account for logins) before any bcrypt work, and both do
+/// Registration, login and refresh are throttled by ``LoginGuard`` (per client
+/// address, and per account for logins) before any bcrypt or token work, and both do
 /// exactly one bcrypt computation whatever the outcome, so neither answers
 /// faster for an e-mail address that has (or has not) an account.
 struct AuthRoutes {
     let users: UserStore
     let hasher: PasswordHasher
     let tokens: TokenService
+    let refresh: RefreshTokens
     let logins: LoginGuard
 
     struct RegisterRequest: Decodable { var email: String; var password: String; var name: String? }
-    struct RegisterResponse: ResponseEncodable { var id: UUID; var email: String }
+    struct RegisterResponse: ResponseEncodable { @LowercaseID var id: UUID; var email: String }
     struct LoginRequest: Decodable { var email: String; var password: String }
-    struct LoginResponse: ResponseEncodable { var accessToken: String; var tokenType: String; var expiresIn: Int }
-    struct MeResponse: ResponseEncodable { var id: UUID; var email: String; var name: String; var role: String; var createdAt: Date }
+    struct LoginResponse: ResponseEncodable {
+        var accessToken: String
+        var tokenType: String
+        var expiresIn: Int
+        /// Exchanged at `POST /auth/refresh` for a new pair; single use (each use rotates it).
+        var refreshToken: String
+        var refreshExpiresIn: Int
+    }
+    /// `{refreshToken}`; `refresh_token` is accepted too (the other implementations' spelling).
+    struct RefreshRequest: Decodable {
+        var refreshToken: String
+        enum CodingKeys: String, CodingKey { case refreshToken, refresh_token }
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            guard let token = try c.decodeIfPresent(String.self, forKey: .refreshToken)
+                ?? c.decodeIfPresent(String.self, forKey: .refresh_token)
+            else { throw DecodingError.keyNotFound(CodingKeys.refreshToken, .init(codingPath: [], debugDescription: "missing")) }
+            refreshToken = token
+        }
+    }
+    struct MeResponse: ResponseEncodable { @LowercaseID var id: UUID; var email: String; var name: String; var role: String; var createdAt: Date }
 
     func register(public router: RouterGroup<APIRequestContext>, authenticated: RouterGroup<APIRequestContext>) {
         router.post("register") { request, context in try await register(request, context) }
         router.post("login") { request, context in try await login(request, context) }
+        router.post("refresh") { request, context in try await refresh(request, context) }
+        router.post("logout") { request, context in try await logout(request, context) }
         authenticated.get("me") { _, context in try await me(context) }
     }
 
@@ -58,8 +80,35 @@ struct AuthRoutes {
         let ok = try await hasher.verify(body.password, hash: user?.passwordHash ?? hasher.decoyHash)
         guard let user, ok else { throw APIError.unauthorized("e-mail or password is wrong") }
         logins.succeeded(account: account)
-        let token = try await tokens.issue(userID: user.id)
-        return LoginResponse(accessToken: token, tokenType: "Bearer", expiresIn: tokens.lifetimeSeconds)
+        return try await pair(for: user.id, refreshToken: try await refresh.issue(userID: user.id))
+    }
+
+    /// A valid refresh token for a new access token and the next refresh token; 401 otherwise
+    /// (unknown, expired, revoked, or reused after rotation, which also revokes its family).
+    /// Throttled per client address like login (no account: the token names none until it is
+    /// looked up), so refresh tokens cannot be guessed at speed.
+    func refresh(_ request: Request, _ context: APIRequestContext) async throws -> LoginResponse {
+        try logins.attempt(account: nil, address: context.clientAddress)
+        let body = try await decode(RefreshRequest.self, request, context)
+        guard let rotated = try await refresh.rotate(body.refreshToken),
+              try await users.find(id: rotated.userID) != nil
+        else {
+            throw APIError.unauthorized("the refresh token is invalid, expired or revoked: log in again")
+        }
+        return try await pair(for: rotated.userID, refreshToken: rotated.next)
+    }
+
+    /// Revokes the refresh token (and every token rotated from the same login). Always 204, so the
+    /// answer tells nothing about the token.
+    func logout(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let body = try await decode(RefreshRequest.self, request, context)
+        try await refresh.revoke(body.refreshToken)
+        return Response(status: .noContent)
+    }
+
+    func pair(for userID: UUID, refreshToken: String) async throws -> LoginResponse {
+        LoginResponse(accessToken: try await tokens.issue(userID: userID), tokenType: "Bearer", expiresIn: tokens.lifetimeSeconds,
+                      refreshToken: refreshToken, refreshExpiresIn: refresh.lifetimeSeconds)
     }
 
     func me(_ context: APIRequestContext) async throws -> MeResponse {
@@ -84,7 +133,8 @@ struct AuthRoutes {
     }
 
     static func fields(of type: Any.Type) -> String {
-        type == RegisterRequest.self ? "email, password and optionally name" : "email and password"
+        if type == RefreshRequest.self { return "refreshToken" }
+        return type == RegisterRequest.self ? "email, password and optionally name" : "email and password"
     }
 
     /// At least 8 characters with an upper-case letter, a digit and a symbol; nil when the password is acceptable.

@@ -22,6 +22,10 @@ public struct FrameAPIServer: Sendable {
     public let jobs: JobStore
     public let tokens: TokenService
     public let links: SignedLinks
+    /// Refresh tokens (hashed): `POST /auth/refresh`, `POST /auth/logout`.
+    public let refreshTokens: RefreshTokenStore
+    /// Who downloaded what, and the per-user download rate limit's count.
+    public let audit: DownloadAuditStore
     let hasher: PasswordHasher
     let logins: LoginGuard
     let uploads: UploadLedger
@@ -29,6 +33,8 @@ public struct FrameAPIServer: Sendable {
     let canceller: any JobCanceller
     let threadPool: NIOThreadPool
     let logger: Logger
+    /// Resumable (tus) uploads: `/uploads`, and the expiry sweep.
+    let tus: TusUploads
 
     public init(
         configuration: APIConfiguration, database: Database, ingestor: any VideoIngestor,
@@ -45,6 +51,8 @@ public struct FrameAPIServer: Sendable {
         jobs = JobStore(database: database)
         tokens = await TokenService(secret: secret, lifetime: configuration.tokenLifetime)
         links = SignedLinks(secret: secret, lifetime: configuration.downloadLinkLifetime)
+        refreshTokens = RefreshTokenStore(database: database)
+        audit = DownloadAuditStore(database: database)
         hasher = PasswordHasher(
             cost: configuration.bcryptCost, threadPool: threadPool, concurrency: configuration.bcryptConcurrency,
             queueLimit: configuration.bcryptQueue)
@@ -54,6 +62,9 @@ public struct FrameAPIServer: Sendable {
         self.canceller = canceller
         self.threadPool = threadPool
         self.logger = logger
+        tus = TusUploads(
+            configuration: configuration, store: TusUploadStore(database: database), jobs: jobs, ingestor: ingestor,
+            threadPool: threadPool, locks: TusLocks(), logger: logger)
     }
 
     /// Adds `/auth/...`, `/videos...` and `/downloads/{id}` to `router`.
@@ -64,16 +75,39 @@ public struct FrameAPIServer: Sendable {
         // Every group whose routes read a body; the 100 is sent only once a route reads it.
         let expectContinue = ExpectContinueMiddleware()
         let auth = router.group("auth").add(middleware: errors).add(middleware: expectContinue)
-        AuthRoutes(users: users, hasher: hasher, tokens: tokens, logins: logins)
+        AuthRoutes(users: users, hasher: hasher, tokens: tokens,
+                   refresh: RefreshTokens(store: refreshTokens, lifetime: configuration.refreshTokenLifetime), logins: logins)
             .register(public: auth, authenticated: router.group("auth").add(middleware: errors).add(middleware: authenticate))
         let videos = router.group("videos").add(middleware: errors).add(middleware: authenticate).add(middleware: expectContinue)
         let receiver = UploadReceiver(configuration: configuration, threadPool: threadPool, logger: logger)
-        VideoRoutes(
+        let videoRoutes = VideoRoutes(
             jobs: jobs, ingestor: ingestor, canceller: canceller, receiver: receiver, ledger: uploads,
             quota: configuration.quota,
             archives: ArchiveResponder(resultsDirectory: configuration.resultsDirectory, fileIO: FileIO(threadPool: threadPool)),
-            links: links, publicBaseURL: configuration.publicBaseURL, logger: logger
-        ).register(authenticated: videos, downloads: router.group("downloads").add(middleware: errors))
+            links: links, publicBaseURL: configuration.publicBaseURL,
+            gate: DownloadGate(audit: audit, limit: configuration.downloadsPerWindow, window: configuration.downloadWindow),
+            logger: logger)
+        videoRoutes.register(authenticated: videos, downloads: router.group("downloads").add(middleware: errors))
+        videoRoutes.register(dialect: router.group("jobs").add(middleware: errors).add(middleware: authenticate))
+        let tusMiddleware = TusMiddleware(logger: logger)
+        TusRoutes(uploads: tus, publicBaseURL: configuration.publicBaseURL).register(
+            public: router.group("uploads").add(middleware: tusMiddleware),
+            authenticated: router.group("uploads").add(middleware: tusMiddleware).add(middleware: authenticate)
+                .add(middleware: expectContinue))
+    }
+
+    /// One pass of the resumable-upload expiry: unfinished uploads past `tusExpiry` lose their
+    /// bytes. The coordinator runs it periodically (``uploadSweepInterval``); requests to an
+    /// upload past its expiry also expire it on the spot, so the sweep only frees the disk.
+    @discardableResult
+    public func sweepExpiredUploads() async throws -> Int {
+        try await tus.sweep()
+    }
+
+    /// How often the coordinator should call ``sweepExpiredUploads()``: a quarter of the expiry,
+    /// between 1 s and a minute.
+    public var uploadSweepInterval: Duration {
+        min(max(configuration.tusExpiry / 4, .seconds(1)), .seconds(60))
     }
 
     /// The HTTP/1.1 server the API expects: Hummingbird's, plus ``ExpectContinueHandler`` so clients
@@ -105,10 +139,15 @@ public struct FrameAPIServer: Sendable {
         return table
     }
 
+    /// The CORS allow-list of `coordinator.cors.allowed_origins`; add it to the router before any
+    /// route (router middleware only wraps the routes added after it).
+    public var cors: CORSAllowList<APIRequestContext> { CORSAllowList(origins: configuration.corsAllowedOrigins) }
+
     /// A router with only the user-facing API (tests, or a process that serves nothing else).
     public func makeRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         let table = Self.addRequestGuard(to: router, logger: logger)
+        router.add(middleware: cors)
         addRoutes(to: router)
         table.load(router.routes)
         return router

@@ -64,6 +64,39 @@ final class UploadFile: @unchecked Sendable {
         return UploadFile(path: path, fd: fd, threadPool: threadPool)
     }
 
+    /// Opens `path` (created if missing) to append at `offset`, cutting off anything after it: bytes
+    /// past the last durable offset of a resumable upload were never acknowledged.
+    static func openForAppend(path: String, at offset: Int64, threadPool: NIOThreadPool) async throws -> UploadFile {
+        let fd = try await threadPool.runIfActive { () throws -> CInt in
+            let fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o640)
+            guard fd >= 0 else { throw Self.error(errno, "cannot open upload file") }
+            guard ftruncate(fd, off_t(offset)) == 0, lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else {
+                let code = errno
+                close(fd)
+                throw Self.error(code, "cannot position upload file")
+            }
+            return fd
+        }
+        let file = UploadFile(path: path, fd: fd, threadPool: threadPool)
+        file.offset = offset
+        return file
+    }
+
+    /// Writes what is staged and flushes the file to stable storage, keeping it open; returns the
+    /// file's length, all of which is now durable.
+    func checkpoint() async throws -> Int64 {
+        try await waitForWrite()
+        let tail = Staged(buffer: staged > 0 ? buffers[current] : nil, count: staged, fileOffset: offset)
+        let fd = self.fd
+        try await threadPool.runIfActive {
+            try Self.writeAll(fd, tail)
+            guard fsync(fd) == 0 else { throw Self.error(errno, "cannot fsync upload file") }
+        }
+        offset += Int64(staged)
+        staged = 0
+        return offset
+    }
+
     /// Appends `buffer`'s bytes: a copy into the staging buffer, and a write when one fills.
     func write(_ buffer: ByteBuffer) async throws {
         var bytes = buffer
@@ -152,6 +185,23 @@ final class UploadFile: @unchecked Sendable {
             let parent = (path as NSString).deletingLastPathComponent
             try? FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
             guard mkdir(path, 0o750) == 0 || errno == EEXIST else { throw Self.error(errno, "cannot create directory \(path)") }
+        }
+    }
+
+    /// Gives the file at `source` a second name `target` (replacing an older `target`): a finished
+    /// resumable upload becomes `uploads/<job>/input.<ext>` without copying a byte, and keeps its
+    /// partial name until the job is committed, so a crash in between loses nothing.
+    static func hardLink(_ source: String, _ target: String, threadPool: NIOThreadPool) async throws {
+        try await threadPool.runIfActive {
+            if unlink(target) != 0, errno != ENOENT { throw Self.error(errno, "cannot replace \(target)") }
+            guard link(source, target) == 0 else { throw Self.error(errno, "cannot link upload to \(target)") }
+        }
+    }
+
+    /// Removes a file; a missing one is not an error.
+    static func remove(_ path: String, threadPool: NIOThreadPool) async throws {
+        try await threadPool.runIfActive {
+            if unlink(path) != 0, errno != ENOENT { throw Self.error(errno, "cannot remove \(path)") }
         }
     }
 

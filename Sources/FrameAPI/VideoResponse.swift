@@ -9,7 +9,7 @@ import Hummingbird
 /// percentage. `fps` is the exact rate as text: a decimal when it has one
 /// ("1", "2.5", "0.1"), otherwise a fraction ("1/3"). `format` is `png` or `jpg`.
 public struct VideoResponse: ResponseEncodable, Sendable, Equatable {
-    public var id: UUID
+    @LowercaseID public var id: UUID
     public var originalFilename: String
     public var status: String
     public var progress: Double

@@ -20,20 +20,38 @@ struct VideoRoutes {
     let archives: ArchiveResponder
     let links: SignedLinks
     let publicBaseURL: String?
+    let gate: DownloadGate
     let logger: Logger
 
     struct DownloadURL: ResponseEncodable { var url: String; var expiresAt: Date }
+    /// The dialect's shape of a download link (`GET /jobs/{id}/download`): snake_case, seconds to live.
+    struct DialectDownloadURL: ResponseEncodable {
+        var download_url: String
+        var expires_in: Int
+    }
 
     func register(authenticated videos: RouterGroup<APIRequestContext>, downloads: RouterGroup<APIRequestContext>) {
         videos.post { request, context in try await upload(request, context) }
+        videos.post("upload") { request, context in try await upload(request, context) }
         videos.get { request, context in try await list(request, context) }
         videos.get(":id") { _, context in VideoResponse(try await ownedJob(context)) }
         videos.delete(":id") { _, context in try await cancel(context) }
-        videos.get(":id/download") { request, context in
-            try await archives.respond(job: try await ownedJob(context), request: request, context: context)
+        videos.get(":id/download") { request, context in try await download(request, context) }
+        videos.get(":id/download-url") { request, context in
+            let (url, expiresAt) = try await downloadURL(request, context)
+            return DownloadURL(url: url, expiresAt: expiresAt)
         }
-        videos.get(":id/download-url") { _, context in try await downloadURL(context) }
         downloads.get(":id") { request, context in try await signedDownload(request, context) }
+    }
+
+    /// The other implementations' routes, as aliases over the same handlers: `GET
+    /// /jobs/{id}/status` (the video), `GET /jobs/{id}/download` (`{download_url, expires_in}`).
+    func register(dialect jobs: RouterGroup<APIRequestContext>) {
+        jobs.get(":id/status") { _, context in VideoResponse(try await ownedJob(context)) }
+        jobs.get(":id/download") { request, context in
+            let (url, expiresAt) = try await downloadURL(request, context)
+            return DialectDownloadURL(download_url: url, expires_in: max(0, Int(expiresAt.timeIntervalSinceNow.rounded())))
+        }
     }
 
     // MARK: Upload
@@ -96,10 +114,22 @@ struct VideoRoutes {
             status = s
         }
         let page = try Self.integer(params["page"], name: "page", default: 0, range: 0...1_000_000)
+        // `limit` is the other implementations' name for `size`; both at once must agree.
         let size = try Self.integer(params["size"], name: "size", default: 20, range: 1...100)
-        async let items = jobs.list(userID: owner.id, status: status, limit: size, offset: page * size)
+        let limit = try Self.integer(params["limit"], name: "limit", default: size, range: 1...100)
+        if params["size"] != nil, params["limit"] != nil, size != limit {
+            throw APIError.validation("size and limit name the same thing; got size=\(size) and limit=\(limit)")
+        }
+        async let items = jobs.list(userID: owner.id, status: status, limit: limit, offset: page * limit)
         async let total = jobs.count(userID: owner.id, status: status)
-        return VideoPage(items: try await items.map(VideoResponse.init), page: page, size: size, totalElements: try await total)
+        let (found, count) = (try await items, try await total)
+        // A page past the last one is an error, not an empty page that looks like "no videos".
+        let pages = (count + limit - 1) / limit
+        if page > 0, page >= pages {
+            throw APIError.validation(
+                "page \(page) does not exist: \(count) videos make \(pages) page\(pages == 1 ? "" : "s") of \(limit) (pages count from 0)")
+        }
+        return VideoPage(items: found.map(VideoResponse.init), page: page, size: limit, totalElements: count)
     }
 
     static func integer(_ value: Substring?, name: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
@@ -124,15 +154,26 @@ struct VideoRoutes {
 
     // MARK: Downloads
 
-    func downloadURL(_ context: APIRequestContext) async throws -> DownloadURL {
+    /// The ZIP with an access token: audited, counted against the caller's download limit.
+    func download(_ request: Request, _ context: APIRequestContext) async throws -> Response {
+        let job = try await ownedJob(context)
+        try archives.checkAvailable(job)
+        try await gate.admit(user: job.userID, job: job.id, kind: .archive, request: request, context: context)
+        return try await archives.respond(job: job, request: request, context: context)
+    }
+
+    /// An absolute signed link (the configured public base URL, else the request's scheme and host)
+    /// and when it stops working; the issue is audited.
+    func downloadURL(_ request: Request, _ context: APIRequestContext) async throws -> (String, Date) {
         let job = try await ownedJob(context)
         switch job.status {
         case .completed: break
         case .expired: throw APIError(.gone, .invalidJobState, "the frames of this video have expired and were deleted")
         default: throw APIError(.conflict, .invalidJobState, "the video is \(job.status.rawValue); a link is available once it is COMPLETED")
         }
+        try await gate.admit(user: job.userID, job: job.id, kind: .link, request: request, context: context)
         let (path, expiresAt) = links.link(for: job.id)
-        return DownloadURL(url: (publicBaseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 } ?? "") + path, expiresAt: expiresAt)
+        return (PublicURL.absolute(path, request, configured: publicBaseURL), expiresAt)
     }
 
     func signedDownload(_ request: Request, _ context: APIRequestContext) async throws -> Response {
@@ -145,6 +186,8 @@ struct VideoRoutes {
             throw APIError.forbidden("the download link is invalid or has expired")
         }
         guard let job = try await jobs.get(id: id) else { throw APIError.notFound("no such video") }
+        try archives.checkAvailable(job)
+        try await gate.admit(user: job.userID, job: job.id, kind: .signedArchive, request: request, context: context)
         return try await archives.respond(job: job, request: request, context: context)
     }
 

@@ -141,6 +141,7 @@ public struct CoordinatorService: Sendable {
         if let scheduler { services.append(.init(service: scheduler)) }
         services += [.init(service: HeartbeatFlusher(registry: registry)), .init(service: listener), .init(service: app)]
         if let notifier { services.append(.init(service: notifier)) }
+        if let api { services.append(.init(service: UploadSweep(api: api, logger: logger))) }
         // After the HTTP server: services stop in reverse order, and the feed closing the hub
         // ends the open event streams, which would otherwise hold the server's shutdown.
         if let jobFeed { services.append(.init(service: jobFeed)) }

@@ -41,6 +41,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case invalidRate = 210
     case invalidOptions = 211
     case invalidFrame = 212
+    case noFrames = 213
 
     // 300-399: jobs, uploads and storage
     case uploadTooLarge = 300
@@ -57,6 +58,9 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case tooManyFiles = 311
     case storageQuotaExceeded = 312
     case jobQuotaExceeded = 313
+    case checksumMismatch = 314
+    case tooManyUploads = 315
+    case uploadExpired = 316
 
     // 400-499: API, auth and configuration
     case validationFailed = 400
@@ -106,6 +110,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .invalidRate: "INVALID_RATE"
         case .invalidOptions: "INVALID_OPTIONS"
         case .invalidFrame: "INVALID_FRAME"
+        case .noFrames: "NO_FRAMES"
         case .uploadTooLarge: "UPLOAD_TOO_LARGE"
         case .unsupportedExtension: "UNSUPPORTED_EXTENSION"
         case .attemptsExhausted: "ATTEMPTS_EXHAUSTED"
@@ -120,6 +125,9 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .tooManyFiles: "TOO_MANY_FILES"
         case .storageQuotaExceeded: "STORAGE_QUOTA_EXCEEDED"
         case .jobQuotaExceeded: "JOB_QUOTA_EXCEEDED"
+        case .checksumMismatch: "CHECKSUM_MISMATCH"
+        case .tooManyUploads: "TOO_MANY_UPLOADS"
+        case .uploadExpired: "UPLOAD_EXPIRED"
         case .validationFailed: "VALIDATION_FAILED"
         case .unauthorized: "UNAUTHORIZED"
         case .malformedRequest: "MALFORMED_REQUEST"
@@ -149,7 +157,7 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     public var isRetryable: Bool {
         switch self {
         case .notMedia, .noVideoStream, .unsupportedCodec, .corruptMedia, .zeroDuration,
-             .absurdDimensions, .invalidRate, .invalidOptions, .unsupportedExtension:
+             .absurdDimensions, .invalidRate, .invalidOptions, .unsupportedExtension, .noFrames:
             false
         default:
             true

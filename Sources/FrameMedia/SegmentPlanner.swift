@@ -32,6 +32,23 @@ public enum SegmentPlanner {
         return try count(firstSlot: clock.slot(info.firstPTS), endSlot: endSlot(info, clock))
     }
 
+    /// The lowest rate of the form 1/k (one frame every k seconds) or n (frames per second) that
+    /// yields at least one frame from `info`; nil when even the highest accepted rate yields none.
+    /// Used to tell a user whose rate picks no frame what would work.
+    public static func lowestRateWithFrames(_ info: MediaInfo) -> Rational? {
+        let twice = info.videoEndSeconds * 2
+        let longest = twice.isFinite ? max(1, Int32(min(3600 * 24, max(0, twice.rounded(.up))))) : 1
+        for k in stride(from: longest, through: 1, by: -1) {
+            let rate = Rational(1, k)
+            if let n = try? sampleCount(info, rate: rate), n > 0 { return rate }
+        }
+        for n in 2...Int32(maxRate) {
+            let rate = Rational(n, 1)
+            if let count = try? sampleCount(info, rate: rate), count > 0 { return rate }
+        }
+        return nil
+    }
+
     /// The segments and the total sample count.
     public static func makePlan(_ info: MediaInfo, rate: Rational, segmentSeconds: Double = 10) throws(MediaError) -> SegmentPlan {
         guard segmentSeconds.isFinite, segmentSeconds > 0 else {

@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1, migration2, migration3, migration4]
+    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -229,5 +229,65 @@ public enum Migrations {
     static let migration4 = Migration(version: 4, name: "verdict confirmation", statements: [
         "ALTER TABLE segments ADD COLUMN verdict_node text, ADD COLUMN verdict_code text",
         "ALTER TABLE nodes ADD COLUMN contradicted_verdicts integer NOT NULL DEFAULT 0",
+    ])
+
+    /// API clients: resumable (tus) uploads, refresh tokens and the download audit.
+    ///
+    /// - `tus_uploads`: one row per tus upload; `received` is the durable offset (bytes fsynced
+    ///   in `uploads/partial/<id>`), advanced only after the fsync. The id is also the id the
+    ///   job gets when the last byte lands, so a finish interrupted by a crash can tell whether
+    ///   its job was committed. `options` holds the job options from the upload's metadata.
+    /// - `refresh_tokens`: SHA-256 hashes only; a rotated token points at its successor, and
+    ///   all tokens of one login share a `family` so reuse of a rotated token revokes them all.
+    /// - `download_audit`: who fetched which archive or link, when; rows with `counted` are what the
+    ///   per-user download rate limit counts (a ranged request continuing a download is not).
+    static let migration5 = Migration(version: 5, name: "tus uploads, refresh tokens, download audit", statements: [
+        """
+        CREATE TABLE tus_uploads (
+            id            uuid PRIMARY KEY,
+            user_id       uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            filename      text NOT NULL,
+            ext           text NOT NULL,
+            length        bigint NOT NULL CHECK (length >= 0),
+            received      bigint NOT NULL DEFAULT 0 CHECK (received >= 0 AND received <= length),
+            options       jsonb NOT NULL,
+            metadata      text NOT NULL DEFAULT '',
+            state         text NOT NULL DEFAULT 'receiving'
+                          CHECK (state IN ('receiving', 'done', 'refused', 'expired', 'terminated')),
+            error_code    text,
+            error_message text,
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            updated_at    timestamptz NOT NULL DEFAULT now(),
+            expires_at    timestamptz NOT NULL,
+            finished_at   timestamptz
+        )
+        """,
+        "CREATE INDEX tus_uploads_user_receiving ON tus_uploads (user_id) WHERE state = 'receiving'",
+        "CREATE INDEX tus_uploads_due ON tus_uploads (expires_at) WHERE state = 'receiving'",
+        """
+        CREATE TABLE refresh_tokens (
+            id          uuid PRIMARY KEY,
+            user_id     uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            family      uuid NOT NULL,
+            token_hash  text NOT NULL UNIQUE,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            expires_at  timestamptz NOT NULL,
+            revoked_at  timestamptz,
+            replaced_by uuid
+        )
+        """,
+        "CREATE INDEX refresh_tokens_family ON refresh_tokens (family)",
+        """
+        CREATE TABLE download_audit (
+            id      bigserial PRIMARY KEY,
+            user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            job_id  uuid NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            kind    text NOT NULL CHECK (kind IN ('archive', 'link', 'signed_archive')),
+            counted boolean NOT NULL,
+            remote  text,
+            at      timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX download_audit_user_at ON download_audit (user_id, at)",
     ])
 }

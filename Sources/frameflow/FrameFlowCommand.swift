@@ -8,5 +8,8 @@ struct FrameFlowCommand: AsyncParsableCommand {
         commandName: "frameflow",
         abstract: "FrameFlow client and operator tool.",
         version: FrameFlowVersion.current,
-        subcommands: [ExtractCommand.self, CertsCommand.self, NodesCommand.self])
+        subcommands: [
+            ExtractCommand.self, LoginCommand.self, LogoutCommand.self, UploadCommand.self, VideosCommand.self,
+            WatchCommand.self, CertsCommand.self, NodesCommand.self,
+        ])
 }

@@ -18,7 +18,7 @@ struct Harness: Sendable {
     var results: URL { api.configuration.resultsDirectory }
     static let secret = "test-secret-0123456789"
 
-    enum Ingest: Sendable { case plan, notMedia, picky, leaky }
+    enum Ingest: Sendable { case plan, notMedia, picky, flakyOnce, leaky }
 
     /// Runs `body` against a fresh server; `setup` picks `.router` (in-process) or `.live` (real socket).
     static func run(
@@ -37,6 +37,7 @@ struct Harness: Sendable {
             case .plan: PlanningIngestor(jobs: jobs)
             case .notMedia: NotMediaIngestor()
             case .picky: PickyIngestor(jobs: jobs)
+            case .flakyOnce: FlakyIngestor(jobs: jobs)
             case .leaky: LeakyIngestor()
             }
             var config = APIConfiguration(

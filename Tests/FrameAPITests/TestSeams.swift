@@ -52,3 +52,22 @@ struct StoreCanceller: JobCanceller {
         try await jobs.cancel(id: jobID).job
     }
 }
+
+/// Fails its first ingest as if the database were down (a server-side failure, 503), then plans
+/// like ``PlanningIngestor``: a finish interrupted after the bytes are durable.
+final class FlakyIngestor: VideoIngestor, @unchecked Sendable {
+    let jobs: JobStore
+    private let failed = NSLock()
+    private var hasFailed = false
+
+    init(jobs: JobStore) { self.jobs = jobs }
+
+    func ingest(_ upload: StoredUpload, owner: UUID, options: JobOptions) async throws -> JobRecord {
+        let fail = failed.withLock { () -> Bool in
+            defer { hasFailed = true }
+            return !hasFailed
+        }
+        if fail { throw FrameFlowError(.databaseUnavailable, "database unavailable (test)") }
+        return try await PlanningIngestor(jobs: jobs).ingest(upload, owner: owner, options: options)
+    }
+}

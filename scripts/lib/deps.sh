@@ -33,6 +33,12 @@ ensure_deps() {
     python3 -m pip install -q aiosmtpd >/dev/null 2>&1 \
       || echo "warning: cannot install aiosmtpd; the SMTP notification test will fail" >&2
   fi
+  # The tus interop tests upload with an independent client (PyPI's tuspy).
+  if ! python3 -c "import tusclient" >/dev/null 2>&1; then
+    ff_log "installing tuspy (tus client for the resumable-upload interop tests)"
+    python3 -m pip install -q tuspy >/dev/null 2>&1 \
+      || echo "warning: cannot install tuspy; the tus interop tests will fail" >&2
+  fi
   # The web app's browser test drives Debian's chromium with PyPI's playwright (no browser download).
   if ! python3 -c "import playwright" >/dev/null 2>&1; then
     ff_log "installing playwright (browser test driver)"

@@ -137,8 +137,9 @@ public struct ClusterConfig: Sendable {
         let uploadsDirectory = try required(s, "coordinator.storage.uploads_dir")
 
         let notifications = try notificationConfig(s)
+        let api = try apiSettings(s)
 
-        let coordinator = CoordinatorConfig(
+        var coordinator = CoordinatorConfig(
             httpListen: s.hostPort("coordinator.http_listen")!,
             clusterListen: s.hostPort("coordinator.cluster_listen")!,
             databaseURL: s.string("coordinator.database_url") ?? "",
@@ -184,6 +185,12 @@ public struct ClusterConfig: Sendable {
             notifications: notifications,
             logging: logging
         )
+        coordinator.resumableUploadExpiry = api.expiry
+        coordinator.maxUnfinishedUploadsPerUser = api.maxUnfinished
+        coordinator.publicBaseURL = api.publicBaseURL
+        coordinator.corsAllowedOrigins = api.origins
+        coordinator.downloadsPerMinute = api.downloadsPerMinute
+        coordinator.refreshTokenTTL = api.refreshTTL
 
         let slots = s.int("node.slots")
         guard slots >= 0, slots <= 256 else {
@@ -212,6 +219,52 @@ public struct ClusterConfig: Sendable {
             logging: logging
         )
         return ClusterConfig(coordinator: coordinator, node: node)
+    }
+
+    /// The API-client settings (resumable uploads, public URL, CORS, download limit, refresh tokens).
+    private struct APISettings {
+        var expiry: Duration
+        var maxUnfinished: Int
+        var publicBaseURL: String?
+        var origins: [String]
+        var downloadsPerMinute: Int
+        var refreshTTL: Duration
+    }
+
+    private static func apiSettings(_ s: ConfigSource) throws(ConfigError) -> APISettings {
+        func fail(_ key: String, _ problem: String) -> ConfigError {
+            ConfigError(key: key, problem: problem, source: s.origin(key))
+        }
+        let expiry = s.duration("coordinator.upload.resumable_expiry")
+        guard expiry >= .seconds(1) else { throw fail("coordinator.upload.resumable_expiry", "must be at least 1s") }
+        let maxUnfinished = s.int("coordinator.upload.max_unfinished_per_user")
+        guard (1...10_000).contains(maxUnfinished) else {
+            throw fail("coordinator.upload.max_unfinished_per_user", "must be between 1 and 10000, got \(maxUnfinished)")
+        }
+        var base = s.string("coordinator.public_base_url")
+        if let text = base {
+            guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil,
+                  url.query == nil, url.fragment == nil
+            else { throw fail("coordinator.public_base_url", "'\(text)' is not an http(s) URL such as https://frames.example") }
+            base = text.hasSuffix("/") ? String(text.dropLast()) : text
+        }
+        var origins: [String] = []
+        for origin in s.list("coordinator.cors.allowed_origins") {
+            guard let url = URL(string: origin), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil,
+                  url.path.isEmpty || url.path == "/", url.query == nil
+            else {
+                throw fail("coordinator.cors.allowed_origins", "'\(origin)' is not an origin such as https://app.example:3000")
+            }
+            origins.append(origin.hasSuffix("/") ? String(origin.dropLast()).lowercased() : origin.lowercased())
+        }
+        let downloads = s.int("coordinator.downloads_per_minute")
+        guard (0...100_000).contains(downloads) else {
+            throw fail("coordinator.downloads_per_minute", "must be between 0 (unlimited) and 100000, got \(downloads)")
+        }
+        let refresh = s.duration("coordinator.refresh_token_ttl")
+        guard refresh >= .seconds(60) else { throw fail("coordinator.refresh_token_ttl", "must be at least 1m") }
+        return APISettings(expiry: expiry, maxUnfinished: Int(maxUnfinished), publicBaseURL: base, origins: origins,
+                           downloadsPerMinute: Int(downloads), refreshTTL: refresh)
     }
 
     /// `coordinator.notifications`: each problem names its key.

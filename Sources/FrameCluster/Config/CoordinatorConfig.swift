@@ -59,6 +59,18 @@ public struct CoordinatorConfig: Sendable {
     public var retentionDays: Int
     public var notifications: NotificationConfig
     public var logging: LoggingConfig
+    /// How long an unfinished resumable upload lives after its last chunk.
+    public var resumableUploadExpiry: Duration = .seconds(24 * 3600)
+    /// Unfinished resumable uploads one user may have at once.
+    public var maxUnfinishedUploadsPerUser = 10
+    /// The coordinator's address as clients reach it (`https://frames.example`), for absolute
+    /// links; nil: each request's own scheme and Host.
+    public var publicBaseURL: String?
+    /// Browser origins allowed to call the API (CORS); empty: none.
+    public var corsAllowedOrigins: [String] = []
+    /// ZIP downloads per user per minute; 0: unlimited.
+    public var downloadsPerMinute = 10
+    public var refreshTokenTTL: Duration = .seconds(30 * 24 * 3600)
 }
 
 /// Who hears about finished jobs (`coordinator.notifications`): e-mail to the

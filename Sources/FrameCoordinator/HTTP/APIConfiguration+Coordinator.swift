@@ -13,11 +13,16 @@ extension APIConfiguration {
             maxUploadBytes: config.maxUploadBytes, allowedExtensions: config.allowedExtensions,
             defaultRate: config.defaultRate,
             defaultOutput: OutputOptions(format: config.defaultFormat, quality: UInt8(clamping: config.defaultQuality)),
-            jwtSecret: config.jwtSecret, maxRequestBytes: config.maxRequestBytes,
+            jwtSecret: config.jwtSecret, publicBaseURL: config.publicBaseURL, maxRequestBytes: config.maxRequestBytes,
             maxFilesPerRequest: config.maxFilesPerRequest,
             quota: UploadQuota(maxStoredBytes: config.maxStoredBytesPerUser, maxActiveJobs: config.maxActiveJobsPerUser),
             loginLimitPerAccount: RateLimit(attempts: config.loginAccountAttempts, per: config.loginAccountWindow),
             loginLimitPerAddress: RateLimit(attempts: config.loginAddressAttempts, per: config.loginAddressWindow),
             bcryptConcurrency: config.bcryptConcurrency, bcryptQueue: config.bcryptQueue)
+        tusExpiry = config.resumableUploadExpiry
+        maxUnfinishedUploads = config.maxUnfinishedUploadsPerUser
+        corsAllowedOrigins = config.corsAllowedOrigins
+        downloadsPerWindow = config.downloadsPerMinute == 0 ? nil : config.downloadsPerMinute
+        refreshTokenLifetime = config.refreshTokenTTL
     }
 }

@@ -21,6 +21,8 @@ enum CoordinatorRoutes {
         // First, so it wraps every route below (and unknown ones): problem documents, security headers.
         let routes = FrameAPIServer.addRequestGuard(to: router, logger: logger)
         defer { routes.load(router.routes) }
+        // Then CORS, so preflights and answers to every route (and the 404) are decorated.
+        if let api { router.add(middleware: api.cors) }
         // Then the session cookie: only routes added after a middleware go through it.
         if let api, web != nil { router.add(middleware: api.sessionMiddleware()) }
         router.get("health") { _, _ in Health(status: "ok") }

@@ -59,11 +59,25 @@ public struct MediaIngestor: Sendable {
 
     /// Probe and plan; media errors become ``FrameFlowError`` with the media code.
     static func analyse(file: URL, rate: Rational, segmentSeconds: Double) throws -> Analysis {
-        do {
+        do throws(MediaError) {
             let info = try MediaProbe.probe(path: file.path)
-            return Analysis(info: info, plan: try SegmentPlanner.makePlan(info, rate: rate, segmentSeconds: segmentSeconds))
+            let plan = try SegmentPlanner.makePlan(info, rate: rate, segmentSeconds: segmentSeconds)
+            guard plan.totalSamples > 0 else { throw Self.noFrames(info, rate: rate) }
+            return Analysis(info: info, plan: plan)
         } catch {
             throw FrameFlowError(error.code, error.message)
         }
+    }
+
+    /// The refusal of a job that would finish with an empty ZIP: it names the rate that would work.
+    static func noFrames(_ info: MediaInfo, rate: Rational) -> MediaError {
+        let seconds = String(format: "%.2f", info.videoEndSeconds)
+        let asked = "\(rate.description) fps" + (rate.num == 1 && rate.den > 1 ? " (one frame every \(rate.den) s)" : "")
+        guard let lowest = SegmentPlanner.lowestRateWithFrames(info) else {
+            return MediaError(.noFrames, "the video (\(seconds) s) yields no frame at \(asked), nor at any accepted rate")
+        }
+        let suggestion = lowest.num == 1 && lowest.den > 1
+            ? "fps=\(lowest.description) (one frame every \(lowest.den) s) or more" : "fps=\(lowest.description) or more"
+        return MediaError(.noFrames, "the video (\(seconds) s) yields no frame at \(asked); use \(suggestion)")
     }
 }
