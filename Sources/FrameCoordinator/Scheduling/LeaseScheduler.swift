@@ -527,6 +527,12 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         if failed.retryable && !code.isRetryable { code = .internalError }
         let message = failed.message
         let verdict = code
+        if verdict == .shuttingDown {
+            // A hand-back comes just before the node's GOODBYE, whose take-back charges every
+            // lease the store still shows as held: record it in session order, before that runs.
+            await fail(failed.lease, node: node, code: verdict, message: message)
+            return
+        }
         spawn {
             await self.fail(failed.lease, node: node, code: verdict, message: message)
             await self.dispatch(node)
