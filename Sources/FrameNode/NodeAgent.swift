@@ -81,7 +81,9 @@ public final class NodeAgent: Service, Sendable {
             let tls = self.tls
             connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(5))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                // TCP level: .socketOption(.tcp_nodelay) would set SOL_SOCKET option 1, SO_DEBUG,
+                // which needs CAP_NET_ADMIN: as the service user every connect failed with EACCES.
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connect(host: target.host, port: target.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
