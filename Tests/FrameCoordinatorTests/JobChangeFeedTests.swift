@@ -33,7 +33,7 @@ import Testing
             var iterator = mine.stream.makeAsyncIterator()
             guard case .event(let first)? = await iterator.next() else { Issue.record("no event"); return }
             #expect(first.name == "job")
-            #expect(first.data.contains(job.id.uuidString))
+            #expect(first.data.contains(job.id.uuidString.lowercased()))
             #expect(first.data.contains("\"status\":\"QUEUED\""))
             _ = try await jobs.cancel(id: job.id)
             feed.changed(job.id)
