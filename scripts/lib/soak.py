@@ -139,6 +139,9 @@ class Cluster:
   admin_token: {self.admin_token}
   jwt_secret: {jwt_secret}
   segment_seconds: 2
+  # One user uploads and then downloads every ZIP: per-user limits are not what is tested here.
+  downloads_per_minute: 0
+  quota: {{ max_active_jobs: 0 }}
 node:
   coordinator: {listen_host}:{cluster_port}
   server_name: localhost
