@@ -87,7 +87,7 @@ public enum NodeSessionCheck {
             let before = machine.state
             let action = machine.receive(message)
             let after = machine.state
-            let expected = Self.expected(message, in: before, certificateName: machine.certificateName,
+            let expected = try Self.expected(message, in: before, certificateName: machine.certificateName,
                                          revoked: machine.isRevoked)
             try require(Self.matches(action, expected.action) && after == expected.state,
                         "\(message.type.name) in \(before): got \(action) -> \(after), expected \(expected.action) -> \(expected.state)")
@@ -125,7 +125,7 @@ public enum NodeSessionCheck {
         /// The rules of proto-spec/handshake.md, written out independently of the machine.
         static func expected(
             _ message: Message, in state: NodeSessionStateMachine.State, certificateName: String, revoked: Bool
-        ) -> (action: Expected, state: NodeSessionStateMachine.State) {
+        ) throws(FuzzViolation) -> (action: Expected, state: NodeSessionStateMachine.State) {
             switch state {
             case .closed:
                 return (.exactly(.ignore), .closed)
@@ -136,8 +136,12 @@ public enum NodeSessionCheck {
                 }
                 guard hello.nodeName == certificateName else { return (.reject(.identityMismatch), .closed) }
                 guard !revoked else { return (.reject(.nodeRevoked), .closed) }
+                guard case .accept = try fieldVerdict(message) else { return (.reject(.invalidField), .closed) }
                 return (.exactly(.acceptHello(hello, version: version)), .established(node: hello.nodeName, version: version))
             case .established(let node, let version), .draining(let node, let version):
+                // Fields first (handshake.md, "HELLO fields"; messages.md): nothing downstream sees a refused value,
+                // and what is used is the normalised message.
+                guard case .accept(let message) = try fieldVerdict(message) else { return (.reject(.invalidField), .closed) }
                 // Only the coordinator sends these, and HELLO only opens a session.
                 if message.type == .hello || message.type.direction == .coordinatorToNode {
                     return (.reject(.unexpectedMessage), .closed)
@@ -157,6 +161,32 @@ public enum NodeSessionCheck {
                     return (.reject(.unexpectedMessage), .closed)  // handled above
                 }
             }
+        }
+
+        /// The field layer of the rules. Which values are allowed is `NodeMessageRules`' to say (and
+        /// `NodeMessageRulesTests`' to pin, value by value); here the verdict is only checked against the
+        /// bounds the rest of the coordinator relies on, so that a rule loosened by mistake breaks the fuzzer too.
+        static func fieldVerdict(_ message: Message) throws(FuzzViolation) -> NodeMessageRules.Verdict {
+            let verdict = NodeMessageRules.check(message)
+            guard case .accept(let accepted) = verdict else { return verdict }
+            switch accepted {
+            case .hello(let hello):
+                try require((1...1024).contains(hello.slots) && hello.heldLeases.count <= 1024,
+                             "NodeMessageRules accepted HELLO slots \(hello.slots), \(hello.heldLeases.count) held leases")
+            case .heartbeat(let heartbeat):
+                try require(heartbeat.framesTotal <= UInt64(Int64.max), "NodeMessageRules accepted framesTotal \(heartbeat.framesTotal)")
+            case .segmentFailed(let failed):
+                try require(failed.message.count <= NodeMessageRules.maxFreeTextCharacters, "SEGMENT_FAILED text not cut")
+            case .drain(let drain):
+                try require(drain.reason.count <= NodeMessageRules.maxFreeTextCharacters, "DRAIN reason not cut")
+            case .goodbye(let bye):
+                try require(bye.message.count <= NodeMessageRules.maxFreeTextCharacters, "GOODBYE text not cut")
+            case .error(let error):
+                try require(error.message.count <= NodeMessageRules.maxFreeTextCharacters, "ERROR text not cut")
+            default:
+                break
+            }
+            return verdict
         }
 
         static func matches(_ action: NodeSessionStateMachine.Action, _ expected: Expected) -> Bool {
