@@ -150,9 +150,10 @@ struct AuthRoutes {
         return missing.isEmpty ? nil : "password is too weak: it needs " + missing.joined(separator: ", ")
     }
 
-    /// A deliberately loose check (one @, a dotted domain, no spaces): the real test is whether mail arrives.
+    /// The longest address SMTP allows (RFC 5321's path limit less its angle brackets).
     static let maxEmailBytes = 254
 
+    /// A deliberately loose check (one @, a dotted domain, no spaces): the real test is whether mail arrives.
     static func isPlausibleEmail(_ email: String) -> Bool {
         guard email.utf8.count <= maxEmailBytes, !email.contains(where: { $0.isWhitespace }) else { return false }
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
