@@ -8,32 +8,18 @@ import Testing
 /// (`Fuzz/FrameFuzzChecks/FrameStreamCheck.swift`): the seed corpus and every crash input kept in
 /// `Fuzz/regressions/frame-decoder`, so a fixed crash stays fixed without running the fuzzer.
 @Suite struct FuzzCorpusTests {
-    static let fuzzDirectory = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()  // FrameWireTests
-        .deletingLastPathComponent()  // Tests
-        .deletingLastPathComponent()  // repository root
-        .appendingPathComponent("Fuzz")
-
-    /// Paths relative to Fuzz/ of the files in `directories` (missing directories have none).
-    static func inputs(_ directories: String...) -> [String] {
-        directories.flatMap { directory in
-            let files = (try? FileManager.default.contentsOfDirectory(atPath: fuzzDirectory.appendingPathComponent(directory).path)) ?? []
-            return files.filter { !$0.hasPrefix(".") && !$0.hasSuffix(".md") }.sorted().map { "\(directory)/\($0)" }
-        }
-    }
-
-    static let replayed = inputs("corpus/frame-decoder", "regressions/frame-decoder")
+    static let replayed = FuzzCorpus.replayed("frame-decoder")
 
     @Test func seedCorpusIsPresent() {
         // Guards the path: an empty list would make the replay below pass vacuously.
-        #expect(Self.inputs("corpus/frame-decoder").count >= 30)
+        #expect(FuzzCorpus.seeds("frame-decoder").count >= 30)
     }
 
     @Test(arguments: replayed)
     func replay(_ path: String) throws {
-        let bytes = try Data(contentsOf: Self.fuzzDirectory.appendingPathComponent(path))
+        let bytes = try FuzzCorpus.bytes(path)
         do {
-            try FrameStreamCheck.check(Array(bytes))
+            try FrameStreamCheck.check(bytes)
         } catch {
             Issue.record("\(path): \(error)")
         }
