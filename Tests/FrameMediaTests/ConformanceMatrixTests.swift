@@ -99,20 +99,7 @@ struct ConformanceMatrixTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = try video.make(in: dir)
         for rate in Self.rates {
-            let reference = try Fixtures.referenceDigests(path, rate: rate)
-            let r = Rational(parsing: rate)!
-            // One-second segments put a boundary at nearly every keyframe (the cluster's path);
-            // one big segment is the whole file decoded with jumps across gaps.
-            let segmented = try Fixtures.ourDigests(path, rate: r, segmentSeconds: 1)
-            let whole = try Fixtures.ourDigests(path, rate: r, segmentSeconds: 1000)
-            #expect(segmented.plan.totalSamples == UInt32(reference.count), "\(video.name) at \(rate): sample count")
-            #expect(segmented.digests.map(\.md5) == reference, "\(video.name) at \(rate): segmented")
-            #expect(whole.digests.map(\.md5) == reference, "\(video.name) at \(rate): whole file")
-            if rate == "1" {
-                // One decoder going backwards through the segments: every segment is a seek back.
-                let reused = try Fixtures.ourDigests(path, rate: r, segmentSeconds: 1, reuseDecoder: true, reversed: true)
-                #expect(reused.digests.map(\.md5) == reference, "\(video.name) at \(rate): reused decoder, reverse order")
-            }
+            try Fixtures.expectSameFramesAsFFmpeg(video.name, path, rate: rate, reusedReverse: rate == "1")
         }
     }
 }

@@ -77,23 +77,8 @@ struct ConformanceTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = try video.make(in: dir)
         for rate in Self.rates {
-            let reference = try Fixtures.referenceDigests(path, rate: rate)
-            let r = Rational(parsing: rate)!
-            // Short segments exercise boundaries; one big segment is the whole-file answer.
-            let segmented = try Fixtures.ourDigests(path, rate: r, segmentSeconds: 1)
-            let whole = try Fixtures.ourDigests(path, rate: r, segmentSeconds: 1000)
-            #expect(segmented.plan.totalSamples == UInt32(reference.count), "\(video.name) at \(rate): sample count")
-            #expect(segmented.digests.map(\.md5) == reference, "\(video.name) at \(rate): segmented")
-            #expect(whole.digests.map(\.md5) == reference, "\(video.name) at \(rate): whole file")
-            #expect(segmented.digests.map(\.sampleIndex) == Array(0..<UInt32(reference.count)))
-            if rate == "1/3" {
-                #expect(try Fixtures.indexlessDigests(path, rate: r) == reference, "\(video.name) at \(rate): without an index")
-            }
-            if rate == "2.5" {
-                // One decoder going backwards through the segments: seeks back and rewinds.
-                let reused = try Fixtures.ourDigests(path, rate: r, segmentSeconds: 1, reuseDecoder: true, reversed: true)
-                #expect(reused.digests.map(\.md5) == reference, "\(video.name) at \(rate): reused decoder, reverse order")
-            }
+            try Fixtures.expectSameFramesAsFFmpeg(video.name, path, rate: rate,
+                                                  reusedReverse: rate == "2.5", indexless: rate == "1/3")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import FrameCore
+import Testing
 @testable import FrameMedia
 
 /// Test videos generated with the ffmpeg command line into a per-test temporary directory,
@@ -104,5 +105,30 @@ enum Fixtures {
         var digests: [String] = []
         _ = try decoder.runDigests(plan[0]) { digests.append($0.md5) }
         return digests
+    }
+
+    /// The conformance check both suites apply to one video at one rate: our frames, decoded in
+    /// one-second segments and as one whole-file segment, are the ffmpeg tool's (`-vf fps=R`), digest
+    /// for digest. Optionally also by one decoder going backwards through the segments (every segment
+    /// a seek back), and without a keyframe index.
+    static func expectSameFramesAsFFmpeg(_ name: String, _ path: String, rate: String,
+                                          reusedReverse: Bool = false, indexless: Bool = false) throws {
+        let reference = try referenceDigests(path, rate: rate)
+        let r = Rational(parsing: rate)!
+        // One-second segments put a boundary at nearly every keyframe (the cluster's path);
+        // one big segment is the whole file decoded with jumps across gaps.
+        let segmented = try ourDigests(path, rate: r, segmentSeconds: 1)
+        let whole = try ourDigests(path, rate: r, segmentSeconds: 1000)
+        #expect(segmented.plan.totalSamples == UInt32(reference.count), "\(name) at \(rate): sample count")
+        #expect(segmented.digests.map(\.md5) == reference, "\(name) at \(rate): segmented")
+        #expect(whole.digests.map(\.md5) == reference, "\(name) at \(rate): whole file")
+        #expect(segmented.digests.map(\.sampleIndex) == Array(0..<UInt32(reference.count)), "\(name) at \(rate): sample order")
+        if reusedReverse {
+            let reused = try ourDigests(path, rate: r, segmentSeconds: 1, reuseDecoder: true, reversed: true)
+            #expect(reused.digests.map(\.md5) == reference, "\(name) at \(rate): reused decoder, reverse order")
+        }
+        if indexless {
+            #expect(try indexlessDigests(path, rate: r) == reference, "\(name) at \(rate): without an index")
+        }
     }
 }
