@@ -110,13 +110,15 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        /// The web app (hand-written HTML, CSS, ES modules) as resources, served with ETags.
+        /// The documents the coordinator serves as they are: the web app (hand-written HTML, CSS, ES
+        /// modules) and the API's OpenAPI contract (`openapi.yaml`, also as JSON), as resources, with ETags.
         .target(name: "FrameWeb", dependencies: [
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
-        ], resources: [.copy("Assets")]),
+            .product(name: "Yams", package: "Yams"),
+        ], resources: [.copy("Assets"), .copy("Contract")]),
         /// The coordinator service: HTTP API, node sessions, scheduler.
         .target(name: "FrameCoordinator", dependencies: [
             "FrameCore", "FrameWire", "FrameSession", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify", "FrameWeb",
