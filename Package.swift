@@ -251,6 +251,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "FrameNotifyTests", dependencies: ["FrameNotify"]),
+        /// The client's value types (the server-sent events parser).
+        .testTarget(name: "FrameClientTests", dependencies: ["FrameClient"]),
         .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient", "FrameTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
