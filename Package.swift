@@ -159,7 +159,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         /// HTTP client for the API (used by the `frameflow` CLI).
-        .target(name: "FrameClient", dependencies: ["FrameCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "FrameClient", dependencies: [
+            "FrameCore", .product(name: "Crypto", package: "swift-crypto"),
+            // The event stream (`watch`): URLSession on Linux spins on a long-lived quiet response.
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
 
         // MARK: Executables: parse arguments, load config, start a service
         .executableTarget(name: "frameflow-coordinator", dependencies: [

@@ -1,9 +1,9 @@
 import FrameCore
 import Foundation
-import Synchronization
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
 
 /// One server-sent event: its name (`message` unless the stream said otherwise), its data
 /// lines joined with newlines, and the stream's last event id when it was dispatched.
@@ -87,126 +87,150 @@ public struct EventStreamParser: Sendable {
     }
 }
 
-/// An open `GET /events` stream: ``events`` yields the caller's events until the server ends the
-/// stream (it finishes) or the connection fails (it throws); ``cancel()`` closes it.
-public final class EventSubscription: Sendable {
-    public let events: AsyncThrowingStream<ServerEvent, any Error>
-    private let session: URLSession
-    private let task: URLSessionDataTask
+/// The events of one open `GET /events` stream, in order: it ends when the server ends the
+/// stream and throws when the connection breaks (or stays silent past the keep-alives).
+/// Iterate it once, inside ``UserClient/withEvents(lastEventID:_:)``.
+public struct ServerEventStream: AsyncSequence {
+    public typealias Element = ServerEvent
+    typealias Inbound = NIOAsyncChannelInboundStream<HTTPClientResponsePart>
+    /// The connection's one iterator, past the answer's head.
+    let rest: Inbound.AsyncIterator
 
-    init(events: AsyncThrowingStream<ServerEvent, any Error>, session: URLSession, task: URLSessionDataTask) {
-        self.events = events
-        self.session = session
-        self.task = task
-    }
-
-    public func cancel() {
-        task.cancel()
-        session.invalidateAndCancel()
-    }
-
-    deinit { cancel() }
-
-    /// Opens `request` and returns once the answer's head is in: a 200 `text/event-stream` is a
-    /// subscription; anything else is an ``APIFailure`` (with the problem document's code when
-    /// the server sent one), so the caller can tell "no push here" from a stream that broke.
-    static func open(_ request: URLRequest, baseURL: URL) async throws(APIFailure) -> EventSubscription {
-        let delegate = Delegate()
-        let session = URLSession(configuration: .default, delegate: delegate, delegateQueue: nil)
-        let task = session.dataTask(with: request)
-        let events = AsyncThrowingStream<ServerEvent, any Error> { continuation in
-            delegate.events.withLock { $0 = continuation }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-        let head: Result<Void, any Error> = await withCheckedContinuation { continuation in
-            delegate.opened.withLock { $0 = continuation }
-            task.resume()
-        }
-        switch head {
-        case .success:
-            return EventSubscription(events: events, session: session, task: task)
-        case .failure(let error):
-            session.invalidateAndCancel()
-            throw (error as? APIFailure) ?? APIFailure.unreachable(baseURL, error)
-        }
-    }
-
-    /// URLSession's callbacks (on its serial delegate queue): the head resolves `opened`, body
-    /// bytes go through the parser into `events`.
-    final class Delegate: NSObject, URLSessionDataDelegate, @unchecked Sendable {
-        let opened = Mutex<CheckedContinuation<Result<Void, any Error>, Never>?>(nil)
-        let events = Mutex<AsyncThrowingStream<ServerEvent, any Error>.Continuation?>(nil)
-        // Touched only on the delegate queue.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var parts: Inbound.AsyncIterator
         var parser = EventStreamParser()
-        var status = 0
-        var streaming = false
-        var errorBody = Data()
-        var retryAfter: String?
+        var pending: [ServerEvent] = []
 
-        func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
-            let http = response as? HTTPURLResponse
-            status = http?.statusCode ?? 0
-            retryAfter = http?.value(forHTTPHeaderField: "Retry-After")
-            let type = http?.value(forHTTPHeaderField: "Content-Type")?.lowercased() ?? ""
-            streaming = status == 200 && type.hasPrefix("text/event-stream")
-            if streaming { resolve(.success(())) }
-            completionHandler(.allow)
-        }
-
-        func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
-            guard streaming else { errorBody.append(data.prefix(max(0, 64 * 1024 - errorBody.count))); return }
-            let parsed = parser.feed(data)
-            guard !parsed.isEmpty else { return }
-            events.withLock { continuation in
-                for event in parsed { continuation?.yield(event) }
-            }
-        }
-
-        func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
-            if streaming {
-                events.withLock { continuation in
-                    if let error { continuation?.finish(throwing: error) } else { continuation?.finish() }
-                    continuation = nil
+        public mutating func next() async throws -> ServerEvent? {
+            while pending.isEmpty {
+                switch try await parts.next() {
+                case .body(let buffer)?: pending = parser.feed(buffer.readableBytesView)
+                case .head?: continue
+                case .end?, nil: return nil
                 }
-                return
             }
-            if let error {
-                resolve(.failure(error))
-            } else if status == 200 {
-                resolve(.failure(APIFailure(httpStatus: 200, code: .internalError, message: "GET /events did not answer text/event-stream")))
-            } else {
-                resolve(.failure(APIFailure.from(status: status, body: errorBody, retryAfter: retryAfter)))
-            }
-            events.withLock { $0?.finish(); $0 = nil }
+            return pending.removeFirst()
         }
+    }
 
-        private func resolve(_ result: Result<Void, any Error>) {
-            opened.withLock { $0?.resume(returning: result); $0 = nil }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(parts: rest) }
+}
+
+extension UserClient {
+    /// Opens the caller's event stream (`GET /events`, the server's push of job changes),
+    /// resuming after `lastEventID` when given, and runs `body` with its events; the connection
+    /// is closed when `body` returns. Throws an ``APIFailure`` before `body` runs when the stream
+    /// cannot be opened: no answer, or an answer that is not a 200 `text/event-stream` (with the
+    /// problem document's code), so a caller can tell "no push here" from a stream that broke.
+    /// A 401 renews the access token once, like every call.
+    ///
+    /// On SwiftNIO rather than URLSession: Foundation's URLSession on Linux keeps a core busy
+    /// while a response stays open without data, which is what an event stream mostly does.
+    public func withEvents<T: Sendable>(
+        lastEventID: String? = nil, _ body: (ServerEventStream) async throws -> T
+    ) async throws -> T {
+        do {
+            return try await Self.withEventStream(baseURL, token: accessToken, lastEventID: lastEventID, body)
+        } catch let failure as APIFailure where failure.httpStatus == 401 {
+            guard try await renew() else { throw failure }
+            return try await Self.withEventStream(baseURL, token: accessToken, lastEventID: lastEventID, body)
+        }
+    }
+
+    /// Silence longer than this (the server's keep-alive comes every 15 s) means the connection is dead.
+    static let eventStreamIdleTimeout: TimeAmount = .seconds(60)
+
+    static func withEventStream<T: Sendable>(
+        _ base: URL, token: String?, lastEventID: String?, _ body: (ServerEventStream) async throws -> T
+    ) async throws -> T {
+        guard let scheme = base.scheme?.lowercased(), scheme == "http" || scheme == "https", let host = base.host, !host.isEmpty else {
+            throw APIFailure(httpStatus: nil, code: .internalError, message: "the coordinator URL \(base) is not http(s)://HOST")
+        }
+        let https = scheme == "https"
+        let port = base.port ?? (https ? 443 : 80)
+        var target = base.path
+        if !target.hasSuffix("/") { target += "/" }
+        target += "events"
+        let channel: NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>
+        do {
+            let tls: NIOSSLContext? = https ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+            channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(10))
+                .connect(host: host, port: port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            let name = host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) ? nil : host
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: name))
+                        }
+                        try channel.pipeline.syncOperations.addHandlers([
+                            IdleStateHandler(readTimeout: eventStreamIdleTimeout), CloseOnReadIdle(),
+                        ])
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    }
+                }
+        } catch {
+            throw APIFailure.unreachable(base, error)
+        }
+        return try await channel.executeThenClose { inbound, outbound in
+            var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: target)
+            head.headers.add(name: "Host", value: port == (https ? 443 : 80) ? host : "\(host):\(port)")
+            head.headers.add(name: "Accept", value: "text/event-stream")
+            head.headers.add(name: "User-Agent", value: "frameflow")
+            if let token { head.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if let lastEventID { head.headers.add(name: "Last-Event-ID", value: lastEventID) }
+            do {
+                try await outbound.write(.head(head))
+                try await outbound.write(.end(nil))
+            } catch {
+                throw APIFailure.unreachable(base, error)
+            }
+            // The answer's head decides: a stream, or a refusal read to its end for its problem document.
+            var parts = inbound.makeAsyncIterator()
+            var response: HTTPResponseHead?
+            var refusal = ByteBuffer()
+            do {
+                while let part = try await parts.next() {
+                    switch part {
+                    case .head(let h):
+                        response = h
+                        let type = h.headers.first(name: "Content-Type")?.lowercased() ?? ""
+                        if h.status == .ok, type.hasPrefix("text/event-stream") { return try await body(ServerEventStream(rest: parts)) }
+                    case .body(var chunk):
+                        if refusal.readableBytes < 64 * 1024 { refusal.writeBuffer(&chunk) }
+                    case .end:
+                        break
+                    }
+                    if case .end = part { break }
+                }
+            } catch let failure as APIFailure {
+                throw failure
+            } catch where response == nil {
+                throw APIFailure.unreachable(base, error)
+            }
+            guard let response else {
+                throw APIFailure(httpStatus: nil, code: .internalError, message: "\(base) closed the connection without an answer")
+            }
+            let status = Int(response.status.code)
+            if status == 200 {
+                throw APIFailure(httpStatus: 200, code: .internalError, message: "GET /events did not answer text/event-stream")
+            }
+            return try { () throws(APIFailure) -> T in
+                throw APIFailure.from(status: status, body: Data(refusal.readableBytesView), retryAfter: response.headers.first(name: "Retry-After"))
+            }()
         }
     }
 }
 
-extension UserClient {
-    /// Opens the caller's event stream (`GET /events`, server push of job changes), resuming
-    /// after `lastEventID` when given. A 401 renews the access token once, like every call.
-    public func events(lastEventID: String? = nil) async throws(APIFailure) -> EventSubscription {
-        func request() -> URLRequest {
-            var request = URLRequest(url: url("events"))
-            request.setValue("text/event-stream", forHTTPHeaderField: "Accept")
-            if let token = accessToken { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-            if let lastEventID { request.setValue(lastEventID, forHTTPHeaderField: "Last-Event-ID") }
-            // The stream is quiet between changes; the server's keep-alive comes every 15 s.
-            request.timeoutInterval = 60
-            return request
-        }
-        do {
-            return try await EventSubscription.open(request(), baseURL: baseURL)
-        } catch let failure as APIFailure {
-            guard failure.httpStatus == 401, try await renew() else { throw failure }
-            return try await EventSubscription.open(request(), baseURL: baseURL)
-        } catch {
-            throw APIFailure.unreachable(baseURL, error)
+/// Closes the connection when ``IdleStateHandler`` reports a silent read side.
+final class CloseOnReadIdle: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
         }
     }
 }

@@ -332,35 +332,39 @@ struct JobWatcher {
                 if !progress.done { try await Task.sleep(for: .milliseconds(Int64(interval * 1000))) }
                 continue
             }
-            let subscription: EventSubscription
+            // Errors of the stream (it cannot be opened, or it broke) decide push or polling;
+            // errors of reading the videos are the command's, as when polling.
+            var opened = false, delivered = false
+            var readError: (any Error)?
             do {
-                subscription = try await api.events(lastEventID: lastEventID)
-            } catch {
+                try await api.withEvents(lastEventID: lastEventID) { events in
+                    opened = true
+                    // The stream carries changes only: read the state now that no change can be missed.
+                    do { try await pollOnce(&progress) } catch { readError = error; return }
+                    if progress.done { return }
+                    for try await event in events {
+                        lastEventID = event.lastEventID ?? lastEventID
+                        delivered = true
+                        switch event.name {
+                        case "job":
+                            let body = Data(event.data.utf8)
+                            if let video = try? Video(json: body) { show(progress.observe(video, body: body, json: json)) }
+                        case "reset":
+                            do { try await pollOnce(&progress) } catch { readError = error; return }
+                        default:
+                            break
+                        }
+                        if progress.done { return }
+                    }
+                }
+            } catch where !opened {
                 note("server push unavailable (\(error)); polling every \(interval) s")
                 push = false
                 continue
-            }
-            defer { subscription.cancel() }
-            try await pollOnce(&progress)
-            var delivered = false
-            do {
-                for try await event in subscription.events {
-                    lastEventID = event.lastEventID ?? lastEventID
-                    delivered = true
-                    switch event.name {
-                    case "job":
-                        let body = Data(event.data.utf8)
-                        if let video = try? Video(json: body) { show(progress.observe(video, body: body, json: json)) }
-                    case "reset":
-                        try await pollOnce(&progress)
-                    default:
-                        break
-                    }
-                    if progress.done { break }
-                }
             } catch {
                 // The connection broke: reopened below, from the last event id.
             }
+            if let readError { throw readError }
             barren = delivered ? 0 : barren + 1
             if !progress.done, barren >= 3 {
                 note("server push keeps ending; polling every \(interval) s")

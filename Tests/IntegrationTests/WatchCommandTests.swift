@@ -27,11 +27,24 @@ import Testing
                                      log: cluster.dir.appendingPathComponent("watch.log"), environment: env)
         defer { watch.terminate() }
         try await eventually(20, "watch printed the queued job\n\(watch.output)") { watch.output.contains("QUEUED") }
+        // Following a quiet stream costs no CPU (URLSession on Linux kept a core busy doing it).
+        let before = try Self.cpuSeconds(watch.pid)
+        try await Task.sleep(for: .seconds(5))
+        let idle = try Self.cpuSeconds(watch.pid) - before
+        #expect(idle < 1, "watch used \(idle) s of CPU in 5 s of waiting")
         try cluster.startNode("watch-a")
         let status = await watch.waitForExit(timeout: 90)
         #expect(status == 0, "watch ended (\(String(describing: status))) with\n\(watch.output)\n\(cluster.logs)")
         #expect(watch.output.contains("COMPLETED 100%"), "\(watch.output)")
         #expect(!watch.output.contains("polling"), "it followed the push\n\(watch.output)")
+    }
+
+    /// User and system CPU seconds process `pid` has used (/proc/PID/stat, fields 14 and 15).
+    static func cpuSeconds(_ pid: Int32) throws -> Double {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.index(after: stat.lastIndex(of: ")")!)...].split(separator: " ")
+        // After the name: field 3 (state) is fields[0], so utime (14) and stime (15) are [11] and [12].
+        return Double(Int(fields[11])! + Int(fields[12])!) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     /// A server whose `GET /events` is 404 (an older coordinator): watch says it polls, and does.
