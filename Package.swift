@@ -110,13 +110,15 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        /// The web app (hand-written HTML, CSS, ES modules) as resources, served with ETags.
+        /// The documents the coordinator serves as they are: the web app (hand-written HTML, CSS, ES
+        /// modules) and the API's OpenAPI contract (`openapi.yaml`, also as JSON), as resources, with ETags.
         .target(name: "FrameWeb", dependencies: [
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOCore", package: "swift-nio"),
-        ], resources: [.copy("Assets")]),
+            .product(name: "Yams", package: "Yams"),
+        ], resources: [.copy("Assets"), .copy("Contract")]),
         /// The coordinator service: HTTP API, node sessions, scheduler.
         .target(name: "FrameCoordinator", dependencies: [
             "FrameCore", "FrameWire", "FrameSession", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify", "FrameWeb",
@@ -157,7 +159,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         /// HTTP client for the API (used by the `frameflow` CLI).
-        .target(name: "FrameClient", dependencies: ["FrameCore", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "FrameClient", dependencies: [
+            "FrameCore", .product(name: "Crypto", package: "swift-crypto"),
+            // The event stream (`watch`): URLSession on Linux spins on a long-lived quiet response.
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
 
         // MARK: Executables: parse arguments, load config, start a service
         .executableTarget(name: "frameflow-coordinator", dependencies: [
@@ -249,6 +258,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "FrameNotifyTests", dependencies: ["FrameNotify"]),
+        /// The client's value types (the server-sent events parser).
+        .testTarget(name: "FrameClientTests", dependencies: ["FrameClient"]),
         .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient", "FrameTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

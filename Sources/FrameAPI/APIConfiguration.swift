@@ -90,4 +90,16 @@ public struct APIConfiguration: Sendable {
 
     /// Bytes a request may carry beyond its files: boundaries, part headers, option fields.
     public static let framingAllowance: Int64 = 64 * 1024
+
+    /// The one rule on file names, for multipart and tus uploads alike: the extension must be
+    /// one of ``allowedExtensions`` (case-insensitive), else 415 UNSUPPORTED_EXTENSION naming
+    /// what was wrong (a name without any extension is said to be one, not "'.' files").
+    /// Returns the extension, lower-case.
+    func checkExtension(of filename: String) throws(APIError) -> String {
+        let ext = (filename as NSString).pathExtension.lowercased()
+        guard ext.isEmpty || !allowedExtensions.contains(ext) else { return ext }
+        let allowed = allowedExtensions.sorted().joined(separator: ", ")
+        let what = ext.isEmpty ? "'\(filename)' has no file extension" : "'.\(ext)' files are not accepted"
+        throw APIError(.unsupportedMediaType, .unsupportedExtension, "\(what); allowed: \(allowed)")
+    }
 }

@@ -170,11 +170,7 @@ struct UploadReceiver {
                 throw APIError(.contentTooLarge, .tooManyFiles,
                                "an upload may carry at most \(configuration.maxFilesPerRequest) files")
             }
-            let ext = (filename as NSString).pathExtension.lowercased()
-            guard !ext.isEmpty, configuration.allowedExtensions.contains(ext) else {
-                throw APIError(.unsupportedMediaType, .unsupportedExtension,
-                               "'.\(ext)' files are not accepted; allowed: \(configuration.allowedExtensions.sorted().joined(separator: ", "))")
-            }
+            let ext = try configuration.checkExtension(of: filename)
             try reservation.addJob()
             let jobID = UUID()
             let directory = configuration.uploadsDirectory.appendingPathComponent(jobID.uuidString.lowercased(), isDirectory: true)

@@ -24,6 +24,13 @@ public struct Video: Decodable, Sendable {
     public var lowercasedID: String { id.uuidString.lowercased() }
 }
 
+extension Video {
+    /// A video from its JSON document (a body, or an event's data).
+    public init(json: Data) throws {
+        self = try UserClient.decoder.decode(Video.self, from: json)
+    }
+}
+
 /// One page of videos.
 public struct VideoPage: Decodable, Sendable {
     public var items: [Video]

@@ -117,11 +117,20 @@ public struct CoordinatorService: Sendable {
             host: config.clusterListen.host, port: config.clusterListen.port, tls: tls,
             registry: registry, work: scheduler, settings: settings, logger: logger)
         let clusterPort = listener.port
+        let contract: APIContract?
+        do {
+            contract = try APIContract.bundled()
+        } catch {
+            // The contract tests parse the same file, so this is a broken build, not a broken request.
+            logger.error("the bundled openapi.yaml cannot be read; /openapi.* are not served", metadata: ["error": "\(error)"])
+            contract = nil
+        }
         let router = CoordinatorRoutes.build(
             registry: registry, adminToken: config.adminToken, api: api,
             metrics: MetricsEndpoint(metrics: metrics, nodes: registry, logger: logger, jobCounts: jobCounts, events: events),
             logger: logger,
-            web: WebRoutes(events: EventStreamResponder(hub: events), monitor: monitor, assets: .bundled()), ready: ready)
+            web: WebRoutes(events: EventStreamResponder(hub: events), monitor: monitor, assets: .bundled(), contract: contract),
+            ready: ready)
         let logger = self.logger
         let app = Application(
             router: router,

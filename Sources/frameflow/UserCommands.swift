@@ -243,16 +243,22 @@ struct VideosCommand: AsyncParsableCommand {
     }
 }
 
-/// `frameflow watch [ID...]`: follows jobs until they finish (polling).
+/// `frameflow watch [ID...]`: follows jobs until they finish, from the server's push
+/// (`GET /events`), or by polling when the server has none.
 struct WatchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "watch",
         abstract: "Follow your jobs' progress until they finish (default: every queued or processing job).",
-        discussion: "Exit status 5 when a watched job ends FAILED or CANCELLED.")
+        discussion: """
+            Changes arrive as the server pushes them (GET /events); when the server has no push, or it \
+            breaks off and cannot be reopened, watch polls every --interval seconds instead. \
+            Exit status 5 when a watched job ends FAILED or CANCELLED.
+            """)
 
     @Argument(help: "Video ids (default: all your unfinished videos).") var ids: [String] = []
     @OptionGroup var client: ClientOptions
-    @Option(help: "Seconds between checks.") var interval: Double = 1
+    @Option(help: "Seconds between checks when polling.") var interval: Double = 1
+    @Flag(help: "Poll every --interval seconds instead of following the server's push.") var poll = false
 
     func run() async throws {
         try await runClient {
@@ -267,45 +273,121 @@ struct WatchCommand: AsyncParsableCommand {
                     return 0
                 }
             }
-            let outcomes = try await JobWatcher(api: api, interval: interval, json: client.json).wait(for: watched)
+            let outcomes = try await JobWatcher(api: api, interval: interval, json: client.json, push: !poll).wait(for: watched)
             return outcomes.values.allSatisfy { $0.status == "COMPLETED" } ? 0 : APIFailure.Exit.jobFailed
         }
     }
 }
 
-/// Polls videos until each is finished, printing a line whenever one changes (JSON lines with `--json`).
+/// Follows videos until each is finished, printing a line whenever one changes (JSON lines with
+/// `--json`).
+///
+/// With `push`, it subscribes to `GET /events` and reads each video once (the stream carries
+/// changes, not the state before it opened), then prints the `job` events of watched videos and
+/// reads them all again on `reset` (a gap the server could not replay). A stream that ends is
+/// reopened from its last event id; when the server has no push (the stream cannot be opened) or
+/// it keeps ending without delivering, the watcher says so on stderr and polls every `interval`.
 struct JobWatcher {
     let api: UserClient
     let interval: Double
     let json: Bool
     /// Print nothing (the caller prints a summary, e.g. `upload --wait --json`).
     var quiet = false
+    var push = true
 
-    func wait(for ids: [String]) async throws -> [String: Video] {
+    /// What has been printed and which videos are done.
+    struct Progress {
+        let ids: Set<String>
         var last: [String: String] = [:]
         var finished: [String: Video] = [:]
-        while finished.count < Set(ids).count {
-            for id in Set(ids) where finished[id] == nil {
-                let answer = try await api.video(id)
-                let v = answer.value
-                let line = "\(v.status) \(Int(v.progress * 100))%"
-                if last[id] != line, !quiet {
-                    last[id] = line
-                    if json {
-                        if let data = try? JSONSerialization.jsonObject(with: answer.body),
-                           let compact = try? JSONSerialization.data(withJSONObject: data, options: [.sortedKeys]) {
-                            say(String(decoding: compact, as: UTF8.self))
+        var done: Bool { finished.count >= ids.count }
+
+        /// The line to print for this state of `v` (nil: unchanged, or not watched).
+        mutating func observe(_ v: Video, body: Data, json: Bool) -> String? {
+            let id = v.lowercasedID
+            guard ids.contains(id), finished[id] == nil else { return nil }
+            if v.isFinished { finished[id] = v }
+            let key = "\(v.status) \(Int(v.progress * 100))%"
+            guard last[id] != key else { return nil }
+            last[id] = key
+            if json {
+                guard let object = try? JSONSerialization.jsonObject(with: body),
+                      let compact = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return nil }
+                return String(decoding: compact, as: UTF8.self)
+            }
+            let error = v.errorCode.map { " \($0): \(v.errorMessage ?? "")" } ?? ""
+            return "\(v.lowercasedID) \(v.originalFilename): \(v.status) \(Int(v.progress * 100))% (\(v.frameCount) frames)\(error)"
+        }
+    }
+
+    func wait(for ids: [String]) async throws -> [String: Video] {
+        var progress = Progress(ids: Set(ids.map { $0.lowercased() }))
+        var push = self.push
+        var lastEventID: String?
+        // Streams in a row that ended before delivering anything.
+        var barren = 0
+        while !progress.done {
+            guard push else {
+                try await pollOnce(&progress)
+                if !progress.done { try await Task.sleep(for: .milliseconds(Int64(interval * 1000))) }
+                continue
+            }
+            // Errors of the stream (it cannot be opened, or it broke) decide push or polling;
+            // errors of reading the videos are the command's, as when polling.
+            var opened = false, delivered = false
+            var readError: (any Error)?
+            do {
+                try await api.withEvents(lastEventID: lastEventID) { events in
+                    opened = true
+                    // The stream carries changes only: read the state now that no change can be missed.
+                    do { try await pollOnce(&progress) } catch { readError = error; return }
+                    if progress.done { return }
+                    for try await event in events {
+                        lastEventID = event.lastEventID ?? lastEventID
+                        delivered = true
+                        switch event.name {
+                        case "job":
+                            let body = Data(event.data.utf8)
+                            if let video = try? Video(json: body) { show(progress.observe(video, body: body, json: json)) }
+                        case "reset":
+                            do { try await pollOnce(&progress) } catch { readError = error; return }
+                        default:
+                            break
                         }
-                    } else {
-                        let error = v.errorCode.map { " \($0): \(v.errorMessage ?? "")" } ?? ""
-                        say("\(v.lowercasedID) \(v.originalFilename): \(v.status) \(Int(v.progress * 100))% (\(v.frameCount) frames)\(error)")
+                        if progress.done { return }
                     }
                 }
-                if v.isFinished { finished[id] = v }
+            } catch where !opened {
+                note("server push unavailable (\(error)); polling every \(interval) s")
+                push = false
+                continue
+            } catch {
+                // The connection broke: reopened below, from the last event id.
             }
-            if finished.count < Set(ids).count { try await Task.sleep(for: .milliseconds(Int64(interval * 1000))) }
+            if let readError { throw readError }
+            barren = delivered ? 0 : barren + 1
+            if !progress.done, barren >= 3 {
+                note("server push keeps ending; polling every \(interval) s")
+                push = false
+            }
         }
-        return finished
+        return progress.finished
+    }
+
+    func pollOnce(_ progress: inout Progress) async throws {
+        for id in progress.ids.sorted() where progress.finished[id] == nil {
+            let answer = try await api.video(id)
+            show(progress.observe(answer.value, body: answer.body, json: json))
+        }
+    }
+
+    func show(_ line: String?) {
+        if let line, !quiet { say(line) }
+    }
+
+    /// How the watcher follows the jobs is not output: stderr, so `--json` stays clean.
+    func note(_ text: String) {
+        if !quiet { FileHandle.standardError.write(Data("frameflow: \(text)\n".utf8)) }
     }
 }
 

@@ -47,6 +47,43 @@ struct LoginThrottleTests {
         }
     }
 
+    /// `POST /auth/refresh` draws on the client address's budget like login (refresh tokens name no
+    /// account until looked up): once it is spent, even a valid refresh token is answered 429
+    /// RATE_LIMITED as a problem document with `Retry-After`, before the token is looked at.
+    @Test func refreshIsThrottledPerAddressWithRetryAfter() async throws {
+        try await Harness.run(configure: { $0.loginLimitPerAddress = RateLimit(attempts: 5, per: .seconds(600)) }) { h, client in
+            let credentials = Harness.body(["email": "rita@example.com", "password": Harness.password])
+            #expect(try await client.execute(uri: "/auth/register", method: .post, headers: h.json, body: credentials).status == .created)
+            let login = try await client.execute(uri: "/auth/login", method: .post, headers: h.json, body: credentials)
+            #expect(login.status == .ok)
+            func refresh(_ token: String) async throws -> TestResponse {
+                try await client.execute(uri: "/auth/refresh", method: .post, headers: h.json, body: Harness.body(["refreshToken": token]))
+            }
+            struct Pair: Decodable { var refreshToken: String }
+            let rotated = try await refresh(try login.decode(Pair.self).refreshToken)
+            #expect(rotated.status == .ok, "attempt 3 of 5")
+            let valid = try rotated.decode(Pair.self).refreshToken
+            #expect(try await refresh("guess-1").status == .unauthorized)
+            #expect(try await refresh("guess-2").status == .unauthorized, "attempt 5 of 5")
+            let limited = try await refresh(valid)
+            #expect(limited.status == .tooManyRequests)
+            #expect(limited.headers[.contentType] == "application/problem+json")
+            #expect(limited.problemCode == "RATE_LIMITED")
+            struct Problem: Decodable { var status: Int; var detail: String }
+            let problem = try limited.decode(Problem.self)
+            #expect(problem.status == 429)
+            #expect(problem.detail.contains("try again later"))
+            let retry = try #require(limited.headers[.retryAfter].flatMap(Int.init), "Retry-After in whole seconds")
+            #expect((1...120).contains(retry), "one attempt back after 600/5 s, got \(retry)")
+            // The refusal came before the token was used: it was not rotated away.
+            let rows = try await h.db.withConnection { conn in
+                try conn.query("SELECT count(*) AS n FROM refresh_tokens WHERE token_hash = $1 AND replaced_by IS NULL AND revoked_at IS NULL",
+                               RefreshTokens.hash(valid)).first!.int("n")
+            }
+            #expect(rows == 1)
+        }
+    }
+
     /// With one bcrypt at a time and no waiting room, a burst is answered 503 at once instead of queueing.
     @Test func excessBcryptWorkIsRefusedQuickly() async throws {
         try await Harness.run(configure: { $0.bcryptConcurrency = 1; $0.bcryptQueue = 0; $0.bcryptCost = 10 }) { h, client in

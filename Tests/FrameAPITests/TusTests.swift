@@ -185,6 +185,10 @@ struct TusTests {
             let badExtension = try await create(h, client, token: token, length: 10, metadata: ["filename": "notes.txt"])
             #expect(badExtension.status == .unsupportedMediaType)
             #expect(badExtension.problemCode == "UNSUPPORTED_EXTENSION")
+            // The same rule and words as a multipart upload (one check for both).
+            let noExtension = try await create(h, client, token: token, length: 10, metadata: ["filename": "README"])
+            #expect(noExtension.status == .unsupportedMediaType)
+            #expect(String(buffer: noExtension.body).contains("'README' has no file extension"), "\(String(buffer: noExtension.body))")
             let noName = try await create(h, client, token: token, length: 10, metadata: [:])
             #expect(noName.status == .unprocessableContent)
             let badOption = try await create(h, client, token: token, length: 10, metadata: ["filename": "a.mp4", "fps": "0"])

@@ -76,10 +76,13 @@ struct UploadTests {
     @Test func disallowedExtensionIsRefusedBeforeWriting() async throws {
         try await Harness.run { h, client in
             let (token, _) = try await h.user(client)
-            for name in ["notes.txt", "noextension", "clip.mp4.exe"] {
+            for (name, says) in [("notes.txt", "'.txt' files are not accepted"), ("noextension", "'noextension' has no file extension"),
+                                 ("clip.mp4.exe", "'.exe' files are not accepted")] {
                 let response = try await h.upload(client, token: token, files: [(name, [1, 2, 3])])
                 #expect(response.status == .unsupportedMediaType, "\(name)")
                 #expect(response.problemCode == "UNSUPPORTED_EXTENSION")
+                // The detail names what is wrong (a name without an extension was "'.' files" once).
+                #expect(String(buffer: response.body).contains(says), "\(String(buffer: response.body))")
             }
             #expect(h.uploadedFiles().isEmpty)
             // Case-insensitive both ways: the allowed list has "MOV", the file says ".mov".

@@ -61,6 +61,10 @@ struct WebSessionTests {
             #expect(setCookie.contains("SameSite=Strict"))
             #expect(setCookie.contains("Path=/"))
             #expect(session.user?.email == "web@example.com")
+            // Ids are lower-case in this body too (RFC 9562), like everywhere else.
+            let userID = try #require(session.user?.id)
+            let document = try await client.execute(uri: "/auth/session", method: .get, headers: [.cookie: cookie])
+            #expect(String(buffer: document.body).contains("\"\(userID.uuidString.lowercased())\""), "\(String(buffer: document.body))")
 
             // A reload: the cookie alone gives the session back, with the same CSRF token.
             let again = try await client.execute(uri: "/auth/session", method: .get, headers: [.cookie: cookie])

@@ -45,6 +45,12 @@ ensure_deps() {
     python3 -m pip install -q playwright >/dev/null 2>&1 \
       || echo "warning: cannot install playwright; scripts/webtest will fail" >&2
   fi
+  # scripts/contracttest validates openapi.yaml and tests the live API against it.
+  if ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v schemathesis >/dev/null 2>&1; then
+    ff_log "installing openapi-spec-validator and schemathesis (API contract test)"
+    python3 -m pip install -q openapi-spec-validator schemathesis >/dev/null 2>&1 \
+      || echo "warning: cannot install openapi-spec-validator/schemathesis; scripts/contracttest will fail" >&2
+  fi
   if ! command -v swift >/dev/null 2>&1; then
     if [[ -x /opt/swift/usr/bin/swift ]]; then
       export PATH="/opt/swift/usr/bin:$PATH"

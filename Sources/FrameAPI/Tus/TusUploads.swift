@@ -47,11 +47,7 @@ struct TusUploads: Sendable {
         guard let name = (metadata["filename"] ?? metadata["name"]).map(UploadReceiver.basename), !name.isEmpty else {
             throw APIError.validation("Upload-Metadata needs the file's name: 'filename <base64 name>'")
         }
-        let ext = (name as NSString).pathExtension.lowercased()
-        guard !ext.isEmpty, configuration.allowedExtensions.contains(ext) else {
-            throw APIError(.unsupportedMediaType, .unsupportedExtension,
-                           "'.\(ext)' files are not accepted; allowed: \(configuration.allowedExtensions.sorted().joined(separator: ", "))")
-        }
+        let ext = try configuration.checkExtension(of: name)
         var options = FormOptions(defaults: JobOptions(rate: configuration.defaultRate, output: configuration.defaultOutput))
         for (key, value) in metadata where FormOptions.fieldNames.contains(key) {
             try options.set(key, value)

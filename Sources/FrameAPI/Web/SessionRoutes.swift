@@ -18,7 +18,7 @@ struct SessionRoutes {
     let adminToken: String?
 
     struct LoginRequest: Decodable { var email: String?; var password: String?; var adminToken: String? }
-    struct SessionUser: Codable { var id: UUID; var email: String; var name: String; var role: String }
+    struct SessionUser: Codable { @LowercaseID var id: UUID; var email: String; var name: String; var role: String }
     struct SessionResponse: ResponseEncodable { var user: SessionUser?; var `operator`: Bool; var csrfToken: String; var expiresIn: Int }
 
     func register(_ group: RouterGroup<APIRequestContext>) {

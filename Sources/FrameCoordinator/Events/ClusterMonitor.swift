@@ -26,7 +26,7 @@ public final class ClusterMonitor: Service, Sendable {
     struct EventView: Codable, Sendable {
         var id: Int64
         var at: Date
-        var job: UUID
+        @LowercaseID var job: UUID
         var kind: String
         var segment: UInt32?
         var node: String?

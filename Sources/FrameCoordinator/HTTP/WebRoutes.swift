@@ -6,14 +6,17 @@ import NIOCore
 
 /// The web app on the coordinator's HTTP listener: the static files at `/` and `/web/...`,
 /// the API's cookie session, thumbnails and the user's event stream, and for operators
-/// `GET /admin/events` (cluster samples, server push) and `GET /admin/cluster` (the snapshot).
+/// `GET /admin/events` (cluster samples, server push) and `GET /admin/cluster` (the snapshot);
+/// and the API's contract at `/openapi.yaml` and `/openapi.json`.
 struct WebRoutes: Sendable {
     let events: EventStreamResponder
     let monitor: ClusterMonitor?
     let assets: WebAssets
+    var contract: APIContract? = nil
 
     func add(to router: Router<APIRequestContext>, admin: RouterGroup<APIRequestContext>, api: FrameAPIServer?, adminToken: String?) {
         assets.addRoutes(to: router)
+        contract?.addRoutes(to: router)
         api?.addWebRoutes(to: router, adminToken: adminToken, events: events)
         let monitor = self.monitor
         admin.get("cluster") { _, _ -> Response in
