@@ -156,6 +156,16 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        /// S3-compatible object storage: AWS Signature Version 4 and a small S3 client over SwiftNIO.
+        .target(name: "FrameObjectStore", dependencies: [
+            "FrameCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         /// HTTP client for the API (used by the `frameflow` CLI).
         .target(name: "FrameClient", dependencies: ["FrameCore", .product(name: "Crypto", package: "swift-crypto")]),
 
@@ -249,6 +259,12 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "FrameNotifyTests", dependencies: ["FrameNotify"]),
+        .testTarget(name: "FrameObjectStoreTests", dependencies: [
+            "FrameObjectStore", "FrameCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient", "FrameTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
