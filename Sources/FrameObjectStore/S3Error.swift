@@ -7,7 +7,7 @@ import FrameCore
 /// error code (`AccessDenied`, `NoSuchBucket`, `SignatureDoesNotMatch`, ...) and maps to
 /// `OBJECT_STORE_REJECTED`. `notFound` is a missing key or upload (404), which callers usually
 /// treat as an answer rather than a failure.
-public enum S3Error: Error, Sendable, Equatable, CustomStringConvertible {
+public enum S3Error: Error, Sendable, Equatable, CustomStringConvertible, CodedError {
     case unavailable(String)
     case rejected(status: Int, code: String, message: String)
     case notFound(code: String, key: String)
@@ -20,6 +20,9 @@ public enum S3Error: Error, Sendable, Equatable, CustomStringConvertible {
         case .notFound: .notFound
         }
     }
+
+    public var code: ErrorCode { errorCode }
+    public var message: String { description }
 
     public var description: String {
         switch self {
