@@ -38,18 +38,7 @@ struct ArchiveResponder {
         case .stream(let size, let read):
             return try await respond(job: job, size: size, request: request, context: context) { range in
                 ResponseBody(contentLength: range.count) { writer in
-                    // The writer is inout: hand the pieces over through a channel-free box, in order.
-                    let pieces = AsyncThrowingStream<ByteBuffer, any Error>.makeStream(bufferingPolicy: .bufferingNewest(4))
-                    async let produced: Void = {
-                        do {
-                            try await read(range) { piece in pieces.continuation.yield(piece) }
-                            pieces.continuation.finish()
-                        } catch {
-                            pieces.continuation.finish(throwing: error)
-                        }
-                    }()
-                    for try await piece in pieces.stream { try await writer.write(piece) }
-                    try await produced
+                    try await read(range) { piece in try await writer.write(piece) }
                     try await writer.finish(nil)
                 }
             }

@@ -26,8 +26,9 @@ public enum ArchiveLocation: Sendable {
     case file(path: String, size: Int)
     /// Somewhere the client fetches itself (a presigned object-store URL): answered with a redirect.
     case redirect(URL)
-    /// Streamed through this process: `read` hands the bytes of an inclusive range to `sink` in order.
-    case stream(size: Int, read: @Sendable (_ range: ClosedRange<Int>, _ sink: @Sendable (ByteBuffer) async throws -> Void) async throws -> Void)
+    /// Streamed through this process: `read` hands the bytes of an inclusive range to `sink` in order,
+    /// waiting for each `sink` call (the client's pace is the store's pace: nothing piles up).
+    case stream(size: Int, read: @Sendable (_ range: ClosedRange<Int>, _ sink: (ByteBuffer) async throws -> Void) async throws -> Void)
     /// Not there (expired, or never published).
     case missing
 }
