@@ -20,7 +20,10 @@
 # Every function returns non-zero with a message on stderr rather than exiting: the caller sourced
 # us and owns the shell.
 
-FRAMEFLOW_OBJECTSTORE_PACKAGES=(swift-proxy swift-object swift-container swift-account memcached)
+# The list lives in scripts/lib/deps.sh; this default keeps the file usable on its own.
+if [ -z "${FRAMEFLOW_OBJECTSTORE_PACKAGES+x}" ]; then
+    FRAMEFLOW_OBJECTSTORE_PACKAGES=(swift-proxy swift-object swift-container swift-account memcached)
+fi
 
 os_install_if_missing() {
     local missing=() pkg
