@@ -8,6 +8,9 @@
 #
 #   os_install_if_missing      # apt-get install the Swift servers and memcached when missing
 #   os_start DIR PORT          # configure (once) + start; exports FRAMEFLOW_S3_URL and the keys
+#                              # (PORT and the next four are used: pick them below the ephemeral
+#                              # range, /proc/sys/net/ipv4/ip_local_port_range, or an outgoing
+#                              # connection may hold one and the servers cannot bind)
 #   os_stop DIR                # stop every server started from DIR; no-op when none runs
 #   os_status DIR              # exit 0 if the proxy started from DIR answers /healthcheck
 #
