@@ -122,6 +122,7 @@ let package = Package(
         /// The coordinator service: HTTP API, node sessions, scheduler.
         .target(name: "FrameCoordinator", dependencies: [
             "FrameCore", "FrameWire", "FrameSession", "FrameCluster", "FrameStore", "FrameMedia", "FrameArchive", "FrameAPI", "FrameNotify", "FrameWeb",
+            "FrameObjectStore",
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -150,6 +151,16 @@ let package = Package(
         ]),
         /// Job notifications: a small SMTP client and a signed-webhook HTTP/1.1 client over SwiftNIO.
         .target(name: "FrameNotify", dependencies: [
+            "FrameCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        /// S3-compatible object storage: AWS Signature Version 4 and a small S3 client over SwiftNIO.
+        .target(name: "FrameObjectStore", dependencies: [
             "FrameCore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -235,7 +246,7 @@ let package = Package(
         /// Helpers shared by the test targets: child processes, fixtures, per-test databases.
         .target(name: "FrameTestSupport", path: "Tests/Support"),
         .testTarget(name: "FrameCoordinatorTests", dependencies: [
-            "FrameTestSupport",
+            "FrameTestSupport", "FrameObjectStore",
             "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameExtract", "FrameAPI", "FrameNotify", "FrameSession",
             "FrameWeb",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -243,6 +254,8 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         /// The node agent's pieces (connection state machine, lease runner, decoder pool).
@@ -260,6 +273,12 @@ let package = Package(
         .testTarget(name: "FrameNotifyTests", dependencies: ["FrameNotify"]),
         /// The client's value types (the server-sent events parser).
         .testTarget(name: "FrameClientTests", dependencies: ["FrameClient"]),
+        .testTarget(name: "FrameObjectStoreTests", dependencies: [
+            "FrameObjectStore", "FrameCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], exclude: ["Fixtures"]),
         .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient", "FrameTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -111,7 +111,8 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
         case .methodNotAllowed: .methodNotAllowed
         case .requestTimeout: .requestTimeout
         case .headersTooLarge: .requestHeaderFieldsTooLarge
-        case .databaseUnavailable, .shuttingDown, .serverBusy: .serviceUnavailable
+        case .databaseUnavailable, .shuttingDown, .serverBusy, .objectStoreUnavailable: .serviceUnavailable
+        case .objectStoreRejected: .badGateway
         default: .internalServerError
         }
     }

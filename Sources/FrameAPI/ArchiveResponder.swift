@@ -3,25 +3,46 @@ import Foundation
 import Hummingbird
 import NIOPosix
 
-/// Answers a download of a job's ZIP from `results/<id>.zip`, streamed from
-/// disk in chunks (never loaded whole), with single-range support.
+/// Answers a download of a job's ZIP from wherever the ``ArchiveStore`` keeps it: streamed from
+/// disk in chunks (never loaded whole) with single-range support, a redirect to a presigned
+/// object-store URL (which honours Range itself), or streamed through from the object store.
 ///
 /// Shared by the authenticated `/videos/{id}/download` and the signed
 /// `/downloads/{id}` link so both behave byte for byte the same.
 struct ArchiveResponder {
-    let resultsDirectory: URL
+    let store: any ArchiveStore
     let fileIO: FileIO
 
-    /// 409 before COMPLETED, 410 once EXPIRED; otherwise the archive (200 or 206) or 416.
+    /// 409 before COMPLETED, 410 once EXPIRED; otherwise the archive (200 or 206, or a 302 to the
+    /// object store) or 416.
     func respond(job: JobRecord, request: Request, context: APIRequestContext) async throws -> Response {
         try checkAvailable(job)
-        let path = resultsDirectory.appendingPathComponent("\(job.id.uuidString.lowercased()).zip").path
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let size = (attributes[.size] as? NSNumber)?.intValue
-        else {
-            throw APIError(.gone, .invalidJobState, "the archive of this video is no longer available")
+        let location: ArchiveLocation
+        do {
+            location = try await store.locate(job: job.id, downloadName: Self.fileName(for: job.originalFilename))
+        } catch {
+            throw APIError.from(error)
         }
-        return try await respond(job: job, path: path, size: size, request: request, context: context)
+        switch location {
+        case .missing:
+            throw APIError(.gone, .invalidJobState, "the archive of this video is no longer available")
+        case .redirect(let url):
+            var headers = HTTPFields()
+            headers[.location] = url.absoluteString
+            headers[.cacheControl] = "no-store"
+            return Response(status: .found, headers: headers)
+        case .file(let path, let size):
+            return try await respond(job: job, size: size, request: request, context: context) { range in
+                try await fileIO.loadFile(path: path, range: range, context: context)
+            }
+        case .stream(let size, let read):
+            return try await respond(job: job, size: size, request: request, context: context) { range in
+                ResponseBody(contentLength: range.count) { writer in
+                    try await read(range) { piece in try await writer.write(piece) }
+                    try await writer.finish(nil)
+                }
+            }
+        }
     }
 
     /// 409 before COMPLETED, 410 once EXPIRED (checked before a download is counted).
@@ -36,7 +57,9 @@ struct ArchiveResponder {
         }
     }
 
-    private func respond(job: JobRecord, path: String, size: Int, request: Request, context: APIRequestContext) async throws -> Response {
+    private func respond(
+        job: JobRecord, size: Int, request: Request, context: APIRequestContext, body: (ClosedRange<Int>) async throws -> ResponseBody
+    ) async throws -> Response {
         var headers = HTTPFields()
         headers[.contentType] = "application/zip"
         headers[.acceptRanges] = "bytes"
@@ -52,14 +75,18 @@ struct ArchiveResponder {
             return Response(status: response.status, headers: problemHeaders, body: response.body)
         case .whole:
             headers[.contentLength] = String(size)
-            let body = size == 0 ? ResponseBody() : try await fileIO.loadFile(path: path, range: 0...(size - 1), context: context)
-            return Response(status: .ok, headers: headers, body: body)
+            return Response(status: .ok, headers: headers, body: size == 0 ? ResponseBody() : try await body(0...(size - 1)))
         case .partial(let range):
             headers[.contentLength] = String(range.count)
             headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
-            let body = try await fileIO.loadFile(path: path, range: range, context: context)
-            return Response(status: .partialContent, headers: headers, body: body)
+            return Response(status: .partialContent, headers: headers, body: try await body(range))
         }
+    }
+
+    /// `<stem>-frames.zip`, the name a download is saved under.
+    static func fileName(for originalFilename: String) -> String {
+        let stem = (originalFilename as NSString).deletingPathExtension
+        return (stem.isEmpty ? "video" : stem) + "-frames.zip"
     }
 
     /// `attachment; filename="<stem>-frames.zip"`, with characters that would break the quoted string replaced,

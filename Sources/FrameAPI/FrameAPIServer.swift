@@ -31,6 +31,7 @@ public struct FrameAPIServer: Sendable {
     let uploads: UploadLedger
     let ingestor: any VideoIngestor
     let canceller: any JobCanceller
+    let archiveStore: any ArchiveStore
     let threadPool: NIOThreadPool
     let logger: Logger
     /// Resumable (tus) uploads: `/uploads`, and the expiry sweep.
@@ -38,7 +39,8 @@ public struct FrameAPIServer: Sendable {
 
     public init(
         configuration: APIConfiguration, database: Database, ingestor: any VideoIngestor,
-        canceller: any JobCanceller, logger: Logger, threadPool: NIOThreadPool = .singleton
+        canceller: any JobCanceller, logger: Logger, threadPool: NIOThreadPool = .singleton,
+        archives: (any ArchiveStore)? = nil
     ) async {
         var configuration = configuration
         if configuration.jwtSecret == nil {
@@ -60,6 +62,7 @@ public struct FrameAPIServer: Sendable {
         uploads = UploadLedger()
         self.ingestor = ingestor
         self.canceller = canceller
+        self.archiveStore = archives ?? DirectoryArchiveStore(resultsDirectory: configuration.resultsDirectory)
         self.threadPool = threadPool
         self.logger = logger
         tus = TusUploads(
@@ -83,7 +86,7 @@ public struct FrameAPIServer: Sendable {
         let videoRoutes = VideoRoutes(
             jobs: jobs, ingestor: ingestor, canceller: canceller, receiver: receiver, ledger: uploads,
             quota: configuration.quota,
-            archives: ArchiveResponder(resultsDirectory: configuration.resultsDirectory, fileIO: FileIO(threadPool: threadPool)),
+            archives: ArchiveResponder(store: archiveStore, fileIO: FileIO(threadPool: threadPool)),
             links: links, publicBaseURL: configuration.publicBaseURL,
             gate: DownloadGate(audit: audit, limit: configuration.downloadsPerWindow, window: configuration.downloadWindow),
             logger: logger)

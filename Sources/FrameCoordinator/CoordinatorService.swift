@@ -41,8 +41,9 @@ public struct CoordinatorService: Sendable {
     private let ready: @Sendable () async -> Bool
 
     /// A coordinator that schedules jobs stored in `database`.
-    public init(config: CoordinatorConfig, database: Database, logger: Logger) {
+    public init(config: CoordinatorConfig, database: Database, logger: Logger, archives: (any ArchiveStore)? = nil) {
         let layout = StorageLayout(uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
+        let archives = archives ?? DirectoryArchiveStore(resultsDirectory: config.resultsDirectory)
         let metrics = CoordinatorMetrics()
         let events = EventHub()
         let feed = JobChangeFeed(hub: events, database: database, logger: logger)
@@ -50,7 +51,7 @@ public struct CoordinatorService: Sendable {
             database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
             resumeGrace: config.leaseResumeGrace,
             progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor),
-            logger: logger, metrics: metrics, observer: feed)
+            logger: logger, metrics: metrics, observer: feed, archives: archives)
         let jobs = JobStore(database: database)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
@@ -58,7 +59,7 @@ public struct CoordinatorService: Sendable {
                 database: database, segmentSeconds: config.segmentSeconds, maxAttempts: config.maxAttempts,
                 maxNodeLosses: config.maxNodeLosses, metrics: metrics,
                 onNewJob: { await scheduler.jobArrived() }),
-            sweeper: RetentionSweeper(database: database, layout: layout, logger: logger),
+            sweeper: RetentionSweeper(database: database, layout: layout, logger: logger, archives: archives),
             recovery: StorageRecovery(database: database, layout: layout, logger: logger),
             layout: layout, logger: logger, metrics: metrics, jobCounts: { try await jobs.statusCounts() },
             notifier: NotificationDispatcher(database: database, config: config.notifications, logger: logger),

@@ -61,6 +61,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
     case checksumMismatch = 314
     case tooManyUploads = 315
     case uploadExpired = 316
+    case objectStoreUnavailable = 317
+    case objectStoreRejected = 318
 
     // 400-499: API, auth and configuration
     case validationFailed = 400
@@ -128,6 +130,8 @@ public enum ErrorCode: UInt16, Sendable, CaseIterable, Codable {
         case .checksumMismatch: "CHECKSUM_MISMATCH"
         case .tooManyUploads: "TOO_MANY_UPLOADS"
         case .uploadExpired: "UPLOAD_EXPIRED"
+        case .objectStoreUnavailable: "OBJECT_STORE_UNAVAILABLE"
+        case .objectStoreRejected: "OBJECT_STORE_REJECTED"
         case .validationFailed: "VALIDATION_FAILED"
         case .unauthorized: "UNAUTHORIZED"
         case .malformedRequest: "MALFORMED_REQUEST"

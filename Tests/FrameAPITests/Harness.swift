@@ -25,6 +25,7 @@ struct Harness: Sendable {
         _ setup: TestingSetup = .router, ingest: Ingest = .plan, maxUploadBytes: Int64 = 64 * 1024 * 1024,
         idleTimeout: Duration? = FrameAPIServer.defaultIdleTimeout, bodyTimeout: Duration? = FrameAPIServer.defaultBodyTimeout,
         configure: @escaping @Sendable (inout APIConfiguration) -> Void = { _ in },
+        archives: (any ArchiveStore)? = nil,
         _ body: @escaping @Sendable (Harness, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await TestDatabase.withFresh { db in
@@ -47,7 +48,7 @@ struct Harness: Sendable {
             configure(&config)
             let api = await FrameAPIServer(
                 configuration: config, database: db, ingestor: ingestor, canceller: StoreCanceller(jobs: jobs),
-                logger: TestDatabase.logger)
+                logger: TestDatabase.logger, archives: archives)
             let router = api.makeRouter()
             router.group("admin").add(middleware: api.adminMiddleware(adminToken: "admin-token"))
                 .get("ping") { _, _ in "pong" }

@@ -9,6 +9,11 @@ FRAMEFLOW_APT_PACKAGES=(
   unzip python3 bc chromium
 )
 
+# Only the tests need these: OpenStack Swift with its s3api middleware, the real S3-compatible server
+# the object-storage tests run against (scripts/lib/objectstore.sh starts it; scripts/test installs
+# them when missing). The quickstart never needs them.
+FRAMEFLOW_OBJECTSTORE_PACKAGES=(swift-proxy swift-object swift-container swift-account memcached)
+
 ff_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 ensure_deps() {

@@ -191,6 +191,7 @@ public struct ClusterConfig: Sendable {
         coordinator.corsAllowedOrigins = api.origins
         coordinator.downloadsPerMinute = api.downloadsPerMinute
         coordinator.refreshTokenTTL = api.refreshTTL
+        coordinator.objectStorage = try ObjectStorageConfig.parse(s)
 
         let slots = s.int("node.slots")
         guard slots >= 0, slots <= 256 else {

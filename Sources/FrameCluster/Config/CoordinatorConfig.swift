@@ -71,6 +71,8 @@ public struct CoordinatorConfig: Sendable {
     /// ZIP downloads per user per minute; 0: unlimited.
     public var downloadsPerMinute = 10
     public var refreshTokenTTL: Duration = .seconds(30 * 24 * 3600)
+    /// `storage.kind: s3`: archives in an S3-compatible bucket; nil (`local`): in `resultsDirectory`.
+    public var objectStorage: ObjectStorageConfig?
 }
 
 /// Who hears about finished jobs (`coordinator.notifications`): e-mail to the

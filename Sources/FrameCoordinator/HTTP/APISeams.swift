@@ -37,7 +37,8 @@ extension CoordinatorService {
     /// Without `jwt_secret` the secret is read from (or generated into) `jwt_secret_file`, so tokens and
     /// signed links survive a restart; a bad file throws its ``ConfigError``.
     public static func withAPI(config: CoordinatorConfig, database: Database, logger: Logger) async throws -> CoordinatorService {
-        let base = CoordinatorService(config: config, database: database, logger: logger)
+        let archives = try archiveStore(for: config, logger: logger)
+        let base = CoordinatorService(config: config, database: database, logger: logger, archives: archives)
         guard let scheduler = base.scheduler, let ingestor = base.ingestor else { return base }
         var apiConfig = APIConfiguration(config)
         if apiConfig.jwtSecret == nil {
@@ -48,7 +49,7 @@ extension CoordinatorService {
         let publishing = PublishingIngestor(base: ingestor, feed: base.jobFeed)
         let api = await FrameAPIServer(
             configuration: apiConfig, database: database, ingestor: publishing,
-            canceller: SchedulerCanceller(scheduler: scheduler), logger: logger)
+            canceller: SchedulerCanceller(scheduler: scheduler), logger: logger, archives: archives)
         return CoordinatorService(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
             ingestor: ingestor, sweeper: base.sweeper, recovery: base.recovery, layout: base.layout, logger: logger, api: api,
@@ -67,5 +68,17 @@ struct PublishingIngestor: VideoIngestor {
         let job = try await base.ingest(upload, owner: owner, options: options)
         feed?.changed(job.id)
         return job
+    }
+}
+
+extension CoordinatorService {
+    /// The archive store `coordinator.storage` names: the results directory (`kind: local`, the
+    /// default) or an S3-compatible bucket (`kind: s3`). Logs which, never the secret.
+    public static func archiveStore(for config: CoordinatorConfig, logger: Logger) throws -> any ArchiveStore {
+        guard let objectStorage = config.objectStorage else {
+            return DirectoryArchiveStore(resultsDirectory: config.resultsDirectory)
+        }
+        logger.info("archives are kept in the object store", metadata: ["storage": "\(objectStorage)"])
+        return try S3ArchiveStore(config: objectStorage, resultsDirectory: config.resultsDirectory, logger: logger)
     }
 }

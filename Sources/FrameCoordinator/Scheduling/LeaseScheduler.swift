@@ -1,3 +1,5 @@
+import FrameAPI
+import FrameObjectStore
 import FrameCluster
 import FrameCore
 import FrameStore
@@ -47,6 +49,8 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private let leases: LeaseStore
     private let jobs: JobStore
     private let layout: StorageLayout
+    /// Where an assembled ZIP is made durable before the job is COMPLETED (the disk, or a bucket).
+    private let archives: any ArchiveStore
     private let retention: TimeInterval
     private let logger: Logger
     private var book: Book
@@ -74,8 +78,9 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         resumeGrace: Duration = .zero, progressDeadline: ProgressDeadline = ProgressDeadline(),
         logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
         renewInterval: Duration = .milliseconds(250), tickInterval: Duration = .seconds(1),
-        observer: (any JobChangeObserver)? = nil
+        observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil
     ) {
+        self.archives = archives ?? DirectoryArchiveStore(resultsDirectory: layout.results)
         self.book = Book(progressDeadline: progressDeadline, resumeGrace: resumeGrace)
         self.reader = SourceReader(threadPool: threadPool)
         self.threadPool = threadPool
@@ -660,7 +665,11 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             let zip = try await threadPool.runIfActive {
                 FileManager.default.fileExists(atPath: existing.path) ? existing : try assembler.assemble(job: job, segments: segments)
             }
+            // COMPLETED only once the archive is where downloads will find it (for a bucket: the
+            // multipart upload completed); the local ZIP stays until then, so a retry re-publishes it.
+            try await archives.publish(job: jobID, file: zip)
             _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
+            await archives.released(job: jobID)
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
                 "assembly_ms": "\((ContinuousClock.now - started).milliseconds)",
@@ -671,6 +680,12 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             // Not the job's fault: the periodic check assembles it once the database is back.
             logger.warning("assembly postponed: database unavailable", metadata: [
                 "job": "\(jobID.lowercased)", "error": "\(reason)",
+            ])
+        } catch let error as S3Error {
+            // Not the job's fault either (a store that is down, or refuses our credentials until an
+            // operator fixes them): the ZIP stays on disk and the periodic check publishes it again.
+            logger.warning("assembly postponed: the archive could not be stored", metadata: [
+                "job": "\(jobID.lowercased)", "code": "\(error.code.name)", "error": "\(error)",
             ])
         } catch {
             let failure = error.asFrameFlowError

@@ -1,3 +1,4 @@
+import FrameAPI
 import FrameStore
 import Foundation
 import Logging
@@ -11,11 +12,13 @@ import Logging
 public struct RetentionSweeper: Sendable {
     let jobs: JobStore
     let layout: StorageLayout
+    let archives: any ArchiveStore
     let logger: Logger
 
-    public init(database: Database, layout: StorageLayout, logger: Logger) {
+    public init(database: Database, layout: StorageLayout, logger: Logger, archives: (any ArchiveStore)? = nil) {
         self.jobs = JobStore(database: database)
         self.layout = layout
+        self.archives = archives ?? DirectoryArchiveStore(resultsDirectory: layout.results)
         self.logger = logger
     }
 
@@ -24,6 +27,15 @@ public struct RetentionSweeper: Sendable {
     public func sweep(limit: Int = 100) async throws -> [UUID] {
         var expired: [UUID] = []
         for id in try await jobs.dueForExpiry(limit: limit) {
+            do {
+                try await archives.delete(job: id)
+            } catch {
+                // The status stays: the next sweep tries again, so no EXPIRED job leaves its archive behind.
+                logger.warning("retention could not delete the archive; retried on the next sweep", metadata: [
+                    "job": "\(id.uuidString.lowercased())", "error": "\(error)",
+                ])
+                continue
+            }
             for url in [layout.uploadDirectory(id), layout.spoolDirectory(id), layout.result(id)] {
                 try? FileManager.default.removeItem(at: url)
             }

@@ -1,0 +1,107 @@
+import FrameAPI
+import FrameCluster
+import FrameObjectStore
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Finished archives in an S3-compatible bucket (`coordinator.storage.kind: s3`).
+///
+/// ``publish(job:file:)`` streams the assembled ZIP from disk into a multipart upload (one part in
+/// memory at a time, parts sized so a multi-GB archive fits in S3's 10,000), aborts the upload if
+/// anything fails, and returns only once CompleteMultipartUpload has; the local copy is removed
+/// after the job is recorded COMPLETED (``released(job:)``), so a crash in between re-publishes
+/// rather than losing the archive. Downloads are a redirect to a presigned GET valid for
+/// `linkLifetime` (the signed links' 15 minutes), or streamed through with ranged GETs.
+/// Retention deletes the object.
+public struct S3ArchiveStore: ArchiveStore {
+    public let client: S3Client
+    let resultsDirectory: URL
+    let partSize: Int
+    let downloads: ObjectStorageConfig.Downloads
+    let linkLifetime: Duration
+    let threadPool: NIOThreadPool
+    let logger: Logger
+
+    public init(
+        client: S3Client, resultsDirectory: URL, partSize: Int, downloads: ObjectStorageConfig.Downloads,
+        linkLifetime: Duration = .seconds(15 * 60), threadPool: NIOThreadPool = .singleton, logger: Logger
+    ) {
+        self.client = client
+        self.resultsDirectory = resultsDirectory
+        self.partSize = partSize
+        self.downloads = downloads
+        self.linkLifetime = linkLifetime
+        self.threadPool = threadPool
+        self.logger = logger
+    }
+
+    /// The client for `config`, its secret given only to the signer.
+    public init(config: ObjectStorageConfig, resultsDirectory: URL, logger: Logger) throws {
+        let client = try S3Client(
+            configuration: S3Configuration(
+                endpoint: config.endpoint, region: config.region, bucket: config.bucket, prefix: config.prefix,
+                pathStyle: config.pathStyle,
+                credentials: S3Credentials(accessKeyID: config.accessKeyID, secretAccessKey: config.secretAccessKey)),
+            logger: logger)
+        self.init(client: client, resultsDirectory: resultsDirectory, partSize: config.partSize, downloads: config.downloads, logger: logger)
+    }
+
+    /// `archives/<job>.zip` under the configured prefix.
+    public static func key(_ job: UUID) -> String { "archives/\(job.uuidString.lowercased()).zip" }
+
+    func localFile(_ job: UUID) -> URL { resultsDirectory.appendingPathComponent("\(job.uuidString.lowercased()).zip") }
+
+    public func publish(job: UUID, file: URL) async throws {
+        let started = ContinuousClock.now
+        let size = try await threadPool.runIfActive {
+            (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value ?? 0
+        }
+        var writer = S3MultipartWriter(client: client, key: Self.key(job), partSize: partSize, expectedSize: size, contentType: "application/zip")
+        let handle = try FileHandle(forReadingFrom: file)
+        defer { try? handle.close() }
+        do {
+            let chunk = writer.partSize
+            while true {
+                // Blocking reads stay on the thread pool, never on the cooperative pool.
+                let data = try await threadPool.runIfActive { try handle.read(upToCount: chunk) ?? Data() }
+                if data.isEmpty { break }
+                try await writer.write(ByteBuffer(bytes: data))
+            }
+            try await writer.finish()
+        } catch {
+            await writer.abort()
+            throw error
+        }
+        logger.info("archive stored in the object store", metadata: [
+            "job": "\(job.uuidString.lowercased())", "bytes": "\(size)", "parts": "\(max(1, writer.parts.count))",
+            "store_ms": "\((ContinuousClock.now - started).milliseconds)",
+        ])
+    }
+
+    public func released(job: UUID) async {
+        let file = localFile(job)
+        _ = try? await threadPool.runIfActive { try? FileManager.default.removeItem(at: file) }
+    }
+
+    public func locate(job: UUID, downloadName: String) async throws -> ArchiveLocation {
+        switch downloads {
+        case .presigned:
+            return .redirect(client.presignedGetURL(Self.key(job), expires: Int(linkLifetime.components.seconds), downloadName: downloadName))
+        case .stream:
+            guard let info = try await client.headObject(Self.key(job)) else { return .missing }
+            let client = self.client
+            let key = Self.key(job)
+            return .stream(size: Int(info.size)) { range, sink in
+                try await client.streamObject(key, range: Int64(range.lowerBound)...Int64(range.upperBound), timeout: nil) { _, body in
+                    while let piece = try await body.next() { try await sink(piece) }
+                }
+            }
+        }
+    }
+
+    public func delete(job: UUID) async throws {
+        try await client.deleteObject(Self.key(job))
+    }
+}

@@ -1,0 +1,174 @@
+import FrameAPI
+import FrameCluster
+import FrameCore
+import FrameExtract
+import FrameStore
+import Foundation
+import FrameTestSupport
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import Testing
+@testable import FrameCoordinator
+@testable import FrameNode
+@testable import FrameObjectStore
+
+/// Whole jobs with `storage.kind: s3` against a real S3-compatible server (OpenStack Swift +
+/// s3api, started by scripts/test): the ZIP is in the bucket before the job is COMPLETED, its
+/// presigned link downloads the same archive as `frameflow extract`, retention deletes the object,
+/// and a store that cannot take the archive leaves the job waiting, not failed.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ObjectStorageJobTests {
+    /// An archive store that refuses the first `failures` publishes as an unreachable store would.
+    final class FlakyArchives: ArchiveStore {
+        let base: S3ArchiveStore
+        let remaining: NIOLockedValueBox<Int>
+        init(base: S3ArchiveStore, failures: Int) {
+            self.base = base
+            self.remaining = NIOLockedValueBox(failures)
+        }
+        func publish(job: UUID, file: URL) async throws {
+            let fail = remaining.withLockedValue { n in
+                defer { n = max(0, n - 1) }
+                return n > 0
+            }
+            if fail { throw S3Error.unavailable("test: the store is down") }
+            try await base.publish(job: job, file: file)
+        }
+        func released(job: UUID) async { await base.released(job: job) }
+        func locate(job: UUID, downloadName: String) async throws -> ArchiveLocation { try await base.locate(job: job, downloadName: downloadName) }
+        func delete(job: UUID) async throws { try await base.delete(job: job) }
+    }
+
+    static func liveStore(_ stem: String) async throws -> S3ArchiveStore? {
+        guard let url = ProcessInfo.processInfo.environment["FRAMEFLOW_S3_URL"], !url.isEmpty else {
+            print("ObjectStorageJobTests skipped: FRAMEFLOW_S3_URL is unset (scripts/test starts an object store and sets it)")
+            return nil
+        }
+        let env = ProcessInfo.processInfo.environment
+        let client = try S3Client(configuration: S3Configuration(
+            endpoint: URL(string: url)!, region: env["FRAMEFLOW_S3_REGION"] ?? "us-east-1",
+            bucket: "ff-job-\(stem)-\(UInt32.random(in: 0...UInt32.max))", prefix: "cluster/",
+            credentials: S3Credentials(
+                accessKeyID: env["FRAMEFLOW_S3_ACCESS_KEY_ID"] ?? "test:tester",
+                secretAccessKey: env["FRAMEFLOW_S3_SECRET_ACCESS_KEY"] ?? "testing")))
+        try await client.createBucket()
+        return S3ArchiveStore(client: client, resultsDirectory: URL(fileURLWithPath: "/nonexistent"), partSize: 5 << 20,
+                              downloads: .presigned, logger: Logger(label: "test.s3"))
+    }
+
+    struct Harness {
+        let pipe: PipelineTests.Harness
+        let store: S3ArchiveStore
+    }
+
+    static func makeHarness(archives: (S3ArchiveStore) -> any ArchiveStore = { $0 }, stem: String) async throws -> Harness? {
+        guard let live = try await liveStore(stem) else { return nil }
+        let cluster = try TestCluster()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-s3job-\(UUID().uuidString)")
+        let url = try await TestDatabase.create()
+        let database = Database(url: url, logger: cluster.logger)
+        try await database.migrate()
+        let tls = cluster.coordinatorTLS
+        let config = try ClusterConfig.load(file: nil, environment: [:], overrides: [
+            "coordinator.http_listen=127.0.0.1:0", "coordinator.cluster_listen=127.0.0.1:0",
+            "coordinator.tls.ca=\(tls.ca.path)", "coordinator.tls.cert=\(tls.certificate.path)",
+            "coordinator.tls.key=\(tls.key.path)", "coordinator.segment_seconds=2",
+            "coordinator.storage.uploads_dir=\(dir.path)/uploads", "coordinator.storage.spool_dir=\(dir.path)/spool",
+            "coordinator.storage.results_dir=\(dir.path)/results",
+        ]).coordinator
+        // The store's local staging is this coordinator's results directory.
+        let store = S3ArchiveStore(client: live.client, resultsDirectory: config.resultsDirectory, partSize: 5 << 20,
+                                   downloads: .presigned, logger: cluster.logger)
+        let service = CoordinatorService(config: config, database: database, logger: cluster.logger, archives: archives(store))
+        let ports = PortBox()
+        let task = Task { try await service.run(handleSignals: false) { httpPort, clusterPort in
+            await ports.set(clusterPort, http: httpPort)
+        } }
+        try await TestCluster.eventually("coordinator listening") { await ports.port != nil }
+        let user = try await UserStore(database: database).create(email: "s\(UUID().uuidString.prefix(6))@example.com",
+                                                                   passwordHash: "x").id
+        let pipe = PipelineTests.Harness(cluster: cluster, database: database, service: service, task: task,
+                                         clusterPort: await ports.port!, httpPort: await ports.http ?? 0, dir: dir, user: user)
+        return Harness(pipe: pipe, store: store)
+    }
+
+    /// GETs `url` with no credentials, as a browser following the redirect would.
+    static func anonymousGet(_ url: URL) async throws -> (Int, ByteBuffer) {
+        let transport = try HTTPTransport(host: url.host!, port: url.port ?? 80, https: false)
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: url.path + "?" + (url.query ?? ""))
+        head.headers.add(name: "host", value: "\(url.host!):\(url.port ?? 80)")
+        head.headers.add(name: "connection", value: "close")
+        return try await transport.execute(head: head, body: nil) { response, body in
+            (Int(response.status.code), try await body.collect(upTo: 256 << 20))
+        }
+    }
+
+    @Test func jobArchiveGoesToTheBucketAndThePresignedLinkEqualsFrameflowExtract() async throws {
+        guard let h = try await Self.makeHarness(stem: "path") else { return }
+        let a = try PipelineTests.startAgent(h.pipe, name: "s3-a", slots: 2)
+        defer { a.cancel() }
+        let video = try Fixtures.video(seconds: 8, name: "bucket clip.mp4")
+        let job = try await PipelineTests.submit(h.pipe, video: video, rate: Rational(1, 1))
+        let done = try await PipelineTests.waitForStatus(h.pipe, job.id, [.completed, .failed])
+        #expect(done.status == .completed, "\(String(describing: done.errorCode)): \(done.errorMessage ?? "")")
+
+        // In the bucket, and no longer on the coordinator's disk.
+        let info = try #require(try await h.store.client.headObject(S3ArchiveStore.key(job.id)))
+        #expect(info.size > 0)
+        #expect(!FileManager.default.fileExists(atPath: h.pipe.service.layout.result(job.id).path))
+
+        guard case .redirect(let link) = try await h.store.locate(job: job.id, downloadName: "bucket clip-frames.zip") else {
+            Issue.record("a presigned store answers downloads with a redirect"); return
+        }
+        #expect(link.query?.contains("X-Amz-Expires=900") == true)
+        let (status, body) = try await Self.anonymousGet(link)
+        #expect(status == 200)
+        let downloaded = h.pipe.dir.appendingPathComponent("downloaded.zip")
+        try Data(body.readableBytesView).write(to: downloaded)
+        let reference = h.pipe.dir.appendingPathComponent("reference.zip")
+        _ = try FrameExtractor.run(ExtractRequest(input: video.path, rate: Rational(1, 1), output: reference))
+        let ours = try Fixtures.zipEntries(downloaded)
+        let theirs = try Fixtures.zipEntries(reference)
+        #expect(ours.keys.sorted() == theirs.keys.sorted())
+        for name in theirs.keys where name.hasPrefix("frame_") {
+            #expect(ours[name] == theirs[name], "\(name) differs")
+        }
+
+        // Streamed through instead (downloads: stream): ranged GETs give the same bytes.
+        let streaming = S3ArchiveStore(client: h.store.client, resultsDirectory: h.store.resultsDirectory, partSize: 5 << 20,
+                                       downloads: .stream, logger: Logger(label: "test.s3"))
+        guard case .stream(let size, let read) = try await streaming.locate(job: job.id, downloadName: "x.zip") else {
+            Issue.record("a streaming store answers downloads with a stream"); return
+        }
+        #expect(size == body.readableBytes)
+        let collected = NIOLockedValueBox(ByteBuffer())
+        try await read(100...(size - 1)) { piece in
+            var piece = piece
+            collected.withLockedValue { $0.writeBuffer(&piece) }
+        }
+        #expect(collected.withLockedValue { $0 } == body.getSlice(at: 100, length: size - 100))
+
+        // Retention deletes the object; then the link is dead at the store itself.
+        let sweeper = try #require(h.pipe.service.sweeper)
+        try await JobStore(database: h.pipe.database).setExpiry(id: job.id, at: Date().addingTimeInterval(-1))
+        #expect(try await sweeper.sweep() == [job.id])
+        #expect(try await h.store.client.headObject(S3ArchiveStore.key(job.id)) == nil)
+        let (goneStatus, _) = try await Self.anonymousGet(link)
+        #expect(goneStatus == 404)
+        await h.pipe.stop()
+    }
+
+    @Test func aStoreThatCannotTakeTheArchiveLeavesTheJobWaitingThenItCompletes() async throws {
+        guard let h = try await Self.makeHarness(archives: { FlakyArchives(base: $0, failures: 1) }, stem: "flaky") else { return }
+        let a = try PipelineTests.startAgent(h.pipe, name: "s3-flaky", slots: 2)
+        defer { a.cancel() }
+        let video = try Fixtures.video(seconds: 4, name: "flaky.mp4")
+        let job = try await PipelineTests.submit(h.pipe, video: video, rate: Rational(1, 1))
+        // The first publish fails: the job is not failed, and the periodic check (every 5 ticks) retries.
+        let done = try await PipelineTests.waitForStatus(h.pipe, job.id, [.completed, .failed], timeout: .seconds(90))
+        #expect(done.status == .completed, "\(String(describing: done.errorCode)): \(done.errorMessage ?? "")")
+        #expect(try await h.store.client.headObject(S3ArchiveStore.key(job.id)) != nil)
+        await h.pipe.stop()
+    }
+}
