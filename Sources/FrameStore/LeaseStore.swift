@@ -157,7 +157,7 @@ public struct LeaseStore: Sendable {
     /// Cost is bounded by the claim, not by the backlog: for each user with
     /// schedulable jobs it walks those jobs oldest first (`jobs_schedulable_user`)
     /// and each job's pending segments in order (`segments_pending`), and stops
-    /// after `limit + claimSlack` candidates. A segment whose rank within its
+    /// after `limit + claimSlack` candidates per user. A segment whose rank within its
     /// user is r <= limit + claimSlack is among them with the same rank as if
     /// every pending segment were ranked, and a segment ranked beyond `limit`
     /// can never be among the `limit` picked (its user has `limit` earlier
@@ -176,8 +176,12 @@ public struct LeaseStore: Sendable {
         }
     }
 
-    /// Candidates beyond `limit` that a claim looks at, for the picks of concurrent claims it skips.
-    static let claimSlack = 64
+    /// Candidates beyond `limit` that a claim looks at, for the picks of concurrent claims it
+    /// skips: the coordinator's pool runs at most 8 statements at once, each claiming a node's
+    /// free slots (2 by default). Each schedulable job of a user yields up to `limit + claimSlack`
+    /// candidates before the user's are cut to as many, so the cost grows with that, not with
+    /// the pending backlog.
+    static let claimSlack = 16
 
     /// The SQL literal list of schedulable statuses: spelled out (not a parameter) so that the
     /// planner can match the partial indexes on schedulable jobs.
@@ -305,9 +309,17 @@ public struct LeaseStore: Sendable {
         let ttl = policy.ttl.seconds
         let names = try PostgresJSON(nodes)
         return try await database.withConnection { conn in
+            // Rows locked in key order: one statement touching the leases of many nodes must not
+            // deadlock with the completions and failures that lock one of them each.
             try conn.query(prepared: """
-                UPDATE segments SET lease_expires_at = now() + make_interval(secs => $2::float8)
-                WHERE state = 'leased' AND node IN (SELECT jsonb_array_elements_text($1::jsonb))
+                UPDATE segments s SET lease_expires_at = now() + make_interval(secs => $2::float8)
+                FROM (
+                    SELECT job_id, idx FROM segments
+                    WHERE state = 'leased' AND node IN (SELECT jsonb_array_elements_text($1::jsonb))
+                    ORDER BY job_id, idx
+                    FOR UPDATE
+                ) v
+                WHERE s.job_id = v.job_id AND s.idx = v.idx AND s.state = 'leased'
                 """, names, ttl).affectedRows
         }
     }
