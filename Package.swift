@@ -79,6 +79,7 @@ let package = Package(
         .target(name: "FrameStore", dependencies: [
             "FrameCore", "CLibPQ",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         /// cluster.yaml, certificates, TLS contexts and the NIO pipeline both sides share.
         .target(name: "FrameCluster", dependencies: [

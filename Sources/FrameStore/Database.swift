@@ -1,13 +1,15 @@
-import Dispatch
 import Foundation
 import Logging
+import NIOPosix
+import Synchronization
 
-/// A bounded pool of PostgreSQL connections, each living on its own serial
-/// dispatch queue.
+/// A bounded pool of PostgreSQL connections, used on the pool's own threads.
 ///
-/// libpq is blocking, so every statement runs on the queue that owns its
-/// connection and callers `await` the result through a continuation: the
-/// cooperative pool and NIO event loops never block on the database. The pool
+/// libpq is blocking, so every statement runs on an `NIOThreadPool` the
+/// database owns (one thread per connection it may open, so a statement
+/// never queues behind another's network wait) and callers `await` the
+/// result: the cooperative pool and NIO event loops never block on the
+/// database. A connection is held by one caller at a time. The pool
 /// opens connections lazily up to `maxConnections`. Failures are bounded in
 /// time rather than hanging: a caller waits at most `unavailableTimeout` for a
 /// free connection or for the server to come back, then gets
@@ -50,7 +52,9 @@ public final class Database: Sendable {
     private let url: String
     let configuration: Configuration
     let logger: Logger
-    private let state = Locked(PoolState())
+    private let state = Mutex(PoolState())
+    /// Where libpq runs: `maxConnections` threads, started at init, shut down by ``shutdown()`` or deinit.
+    private let threads: NIOThreadPool
 
     public convenience init(url: String, maxConnections: Int = 8, logger: Logger) {
         self.init(url: url, configuration: Configuration(maxConnections: maxConnections), logger: logger)
@@ -60,6 +64,13 @@ public final class Database: Sendable {
         self.url = url
         self.configuration = configuration
         self.logger = logger
+        threads = NIOThreadPool(numberOfThreads: configuration.maxConnections)
+        threads.start()
+    }
+
+    deinit {
+        // Nothing can be running (a running statement holds the database): the threads just end.
+        threads.shutdownGracefully { _ in }
     }
 
     // MARK: Public API
@@ -117,18 +128,26 @@ public final class Database: Sendable {
     /// Closes idle connections and fails waiting callers; connections in use
     /// are closed when they are returned. Later calls fail with `unavailable`.
     public func shutdown() async {
-        let (idle, waiters) = state.withLock { s -> ([ConnectionSlot], [Waiter]) in
+        let (idle, waiters) = state.withLock { s -> ([ConnectionSlot], [CheckedContinuation<ConnectionSlot, any Error>]) in
             s.isShutdown = true
             let idle = s.idle
-            let waiters = s.waiters
             s.idle.removeAll()
-            s.waiters.removeAll()
             s.open -= idle.count
-            return (idle, waiters)
+            // Callers not parked yet find the verdict when they park.
+            var parked: [CheckedContinuation<ConnectionSlot, any Error>] = []
+            for i in s.waiters.indices where s.waiters[i].isUndecided {
+                if let c = s.waiters[i].continuation { parked.append(c) } else { s.waiters[i].outcome = .failure(Self.shutDown) }
+            }
+            s.waiters.removeAll { $0.continuation != nil && $0.isUndecided }
+            return (idle, parked)
         }
-        for w in waiters { w.continuation.resume(throwing: StoreError.unavailable("database pool shut down")) }
-        for slot in idle { await slot.close() }
+        for w in waiters { w.resume(throwing: Self.shutDown) }
+        for slot in idle { await close(slot) }
+        // Statements still running finish on their threads; queued ones fail as `unavailable`.
+        threads.shutdownGracefully { _ in }
     }
+
+    private static let shutDown = StoreError.unavailable("database pool shut down")
 
     /// Applies pending schema migrations (see ``Migrations``).
     public func migrate() async throws {
@@ -137,9 +156,18 @@ public final class Database: Sendable {
 
     // MARK: Pool internals
 
+    /// A caller waiting for a connection. It is registered before it parks, so a
+    /// connection released (or a deadline, or shutdown) in between is kept in
+    /// `outcome` for it to find when it parks.
     struct Waiter {
         let id: UInt64
-        let continuation: CheckedContinuation<ConnectionSlot, any Error>
+        var continuation: CheckedContinuation<ConnectionSlot, any Error>?
+        var outcome: Result<ConnectionSlot, StoreError>?
+
+        var isUndecided: Bool {
+            if case .none = outcome { return true }
+            return false
+        }
     }
 
     struct PoolState {
@@ -155,51 +183,106 @@ public final class Database: Sendable {
         var lastConnectError = ""
     }
 
+    /// A free connection at once, or the first one released before `deadline`.
+    ///
+    /// The deadline is a child task of this call (cancelled as soon as a
+    /// connection comes), so no timer outlives its caller; a cancelled caller
+    /// stops waiting at once.
     private func acquire(deadline: ContinuousClock.Instant) async throws -> ConnectionSlot {
-        enum Decision { case ready(ConnectionSlot), waiting(UInt64), shutdown }
-        let waiterID = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
-        let slot = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ConnectionSlot, any Error>) in
-            let decision = state.withLock { s -> Decision in
-                if s.isShutdown { return .shutdown }
-                if let slot = s.idle.popLast() { return .ready(slot) }
-                if s.open < configuration.maxConnections {
-                    s.open += 1
-                    s.nextID += 1
-                    return .ready(ConnectionSlot(label: "frameflow.pg.\(s.nextID)"))
-                }
-                s.waiters.append(Waiter(id: waiterID, continuation: continuation))
-                return .waiting(waiterID)
+        enum Decision { case ready(ConnectionSlot), wait(UInt64), shutdown }
+        let decision = state.withLock { s -> Decision in
+            if s.isShutdown { return .shutdown }
+            if let slot = s.idle.popLast() { return .ready(slot) }
+            s.nextID += 1
+            if s.open < configuration.maxConnections {
+                s.open += 1
+                return .ready(ConnectionSlot())
             }
-            switch decision {
-            case .ready(let slot): continuation.resume(returning: slot)
-            case .shutdown: continuation.resume(throwing: StoreError.unavailable("database pool shut down"))
-            case .waiting(let id):
-                Task { [self] in
+            s.waiters.append(Waiter(id: s.nextID))
+            return .wait(s.nextID)
+        }
+        switch decision {
+        case .ready(let slot): return slot
+        case .shutdown: throw Self.shutDown
+        case .wait(let id):
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { [self] in
                     try? await Task.sleep(until: deadline, clock: .continuous)
-                    let timedOut = state.withLock { s -> Waiter? in
-                        guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-                        return s.waiters.remove(at: i)
-                    }
-                    timedOut?.continuation.resume(throwing: StoreError.unavailable(
-                        "no database connection free within the timeout (pool of \(configuration.maxConnections))"))
+                    expire(id)
                 }
+                let slot = try await park(id)
+                group.cancelAll()
+                return slot
             }
         }
-        return slot
+    }
+
+    /// Waits for waiter `id`'s connection (or failure), unless it was decided already.
+    private func park(_ id: UInt64) async throws -> ConnectionSlot {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ConnectionSlot, any Error>) in
+            let decided = state.withLock { s -> Result<ConnectionSlot, StoreError>? in
+                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else {
+                    return .failure(.unavailable("lost track of a database pool waiter"))
+                }
+                if let outcome = s.waiters[i].outcome {
+                    s.waiters.remove(at: i)
+                    return outcome
+                }
+                s.waiters[i].continuation = continuation
+                return nil
+            }
+            if let decided { continuation.resume(with: decided.mapError { $0 as any Error }) }
+        }
+    }
+
+    /// Waiter `id`'s deadline passed (or its caller was cancelled): it fails, unless it got a connection first.
+    private func expire(_ id: UInt64) {
+        let timedOut = StoreError.unavailable(
+            "no database connection free within the timeout (pool of \(configuration.maxConnections))")
+        let parked = state.withLock { s -> CheckedContinuation<ConnectionSlot, any Error>? in
+            guard let i = s.waiters.firstIndex(where: { $0.id == id }), s.waiters[i].isUndecided else { return nil }
+            guard let c = s.waiters[i].continuation else {
+                s.waiters[i].outcome = .failure(timedOut)
+                return nil
+            }
+            s.waiters.remove(at: i)
+            return c
+        }
+        parked?.resume(throwing: timedOut)
     }
 
     private func release(_ slot: ConnectionSlot) {
-        let (waiter, closeIt) = state.withLock { s -> (Waiter?, Bool) in
+        enum Next { case close, idle, resume(CheckedContinuation<ConnectionSlot, any Error>) }
+        let next = state.withLock { s -> Next in
             if s.isShutdown {
                 s.open -= 1
-                return (nil, true)
+                return .close
             }
-            if !s.waiters.isEmpty { return (s.waiters.removeFirst(), false) }
-            s.idle.append(slot)
-            return (nil, false)
+            guard let i = s.waiters.firstIndex(where: \.isUndecided) else {
+                s.idle.append(slot)
+                return .idle
+            }
+            guard let c = s.waiters[i].continuation else {
+                // Registered but not parked yet: it takes the connection when it parks.
+                s.waiters[i].outcome = .success(slot)
+                return .idle
+            }
+            s.waiters.remove(at: i)
+            return .resume(c)
         }
-        if closeIt { slot.closeAsync() }
-        waiter?.continuation.resume(returning: slot)
+        switch next {
+        case .close:
+            threads.submit { _ in slot.connection = nil }
+        case .idle:
+            break
+        case .resume(let c):
+            c.resume(returning: slot)
+        }
+    }
+
+    /// Closes a slot's connection on the pool's threads.
+    private func close(_ slot: ConnectionSlot) async {
+        _ = try? await threads.runIfActive { slot.connection = nil }
     }
 
     private enum Attempt<T: Sendable>: Sendable {
@@ -209,7 +292,7 @@ public final class Database: Sendable {
     }
 
     /// Makes sure the slot holds a usable connection (reconnecting under the
-    /// shared back-off until `deadline`), then runs `body` on the slot's queue.
+    /// shared back-off until `deadline`), then runs `body` on one of the database's threads.
     private func run<T: Sendable>(
         on slot: ConnectionSlot, deadline: ContinuousClock.Instant,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
@@ -219,7 +302,7 @@ public final class Database: Sendable {
         let statementTimeout = configuration.statementTimeout
         do {
             while true {
-                let attempt: Attempt<T> = try await slot.run { holder in
+                let attempt: Attempt<T> = try await onThread(slot) { holder in
                     if let c = holder.connection, !c.isUsable {
                         c.close()
                         holder.connection = nil
@@ -268,6 +351,17 @@ public final class Database: Sendable {
         }
     }
 
+    /// Runs `work` with the slot on one of the database's threads (libpq blocks).
+    private func onThread<R: Sendable>(
+        _ slot: ConnectionSlot, _ work: @escaping @Sendable (ConnectionSlot) throws -> R
+    ) async throws -> R {
+        do {
+            return try await threads.runIfActive { try work(slot) }
+        } catch is NIOThreadPoolError.ThreadPoolInactive {
+            throw Self.shutDown
+        }
+    }
+
     private func connectSucceeded() {
         let recovered = state.withLock { s -> Bool in
             let was = s.connectFailures > 0
@@ -296,49 +390,9 @@ public final class Database: Sendable {
     }
 }
 
-/// A connection holder bound to one serial queue; only that queue touches `connection`.
+/// One pooled connection (or none yet): held by one caller at a time and
+/// only touched on the database's threads, so it needs no lock of its own.
 final class ConnectionSlot: @unchecked Sendable {
-    private let queue: DispatchQueue
-    /// Accessed only on `queue`.
+    /// Closed when replaced (``PostgresConnection`` closes in deinit).
     var connection: PostgresConnection?
-
-    init(label: String) {
-        queue = DispatchQueue(label: label)
-    }
-
-    func run<R: Sendable>(_ work: @escaping @Sendable (ConnectionSlot) throws -> R) async throws -> R {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(with: Result { try work(self) })
-            }
-        }
-    }
-
-    func close() async {
-        _ = try? await run { holder in
-            holder.connection?.close()
-            holder.connection = nil
-        }
-    }
-
-    func closeAsync() {
-        queue.async {
-            self.connection?.close()
-            self.connection = nil
-        }
-    }
-}
-
-/// A value guarded by a lock; the pool's bookkeeping is tiny, so a mutex beats an actor hop.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
 }

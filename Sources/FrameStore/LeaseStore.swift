@@ -125,14 +125,15 @@ public struct LeaseStore: Sendable {
     /// scheduler asks it before offering work to every idle node, so that an
     /// idle cluster costs one statement per tick instead of one claim per node.
     public func hasClaimable() async throws -> Bool {
-        let schedulable = PostgresConnection.textArray(JobStatus.allCases.filter(\.isSchedulable))
-        return try await database.withConnection { conn in
-            try !conn.query("""
-                SELECT 1 FROM segments s JOIN jobs j ON j.id = s.job_id
-                WHERE s.state = 'pending' AND s.not_before <= now()
-                  AND j.status = ANY($1::text[]) AND s.attempts < j.max_attempts
+        try await database.withConnection { conn in
+            try !conn.query(prepared: """
+                SELECT 1 FROM jobs j
+                WHERE j.status IN (\(Self.schedulableSQL)) AND EXISTS (
+                    SELECT 1 FROM segments s
+                    WHERE s.job_id = j.id AND s.state = 'pending' AND s.not_before <= now()
+                      AND s.attempts < j.max_attempts)
                 LIMIT 1
-                """, schedulable).rows.isEmpty
+                """).rows.isEmpty
         }
     }
 
@@ -152,33 +153,63 @@ public struct LeaseStore: Sendable {
     /// while another eligible node (online, enabled, label-matching, not
     /// blocklisted for the job, and not among the segment's failed nodes)
     /// exists; if this node is the only one left, it may try again.
+    ///
+    /// Cost is bounded by the claim, not by the backlog: for each user with
+    /// schedulable jobs it walks those jobs oldest first (`jobs_schedulable_user`)
+    /// and each job's pending segments in order (`segments_pending`), and stops
+    /// after `limit + claimSlack` candidates per user. A segment whose rank within its
+    /// user is r <= limit + claimSlack is among them with the same rank as if
+    /// every pending segment were ranked, and a segment ranked beyond `limit`
+    /// can never be among the `limit` picked (its user has `limit` earlier
+    /// ones with a smaller turn), so the picks are the same; the slack only
+    /// serves claims running at once, whose picks this one skips (SKIP LOCKED).
+    /// The user's load counts leased segments of schedulable jobs: a job
+    /// leaving QUEUED/PROCESSING cancels its open segments, so no other job
+    /// holds a lease.
     public func claim(node: String, limit: Int) async throws -> [GrantedLease] {
         guard limit > 0 else { return [] }
         let ttl = policy.ttl.seconds
-        let schedulable = PostgresConnection.textArray(JobStatus.allCases.filter(\.isSchedulable))
+        let limit = min(limit, 10_000)
         return try await database.transaction { conn in
-            try conn.query("""
-                WITH me AS (
-                    SELECT labels FROM nodes WHERE name = $1 AND admin_state = 'enabled'
-                ), load AS (
-                    SELECT j.user_id, count(*) AS leased
-                    FROM segments s JOIN jobs j ON j.id = s.job_id
-                    WHERE s.state = 'leased'
-                    GROUP BY j.user_id
-                ), ranked AS (
-                    SELECT s.job_id, s.idx, j.created_at,
-                           COALESCE(l.leased, 0)
-                             + row_number() OVER (PARTITION BY j.user_id ORDER BY j.created_at, j.id, s.idx) AS turn
-                    FROM segments s
-                    JOIN jobs j ON j.id = s.job_id
-                    CROSS JOIN me
-                    LEFT JOIN load l ON l.user_id = j.user_id
-                    WHERE s.state = 'pending' AND s.not_before <= now()
-                      AND j.status = ANY($4::text[]) AND s.attempts < j.max_attempts
-                      AND j.label_requirement <@ me.labels
-                      AND NOT EXISTS (
-                          SELECT 1 FROM job_node_failures b
-                          WHERE b.job_id = s.job_id AND b.node = $1 AND b.blocklisted_at IS NOT NULL)
+            try conn.query(prepared: Self.claimStatement, node, limit, ttl, Self.claimSlack)
+                .rows.map(Self.grantedLease(row:))
+        }
+    }
+
+    /// Candidates beyond `limit` that a claim looks at, for the picks of concurrent claims it
+    /// skips: the coordinator's pool runs at most 8 statements at once, each claiming a node's
+    /// free slots (2 by default). Each schedulable job of a user yields up to `limit + claimSlack`
+    /// candidates before the user's are cut to as many, so the cost grows with that, not with
+    /// the pending backlog.
+    static let claimSlack = 16
+
+    /// The SQL literal list of schedulable statuses: spelled out (not a parameter) so that the
+    /// planner can match the partial indexes on schedulable jobs.
+    static let schedulableSQL = JobStatus.allCases.filter(\.isSchedulable).map { "'\($0.rawValue)'" }
+        .joined(separator: ", ")
+
+    /// `$1` node, `$2` limit, `$3` TTL in seconds, `$4` slack; see ``claim(node:limit:)``.
+    static let claimStatement = """
+        WITH me AS (
+            SELECT labels FROM nodes WHERE name = $1 AND admin_state = 'enabled'
+        ), users AS (
+            SELECT DISTINCT j.user_id FROM jobs j WHERE j.status IN (\(schedulableSQL))
+        ), ranked AS (
+            SELECT c.job_id, c.idx, c.created_at,
+                   l.leased + row_number() OVER (PARTITION BY u.user_id ORDER BY c.created_at, c.job_id, c.idx) AS turn
+            FROM users u
+            CROSS JOIN LATERAL (
+                SELECT count(*) AS leased
+                FROM jobs j JOIN segments s ON s.job_id = j.id AND s.state = 'leased'
+                WHERE j.user_id = u.user_id AND j.status IN (\(schedulableSQL))
+            ) l
+            CROSS JOIN LATERAL (
+                SELECT j.id AS job_id, j.created_at, p.idx
+                FROM jobs j CROSS JOIN me
+                CROSS JOIN LATERAL (
+                    SELECT s.idx FROM segments s
+                    WHERE s.job_id = j.id AND s.state = 'pending' AND s.not_before <= now()
+                      AND s.attempts < j.max_attempts
                       AND (NOT ($1 = ANY (s.failed_nodes)) OR NOT EXISTS (
                           SELECT 1 FROM nodes o
                           WHERE o.name <> $1 AND o.state = 'online' AND o.admin_state = 'enabled'
@@ -186,40 +217,49 @@ public struct LeaseStore: Sendable {
                             AND NOT EXISTS (
                                 SELECT 1 FROM job_node_failures b
                                 WHERE b.job_id = s.job_id AND b.node = o.name AND b.blocklisted_at IS NOT NULL)))
-                ), picked AS (
-                    SELECT s.job_id, s.idx, r.turn, r.created_at
-                    FROM segments s JOIN ranked r ON r.job_id = s.job_id AND r.idx = s.idx
-                    WHERE s.state = 'pending'
-                    ORDER BY r.turn, r.created_at, s.job_id, s.idx
-                    LIMIT $2::int
-                    FOR UPDATE OF s SKIP LOCKED
-                ), granted AS (
-                    UPDATE segments s
-                    SET state = 'leased', node = $1, epoch = s.epoch + 1, attempts = s.attempts + 1,
-                        lease_expires_at = now() + make_interval(secs => $3::float8), resumable_by = NULL
-                    FROM picked p
-                    WHERE s.job_id = p.job_id AND s.idx = p.idx
-                    RETURNING s.job_id, s.idx, s.epoch, s.attempts, s.spec, s.lease_expires_at, p.turn, p.created_at
-                ), started AS (
-                    UPDATE jobs j SET status = 'PROCESSING', updated_at = now()
-                    WHERE j.id IN (SELECT job_id FROM granted) AND j.status = 'QUEUED'
-                    RETURNING j.id
-                ), grant_events AS (
-                    INSERT INTO job_events (job_id, kind, segment, node, epoch, reason, detail)
-                    SELECT job_id, 'lease_granted', idx, $1, epoch, 'claim', 'attempt ' || attempts FROM granted
-                ), status_events AS (
-                    INSERT INTO job_events (job_id, kind, node, reason, detail)
-                    SELECT id, 'status', $1, 'first lease granted', 'QUEUED->PROCESSING' FROM started
-                )
-                SELECT g.job_id, g.idx, g.epoch, g.attempts, g.spec, g.lease_expires_at,
-                       j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext,
-                       (j.probe->>'width')::int AS probe_width, (j.probe->>'height')::int AS probe_height,
-                       (j.probe->>'rotation')::int AS probe_rotation
-                FROM granted g JOIN jobs j ON j.id = g.job_id
-                ORDER BY g.turn, g.created_at, g.job_id, g.idx
-                """, node, limit, ttl, schedulable).rows.map(Self.grantedLease(row:))
-        }
-    }
+                    ORDER BY s.idx
+                    LIMIT $2::int + $4::int
+                ) p
+                WHERE j.user_id = u.user_id AND j.status IN (\(schedulableSQL))
+                  AND j.label_requirement <@ me.labels
+                  AND NOT EXISTS (
+                      SELECT 1 FROM job_node_failures b
+                      WHERE b.job_id = j.id AND b.node = $1 AND b.blocklisted_at IS NOT NULL)
+                ORDER BY j.created_at, j.id, p.idx
+                LIMIT $2::int + $4::int
+            ) c
+        ), picked AS (
+            SELECT s.job_id, s.idx, r.turn, r.created_at
+            FROM segments s JOIN ranked r ON r.job_id = s.job_id AND r.idx = s.idx
+            WHERE s.state = 'pending'
+            ORDER BY r.turn, r.created_at, s.job_id, s.idx
+            LIMIT $2::int
+            FOR UPDATE OF s SKIP LOCKED
+        ), granted AS (
+            UPDATE segments s
+            SET state = 'leased', node = $1, epoch = s.epoch + 1, attempts = s.attempts + 1,
+                lease_expires_at = now() + make_interval(secs => $3::float8), resumable_by = NULL
+            FROM picked p
+            WHERE s.job_id = p.job_id AND s.idx = p.idx
+            RETURNING s.job_id, s.idx, s.epoch, s.attempts, s.spec, s.lease_expires_at, p.turn, p.created_at
+        ), started AS (
+            UPDATE jobs j SET status = 'PROCESSING', updated_at = now()
+            WHERE j.id IN (SELECT job_id FROM granted) AND j.status = 'QUEUED'
+            RETURNING j.id
+        ), grant_events AS (
+            INSERT INTO job_events (job_id, kind, segment, node, epoch, reason, detail)
+            SELECT job_id, 'lease_granted', idx, $1, epoch, 'claim', 'attempt ' || attempts FROM granted
+        ), status_events AS (
+            INSERT INTO job_events (job_id, kind, node, reason, detail)
+            SELECT id, 'status', $1, 'first lease granted', 'QUEUED->PROCESSING' FROM started
+        )
+        SELECT g.job_id, g.idx, g.epoch, g.attempts, g.spec, g.lease_expires_at,
+               j.user_id, j.format, j.quality, j.max_width, j.max_height, j.size_bytes, j.ext,
+               (j.probe->>'width')::int AS probe_width, (j.probe->>'height')::int AS probe_height,
+               (j.probe->>'rotation')::int AS probe_rotation
+        FROM granted g JOIN jobs j ON j.id = g.job_id
+        ORDER BY g.turn, g.created_at, g.job_id, g.idx
+        """
 
     static func grantedLease(row: PostgresRow) throws -> GrantedLease {
                 let formatName = try row.string("format")
@@ -269,9 +309,17 @@ public struct LeaseStore: Sendable {
         let ttl = policy.ttl.seconds
         let names = try PostgresJSON(nodes)
         return try await database.withConnection { conn in
-            try conn.query("""
-                UPDATE segments SET lease_expires_at = now() + make_interval(secs => $2::float8)
-                WHERE state = 'leased' AND node IN (SELECT jsonb_array_elements_text($1::jsonb))
+            // Rows locked in key order: one statement touching the leases of many nodes must not
+            // deadlock with the completions and failures that lock one of them each.
+            try conn.query(prepared: """
+                UPDATE segments s SET lease_expires_at = now() + make_interval(secs => $2::float8)
+                FROM (
+                    SELECT job_id, idx FROM segments
+                    WHERE state = 'leased' AND node IN (SELECT jsonb_array_elements_text($1::jsonb))
+                    ORDER BY job_id, idx
+                    FOR UPDATE
+                ) v
+                WHERE s.job_id = v.job_id AND s.idx = v.idx AND s.state = 'leased'
                 """, names, ttl).affectedRows
         }
     }
@@ -408,43 +456,45 @@ public struct LeaseStore: Sendable {
         try await database.transaction { conn in
             // Lock the job row first (same order as cancel) so that concurrent
             // completions of one job serialise and the last one sees all done.
-            guard try conn.query("SELECT 1 FROM jobs WHERE id = $1::uuid FOR UPDATE", lease.jobID).first != nil else {
+            guard try conn.query(prepared: "SELECT 1 FROM jobs WHERE id = $1::uuid FOR UPDATE", lease.jobID).first != nil else {
                 return .stale(current: nil)
             }
-            let done = try conn.query("""
+            let done = try conn.query(prepared: """
                 UPDATE segments SET state = 'done', done_at = now(), lease_expires_at = NULL
                 WHERE job_id = $1::uuid AND idx = $2::int AND epoch = $3::bigint AND node = $4 AND state = 'leased'
-                RETURNING sample_count
+                RETURNING sample_count, verdict_node, verdict_code
                 """, lease.jobID, lease.storeSegment, lease.storeEpoch, node).first
             guard let done else {
                 return .stale(current: try Self.fence(conn, lease, node: node, what: "SEGMENT_DONE"))
             }
             let samples = try done.int("sample_count")
             // A node that declared this segment undecodable was wrong: count it against that node.
-            let contradicted = try conn.query("""
-                SELECT verdict_node AS node, verdict_code AS code FROM segments
-                WHERE job_id = $1::uuid AND idx = $2::int AND verdict_node IS NOT NULL
-                """, lease.jobID, lease.segment).first
             var contradictedNode: String?
-            if let contradicted, let wrong = try contradicted.optionalString("node"), wrong != node {
+            if let wrong = try done.optionalString("verdict_node"), wrong != node {
                 contradictedNode = wrong
                 try conn.query("""
                     UPDATE nodes SET contradicted_verdicts = contradicted_verdicts + 1, updated_at = now() WHERE name = $1
                     """, wrong)
                 try conn.recordEvent(
                     job: lease.jobID, kind: .verdictContradicted, segment: lease.segment, node: wrong,
-                    reason: try contradicted.optionalString("code") ?? "", detail: "node \(node) finished the segment")
+                    reason: try done.optionalString("verdict_code") ?? "", detail: "node \(node) finished the segment")
             }
-            let row = try conn.query("""
-                UPDATE jobs SET frames_done = frames_done + $2::bigint, segments_done = segments_done + 1,
-                                updated_at = now()
-                WHERE id = $1::uuid
-                RETURNING frames_done, frame_count, segments_done, segment_count
-                """, lease.jobID, samples).first!
-            try conn.query("UPDATE nodes SET updated_at = now() WHERE name = $1", node)
-            try conn.recordEvent(
-                job: lease.jobID, kind: .segmentDone, segment: lease.segment, node: node, epoch: lease.epoch,
-                reason: "segment done", detail: "\(samples) frames")
+            // The job's progress, the node's last activity and the event, in one round trip.
+            let row = try conn.query(prepared: """
+                WITH progress AS (
+                    UPDATE jobs SET frames_done = frames_done + $2::bigint, segments_done = segments_done + 1,
+                                    updated_at = now()
+                    WHERE id = $1::uuid
+                    RETURNING frames_done, frame_count, segments_done, segment_count
+                ), touched AS (
+                    UPDATE nodes SET updated_at = now() WHERE name = $3
+                ), event AS (
+                    INSERT INTO job_events (job_id, kind, segment, node, epoch, reason, detail)
+                    VALUES ($1::uuid, $4, $5::int, $3, $6::bigint, 'segment done', $2::bigint || ' frames')
+                )
+                SELECT * FROM progress
+                """, lease.jobID, samples, node, JobEventKind.segmentDone.rawValue, lease.storeSegment,
+                lease.storeEpoch).first!
             return .accepted(JobProgress(
                 jobID: lease.jobID, framesDone: try row.int64("frames_done"), frameCount: try row.int64("frame_count"),
                 segmentsDone: try row.int("segments_done"), segmentCount: try row.int("segment_count"),

@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5]
+    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -289,5 +289,20 @@ public enum Migrations {
         )
         """,
         "CREATE INDEX download_audit_user_at ON download_audit (user_id, at)",
+    ])
+
+    /// Indexes that bound the lease claim (``LeaseStore/claim(node:limit:)``): it walks each
+    /// user's schedulable jobs oldest first and stops after a few candidates, instead of
+    /// ranking every pending segment, and counts each user's leased segments per job.
+    ///
+    /// - `jobs_schedulable_user`: a user's schedulable jobs in claim order (the predicate is the
+    ///   claim's own, so the planner can use it).
+    /// - `segments_leased_job`: the leased segments of one job.
+    static let migration6 = Migration(version: 6, name: "bounded lease claim", statements: [
+        """
+        CREATE INDEX jobs_schedulable_user ON jobs (user_id, created_at, id)
+        WHERE status IN (\(sqlList(JobStatus.allCases.filter(\.isSchedulable))))
+        """,
+        "CREATE INDEX segments_leased_job ON segments (job_id) WHERE state = 'leased'",
     ])
 }

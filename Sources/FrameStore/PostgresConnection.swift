@@ -16,6 +16,8 @@ public final class PostgresConnection {
     private(set) var isBroken = false
     /// Client-side bound on one statement (see ``awaitResult(_:)``).
     let statementTimeout: Duration
+    /// Statements prepared on this connection (``query(prepared:_:)``): SQL text -> statement name.
+    private var prepared: [String: String] = [:]
 
     /// Opens a connection. `url` is a libpq URI or key=value string; our
     /// defaults (connect timeout, TCP keepalives) apply unless it overrides them.
@@ -92,6 +94,48 @@ public final class PostgresConnection {
     /// Runs one statement with text parameters (`$1`, `$2`, ...; nil binds SQL NULL).
     @discardableResult
     public func query(_ sql: String, _ params: [(any PostgresParameter)?]) throws(StoreError) -> PostgresResult {
+        try execute(params) { c, count, values in PQsendQueryParams(c, sql, count, nil, values, nil, nil, 0) }
+    }
+
+    /// Runs one statement like ``query(_:_:)-(_,[(any PostgresParameter)?])``, but
+    /// prepared once per connection (a named server-side statement, kept for the
+    /// connection's life): for the hot statements (claim, renewal, completion),
+    /// whose planning costs more than their execution. Only for DML whose tables
+    /// keep their shape while the connection lives (not for migrations).
+    @discardableResult
+    public func query(prepared sql: String, _ params: [(any PostgresParameter)?]) throws(StoreError) -> PostgresResult {
+        guard let c = conn, !isBroken else { throw .unavailable("connection is closed") }
+        let name: String
+        if let known = prepared[sql] {
+            name = known
+        } else {
+            name = "ff_\(prepared.count + 1)"
+            guard PQsendPrepare(c, name, sql, Int32(params.count), nil) != 0 else { throw sendFailed(c) }
+            let res = try awaitResult(c)
+            defer { PQclear(res) }
+            guard PQresultStatus(res) == PGRES_COMMAND_OK else { throw classify(res, connection: c) }
+            prepared[sql] = name
+        }
+        return try execute(params) { c, count, values in PQsendQueryPrepared(c, name, count, values, nil, nil, 0) }
+    }
+
+    /// Variadic convenience for ``query(prepared:_:)-(_,[(any PostgresParameter)?])``.
+    @discardableResult
+    public func query(prepared sql: String, _ params: (any PostgresParameter)?...) throws(StoreError) -> PostgresResult {
+        try query(prepared: sql, params)
+    }
+
+    private func sendFailed(_ c: OpaquePointer) -> StoreError {
+        isBroken = PQstatus(c) != CONNECTION_OK
+        return isBroken ? .unavailable(Self.trimmed(PQerrorMessage(c))) : .queryFailed(sqlState: nil, message: Self.trimmed(PQerrorMessage(c)))
+    }
+
+    /// Sends one statement through `send` (given the connection, the parameter count and the
+    /// parameters as C strings) and reads its result.
+    private func execute(
+        _ params: [(any PostgresParameter)?],
+        send: (OpaquePointer, Int32, UnsafePointer<UnsafePointer<CChar>?>?) -> Int32
+    ) throws(StoreError) -> PostgresResult {
         guard let c = conn, !isBroken else { throw .unavailable("connection is closed") }
         // libpq takes C strings: a NUL would silently cut the value short (and PostgreSQL text cannot
         // hold one anyway), so such a value is refused instead of stored truncated.
@@ -102,13 +146,8 @@ public final class PostgresConnection {
         let texts: [UnsafeMutablePointer<CChar>?] = values.map { v in v.map { strdup($0) } }
         defer { texts.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = texts.map { $0.map { UnsafePointer($0) } }
-        let sent = pointers.withUnsafeBufferPointer { buf in
-            PQsendQueryParams(c, sql, Int32(params.count), nil, buf.baseAddress, nil, nil, 0)
-        }
-        guard sent != 0 else {
-            isBroken = PQstatus(c) != CONNECTION_OK
-            throw isBroken ? .unavailable(Self.trimmed(PQerrorMessage(c))) : .queryFailed(sqlState: nil, message: Self.trimmed(PQerrorMessage(c)))
-        }
+        let sent = pointers.withUnsafeBufferPointer { buf in send(c, Int32(params.count), buf.baseAddress) }
+        guard sent != 0 else { throw sendFailed(c) }
         let res = try awaitResult(c)
         defer { PQclear(res) }
         let status = PQresultStatus(res)

@@ -22,7 +22,7 @@ extension PostgresConnection {
         job: UUID, kind: JobEventKind, segment: UInt32? = nil, node: String? = nil, epoch: UInt64? = nil,
         reason: String? = nil, detail: String? = nil
     ) throws {
-        try query("""
+        try query(prepared: """
             INSERT INTO job_events (job_id, kind, segment, node, epoch, reason, detail)
             VALUES ($1::uuid, $2, $3::int, $4, $5::bigint, $6, $7)
             """, job, kind.rawValue, segment.flatMap { Int32(exactly: $0) }, node,

@@ -62,11 +62,17 @@ struct CoordinatorCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("frameflow-coordinator: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        defer { Task { await database.shutdown() } }
+        let failure: (any Error)?
         do {
             try await service.run()
+            failure = nil
         } catch {
-            logger.critical("coordinator failed", metadata: ["error": "\(error)"])
+            failure = error
+        }
+        // The services are done: nothing uses the database any more.
+        await database.shutdown()
+        if let failure {
+            logger.critical("coordinator failed", metadata: ["error": "\(failure)"])
             throw ExitCode(1)
         }
     }

@@ -97,6 +97,29 @@ struct DatabasePoolTests {
         }
     }
 
+    @Test("a cancelled waiter stops waiting at once, and the connection goes to the next waiter")
+    func cancelledWaiter() async throws {
+        try await TestDatabase.withFresh { _, url in
+            let db = Database(
+                url: url, configuration: .init(maxConnections: 1, unavailableTimeout: .seconds(30)),
+                logger: TestDatabase.logger)
+            async let busy: Void = db.withConnection { try $0.query("SELECT pg_sleep(0.8)") }
+            try await Task.sleep(for: .milliseconds(100))
+            let waiter = Task { try await db.withConnection { try $0.query("SELECT 1") } }
+            try await Task.sleep(for: .milliseconds(100))
+            let cancelledAt = ContinuousClock.now
+            waiter.cancel()
+            await #expect(throws: StoreError.self) { try await waiter.value }
+            // Without the deadline as a child of the wait, it would sit out its 30 s.
+            #expect(ContinuousClock.now - cancelledAt < .milliseconds(500))
+            try await busy
+            // The pool's only connection was not lost to the cancelled waiter.
+            let one = try await db.withConnection(timeout: .seconds(2)) { try $0.query("SELECT 1 AS one").first!.int("one") }
+            #expect(one == 1)
+            await db.shutdown()
+        }
+    }
+
     @Test("a statement past the client-side timeout fails with `unavailable` and the pool recovers")
     func statementTimeout() async throws {
         try await TestDatabase.withFresh { _, url in
