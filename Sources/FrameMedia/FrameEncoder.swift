@@ -18,6 +18,9 @@ final class FrameEncoder {
     private var rotated: UnsafeMutablePointer<AVFrame>?
     private var packet: UnsafeMutablePointer<AVPacket>?
     private var png: PNGWriter?
+    /// Seconds spent converting (scale, colour, rotation) and compressing, for profiles.
+    private(set) var convertSeconds: Double = 0
+    private(set) var encodeSeconds: Double = 0
     /// Encoders refuse non-increasing timestamps, so each picture gets the next one.
     private var nextPTS: Int64 = 0
 
@@ -52,12 +55,16 @@ final class FrameEncoder {
         let scaledW = Int32(rotation % 180 == 0 ? outW : outH)
         let scaledH = Int32(rotation % 180 == 0 ? outH : outW)
         let dstFormat = Self.pixelFormat(for: options.format, source: AVPixelFormat(rawValue: frame.pointee.format))
+        let converting = Stopwatch()
         try convert(frame, width: scaledW, height: scaledH, format: dstFormat)
         var picture = converted!
         if rotation != 0 {
             try rotate(converted!, by: rotation, into: rotated!)
             picture = rotated!
         }
+        convertSeconds += converting.seconds
+        let encoding = Stopwatch()
+        defer { encodeSeconds += encoding.seconds }
         return (try compress(picture, options: options), outW, outH)
     }
 
