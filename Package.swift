@@ -49,6 +49,12 @@ let package = Package(
             pkgConfig: "libzip",
             providers: [.apt(["libzip-dev"])]
         ),
+        /// libdeflate (zlib streams, CRC-32) for the PNG writer in FrameMedia.
+        .systemLibrary(
+            name: "CLibDeflate",
+            path: "Sources/CSystem/CLibDeflate",
+            providers: [.apt(["libdeflate-dev"])]
+        ),
         /// Linux calls glibc hides behind _GNU_SOURCE (sync_file_range), for upload writes.
         .systemLibrary(name: "CLinuxIO", path: "Sources/CSystem/CLinuxIO"),
         .systemLibrary(
@@ -70,7 +76,7 @@ let package = Package(
         /// message routing, no sockets), apart from FrameCoordinator so the fuzzers can link it alone.
         .target(name: "FrameSession", dependencies: ["FrameCore", "FrameWire"]),
         /// FFmpeg wrapper: probe, keyframe index, sample clock, planner, segment decoder, encoders.
-        .target(name: "FrameMedia", dependencies: ["FrameCore", "CFFmpeg"]),
+        .target(name: "FrameMedia", dependencies: ["FrameCore", "CFFmpeg", "CLibDeflate"]),
         /// libzip wrapper: ZIP assembly.
         .target(name: "FrameArchive", dependencies: ["FrameCore", "CLibZip"]),
         /// In-process pipeline (plan, decode segments in parallel, archive): `frameflow extract`.

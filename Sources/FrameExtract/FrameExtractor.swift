@@ -27,9 +27,12 @@ public enum FrameExtractor {
     private static func extract(_ request: ExtractRequest, progress: (@Sendable (ExtractProgress) -> Void)?) throws -> ExtractSummary {
         guard request.jobs >= 1 else { throw FrameFlowError(.invalidOptions, "jobs must be at least 1") }
         let options = try request.options.validated()
+        let started = Stopwatch()
         let source = try FileByteSource(path: request.input)
         let info = try MediaProbe.probe(source: source, formatHint: request.input)
+        let openProbe = started.seconds
         let plan = try SegmentPlanner.makePlan(info, rate: request.rate, segmentSeconds: request.segmentSeconds)
+        let planned = started.seconds
         let total = Int(plan.totalSamples)
 
         let writer = try ArchiveWriter(destination: request.output)
@@ -45,8 +48,11 @@ public enum FrameExtractor {
                 work(state: state, plan: plan, source: source, hint: request.input, options: options, spool: spool, progress: progress)
             }
         }
+        let working = Stopwatch()
         threads.forEach { $0.start() }
         threads.forEach { $0.join() }
+        let workersWall = working.seconds
+        let archiving = Stopwatch()
         if let failure = state.failure.withLock({ $0 }) {
             writer.discard()
             throw failure
@@ -70,8 +76,10 @@ public enum FrameExtractor {
             codec: info.codec, width: display.width, height: display.height, rate: request.rate,
             format: options.format, frames: frames))
         let stats = state.stats.withLock { $0 }
+        let profile = ExtractProfile(openProbe: openProbe, plan: planned - openProbe, workersWall: workersWall, workers: stats,
+                                     archive: archiving.seconds, total: started.seconds)
         return ExtractSummary(frames: total, segments: plan.segments.count, decodedFrames: stats.decodedFrames,
-                              sourceFrames: info.frameCount, bytesRead: stats.bytesRead, output: request.output)
+                              sourceFrames: info.frameCount, bytesRead: stats.bytesRead, output: request.output, profile: profile)
     }
 
     static func spoolFile(_ spool: URL, _ sample: Int, _ format: ImageFormat) -> URL {

@@ -32,12 +32,7 @@ final class WorkState: Sendable {
 
     func finishSegment(_ s: SegmentStats) {
         segmentsDone.add(1, ordering: .relaxed)
-        stats.withLock {
-            $0.decodedFrames += s.decodedFrames
-            $0.emittedFrames += s.emittedFrames
-            $0.bytesRead += s.bytesRead
-            $0.seeks += s.seeks
-        }
+        stats.withLock { $0.add(s) }
     }
 
     /// Keeps the first failure (later ones are usually the cancellation it caused).

@@ -45,11 +45,15 @@ public final class SegmentDecoder {
         self.encoder = encoder
         let rotation = MediaProbe.clockwiseRotation(try stream(spec))
         let tb = spec.timeBase
-        return try Self.typed {
+        let (convertBefore, encodeBefore) = (encoder.convertSeconds, encoder.encodeSeconds)
+        var deliverSeconds = 0.0
+        var stats = try Self.typed {
           try withoutActuallyEscaping(emit) { emit throws(MediaError) in
             try walk(spec, isCancelled: isCancelled) { frame, pts, samples throws(MediaError) in
                 let image = try encoder.encode(frame, rotation: rotation, options: options)
                 let seconds = Self.seconds(pts, tb, spec.originMicros)
+                let delivering = Stopwatch()
+                defer { deliverSeconds += delivering.seconds }
                 for sample in samples {
                     try Self.deliver(emit, EncodedFrame(sampleIndex: sample, pts: pts, seconds: seconds, width: image.width,
                                                         height: image.height, format: options.format, data: image.data))
@@ -57,6 +61,12 @@ public final class SegmentDecoder {
             }
           }
         }
+        stats.convertSeconds = encoder.convertSeconds - convertBefore
+        stats.encodeSeconds = encoder.encodeSeconds - encodeBefore
+        stats.deliverSeconds = deliverSeconds
+        // The walk's time less what its sink spent: demuxing and decoding.
+        stats.decodeSeconds = max(0, stats.decodeSeconds - stats.convertSeconds - stats.encodeSeconds - deliverSeconds)
+        return stats
     }
 
     /// Decodes `spec`'s samples and reports the MD5 of each raw decoded picture, as
@@ -123,8 +133,10 @@ public final class SegmentDecoder {
         let walk = try SegmentWalk(input: input, codec: codec, spec: spec, clock: clock, fresh: fresh, tuning: tuning,
                                    isCancelled: isCancelled, sink: sink)
         defer { fresh = walk.fresh }
+        let watch = Stopwatch()
         try walk.run()
         var stats = walk.stats
+        stats.decodeSeconds = max(0, watch.seconds - stats.seekSeconds)
         stats.bytesRead = input.io.bytesRead - bytesBefore
         return stats
     }

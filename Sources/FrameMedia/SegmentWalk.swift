@@ -190,6 +190,8 @@ final class SegmentWalk {
     }
 
     private func seek(to keyframe: Keyframe) throws(MediaError) {
+        let watch = Stopwatch()
+        defer { stats.seekSeconds += watch.seconds }
         clearQueue()
         reachedEOF = false
         stats.seeks += 1

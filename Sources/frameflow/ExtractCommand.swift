@@ -70,6 +70,11 @@ public struct ExtractCommand: ParsableCommand {
                     format: "extract: %d frames, %d segments, decoded %d of %d source frames (%.1f per sample), read %.1f MB in %.2f s\n",
                     summary.frames, summary.segments, summary.decodedFrames, summary.sourceFrames, perSample,
                     Double(summary.bytesRead) / 1e6, Date().timeIntervalSince(started)).utf8))
+                let p = summary.profile, w = p.workers
+                FileHandle.standardError.write(Data(String(
+                    format: "extract profile: open+probe %.2f s, plan %.2f s, workers %.2f s wall (%d threads: seek %.2f s, decode %.2f s, convert %.2f s, encode %.2f s, spool %.2f s), archive %.2f s, total %.2f s\n",
+                    p.openProbe, p.plan, p.workersWall, request.jobs, w.seekSeconds, w.decodeSeconds, w.convertSeconds,
+                    w.encodeSeconds, w.deliverSeconds, p.archive, p.total).utf8))
             }
         } catch {
             bar.finish()

@@ -55,6 +55,26 @@ struct FrameExtractorTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }.isEmpty)
     }
 
+    @Test("the summary's profile accounts for every stage: open/probe, seek, decode, convert, encode, spool, archive")
+    func profile() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = try Self.makeVideo(dir)
+        // 1 frame per 3 s with 1 s GOPs: segments seek past whole GOPs.
+        let summary = try FrameExtractor.run(ExtractRequest(
+            input: input, rate: Rational(1, 3), options: OutputOptions(format: .png), jobs: 2, segmentSeconds: 1,
+            output: dir.appendingPathComponent("frames.zip")))
+        let p = summary.profile, w = p.workers
+        #expect(summary.frames == 3)
+        #expect(p.openProbe > 0 && p.archive > 0 && p.workersWall > 0)
+        #expect(w.decodeSeconds > 0 && w.convertSeconds > 0 && w.encodeSeconds > 0 && w.deliverSeconds > 0)
+        #expect(w.seeks > 0 && w.seekSeconds > 0)
+        #expect(w.emittedFrames == 3 && w.decodedFrames == summary.decodedFrames)
+        // Stages are parts of their wall times: the workers' sum is bounded by threads x wall.
+        #expect(w.seekSeconds + w.decodeSeconds + w.convertSeconds + w.encodeSeconds + w.deliverSeconds <= 2 * p.workersWall + 0.01)
+        #expect(p.openProbe + p.plan + p.workersWall + p.archive <= p.total + 0.001)
+    }
+
     @Test("the archive does not depend on the number of workers or the segment length")
     func deterministic() throws {
         let dir = try Self.tempDir()

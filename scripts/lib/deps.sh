@@ -5,7 +5,7 @@
 
 FRAMEFLOW_APT_PACKAGES=(
   pkg-config libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-  libzip-dev libpq-dev ffmpeg postgresql openssl ca-certificates curl procps iproute2
+  libzip-dev libpq-dev libdeflate-dev ffmpeg postgresql openssl ca-certificates curl procps iproute2
   unzip python3 bc chromium
 )
 
