@@ -75,9 +75,11 @@ pkg_bookworm_root() {
 pkg_relink_static() {
   local manifest=$1 bin=$2 exe=$3 out=$4
   shift 4
-  # Why not `swift build --static-swift-stdlib`: SwiftPM then compiles every module again
-  # (it passes -static-stdlib and the static -resource-dir to every compile), a whole build.
-  # The objects differ only in their autolink entries: a module imported from the static
+  # Why not `swift build --static-swift-stdlib` on the debug build: with Swift 6.3.1 it does
+  # reuse the objects and only relinks, but the link fails (undefined CoreFoundation and ICU
+  # symbols; measured in a fresh clone); newer SwiftPM passes the static -resource-dir to every
+  # compile, i.e. compiles everything again. The objects differ only in their autolink
+  # entries: a module imported from the static
   # resource directory also names the archives the static library needs (Foundation:
   # CoreFoundation, _FoundationICU, ...; FoundationNetworking: _CFURLSessionInterface, curl).
   # So: SwiftPM's own link command, plus -static-stdlib, plus a probe object that imports the
