@@ -8,6 +8,10 @@
 #                             itself, so no archive host is written in this repository)
 #   pkg_bookworm_root DIR     prints the path of a pristine minimal bookworm root (debootstrap
 #                             --variant=minbase), creating it under DIR on first use; later calls reuse it
+#   pkg_relink_static MANIFEST BIN EXE OUT [LINKER FLAG...]
+#                             links BIN/EXE's objects again into OUT with the Swift runtime linked
+#                             statically: SwiftPM's own link command for EXE, read from its build
+#                             manifest MANIFEST (.build/debug.yaml), with -static-stdlib added
 #
 # Source scripts/lib/deps.sh first (ff_log).
 
@@ -66,4 +70,93 @@ pkg_bookworm_root() {
   rm -rf "$root/var/cache/apt/archives"/*.deb
   touch "$root/.frameflow-complete"
   echo "$root"
+}
+
+pkg_relink_static() {
+  local manifest=$1 bin=$2 exe=$3 out=$4
+  shift 4
+  # Why not `swift build --static-swift-stdlib` on the debug build: with Swift 6.3.1 it does
+  # reuse the objects and only relinks, but the link fails (undefined CoreFoundation and ICU
+  # symbols; measured in a fresh clone); newer SwiftPM passes the static -resource-dir to every
+  # compile, i.e. compiles everything again. The objects differ only in their autolink
+  # entries: a module imported from the static
+  # resource directory also names the archives the static library needs (Foundation:
+  # CoreFoundation, _FoundationICU, ...; FoundationNetworking: _CFURLSessionInterface, curl).
+  # So: SwiftPM's own link command, plus -static-stdlib, plus a probe object that imports the
+  # same Foundation modules compiled against the static resource dir (and so names those archives).
+  mkdir -p "$(dirname "$out")"
+  python3 - "$manifest" "$bin" "$exe" "$out" "$@" >"$out.args" <<'PY'
+import json, os, subprocess, sys
+manifest, bin_dir, exe, out, *extra = sys.argv[1:]
+# The manifest names the build by the path it was made at; find EXE's link command by the
+# bin directory's last components and map that path onto this one.
+suffix = "/" + "/".join(os.path.realpath(bin_dir).split("/")[-3:]) + "/" + exe
+lines = open(manifest, encoding="utf-8").read().split("\n")
+found = None
+for i, line in enumerate(lines):
+    text = line.strip()
+    if not text.startswith("outputs: ["):
+        continue
+    outputs = json.loads(text[len("outputs: "):])
+    if len(outputs) == 1 and outputs[0].endswith(suffix):
+        for later in lines[i + 1:i + 6]:
+            if later.strip().startswith("args: "):
+                found = outputs[0], json.loads(later.strip()[len("args: "):])
+                break
+        if found:
+            break
+if not found:
+    sys.exit(f"no link command for {exe} (*{suffix}) in {manifest}")
+output, args = found
+old_root = output[: -len(suffix)]
+new_root = os.path.realpath(bin_dir)[: -len(suffix) + len(exe) + 1]
+def moved(arg):
+    return arg.replace(old_root, new_root) if old_root != new_root else arg
+swiftc = args[0]
+autolink_extract = os.path.join(os.path.dirname(swiftc), "swift-autolink-extract")
+static_resources = os.path.join(os.path.dirname(os.path.dirname(swiftc)), "lib", "swift_static")
+result, objects, i = [], [], 0
+while i < len(args):
+    arg = moved(args[i])
+    if arg == "-o":
+        result += ["-o", out]
+        i += 2
+        continue
+    # The static runtime is inside: no $ORIGIN search path (SwiftPM omits it when linking statically).
+    if arg == "-Xlinker" and i + 1 < len(args) and args[i + 1].startswith("-rpath="):
+        i += 2
+        continue
+    if arg.startswith("@"):
+        listed = open(arg[1:], encoding="utf-8").read().replace(old_root, new_root)
+        objects = [l.strip().strip("'\"") for l in listed.split("\n") if l.strip()]
+        if old_root != new_root:
+            arg = "@" + out + ".LinkFileList"
+            with open(out + ".LinkFileList", "w", encoding="utf-8") as f:
+                f.write(listed)
+    result.append(arg)
+    i += 1
+def autolinked(paths):
+    run = subprocess.run([autolink_extract, *paths, "-o", "-"], check=True, capture_output=True, text=True)
+    return list(dict.fromkeys(run.stdout.split()))
+dynamic = autolinked(objects)
+modules = [m for m in ("Foundation", "FoundationEssentials", "FoundationInternationalization",
+                       "FoundationNetworking", "FoundationXML") if "-l" + m in dynamic]
+extra_libs = []
+if modules:
+    probe = out + ".probe"
+    with open(probe + ".swift", "w", encoding="utf-8") as f:
+        f.write("".join(f"import {m}\n" for m in modules))
+    subprocess.run([swiftc, "-parse-as-library", "-c", "-static-stdlib", "-resource-dir", static_resources,
+                    "-module-name", "StaticProbe", probe + ".swift", "-o", probe + ".o"], check=True)
+    extra_libs = [l for l in autolinked([probe + ".o"]) if l not in dynamic]
+print(f"{exe}: archives the static Foundation adds: {' '.join(extra_libs) or 'none'}", file=sys.stderr)
+# The probe's object itself is linked (it holds nothing but those autolink entries): its
+# archives then join the objects' in the linker's --start-group, where their order is free.
+result += ["-static-stdlib"] + ([probe + ".o"] if modules else []) + extra
+print("\0".join(result), end="")
+PY
+  (($? == 0)) && [[ -s $out.args ]] || return 1
+  local cmd=()
+  mapfile -d '' -t cmd <"$out.args"
+  "${cmd[@]}"
 }
