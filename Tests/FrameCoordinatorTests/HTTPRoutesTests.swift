@@ -11,15 +11,6 @@ import Testing
 /// The coordinator's router with the user-facing API mounted: operator routes
 /// keep working and the API's routes are reachable on the same router.
 @Suite struct HTTPRoutesTests {
-    struct NoIngest: VideoIngestor {
-        func ingest(_ upload: StoredUpload, owner: UUID, options: JobOptions) async throws -> JobRecord {
-            throw FrameFlowError(.notMedia, "not used")
-        }
-    }
-    struct NoCancel: JobCanceller {
-        func cancel(jobID: UUID) async throws -> JobRecord { throw FrameFlowError(.jobNotFound, "not used") }
-    }
-
     @Test func apiIsMountedNextToOperatorRoutes() async throws {
         var logger = Logger(label: "test")
         logger.logLevel = .error
@@ -31,7 +22,7 @@ import Testing
             configuration: APIConfiguration(
                 uploadsDirectory: root.appendingPathComponent("uploads"), resultsDirectory: root.appendingPathComponent("results"),
                 jwtSecret: "a-secret-that-is-long-enough-for-hs256"),
-            database: database, ingestor: NoIngest(), canceller: NoCancel(), logger: logger)
+            database: database, ingestor: UnusedIngestor(), canceller: UnusedCanceller(), logger: logger)
         let registry = NodeRegistry(directory: InMemoryNodeDirectory(), logger: logger)
         let router = CoordinatorRoutes.build(registry: registry, adminToken: "admin", api: api, ready: { true })
         let app = Application(router: router, logger: logger)

@@ -13,15 +13,6 @@ import Testing
 /// described with the same method, and every operation described is registered. The contract is
 /// served as YAML and as JSON, and both say the same thing.
 @Suite struct OpenAPIContractTests {
-    struct NoIngest: VideoIngestor {
-        func ingest(_ upload: StoredUpload, owner: UUID, options: JobOptions) async throws -> JobRecord {
-            throw FrameFlowError(.notMedia, "not used")
-        }
-    }
-    struct NoCancel: JobCanceller {
-        func cancel(jobID: UUID) async throws -> JobRecord { throw FrameFlowError(.jobNotFound, "not used") }
-    }
-
     /// The coordinator's router exactly as `CoordinatorService` builds it (API, metrics, web app, contract).
     static func withRouter(_ body: (Router<APIRequestContext>, APIContract) async throws -> Void) async throws {
         var logger = Logger(label: "test")
@@ -34,7 +25,7 @@ import Testing
             configuration: APIConfiguration(
                 uploadsDirectory: root.appendingPathComponent("uploads"), resultsDirectory: root.appendingPathComponent("results"),
                 jwtSecret: "a-secret-that-is-long-enough-for-hs256"),
-            database: database, ingestor: NoIngest(), canceller: NoCancel(), logger: logger)
+            database: database, ingestor: UnusedIngestor(), canceller: UnusedCanceller(), logger: logger)
         let registry = NodeRegistry(directory: InMemoryNodeDirectory(), logger: logger)
         let hub = EventHub()
         let contract = try #require(try APIContract.bundled(), "the contract is bundled with FrameWeb")
