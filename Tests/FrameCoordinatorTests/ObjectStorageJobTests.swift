@@ -64,33 +64,15 @@ import Testing
 
     static func makeHarness(archives: (S3ArchiveStore) -> any ArchiveStore = { $0 }, stem: String) async throws -> Harness? {
         guard let live = try await liveStore(stem) else { return nil }
-        let cluster = try TestCluster()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-s3job-\(UUID().uuidString)")
-        let url = try await TestDatabase.create()
-        let database = Database(url: url, logger: cluster.logger)
-        try await database.migrate()
-        let tls = cluster.coordinatorTLS
-        let config = try ClusterConfig.load(file: nil, environment: [:], overrides: [
-            "coordinator.http_listen=127.0.0.1:0", "coordinator.cluster_listen=127.0.0.1:0",
-            "coordinator.tls.ca=\(tls.ca.path)", "coordinator.tls.cert=\(tls.certificate.path)",
-            "coordinator.tls.key=\(tls.key.path)", "coordinator.segment_seconds=2",
-            "coordinator.storage.uploads_dir=\(dir.path)/uploads", "coordinator.storage.spool_dir=\(dir.path)/spool",
-            "coordinator.storage.results_dir=\(dir.path)/results",
-        ]).coordinator
-        // The store's local staging is this coordinator's results directory.
-        let store = S3ArchiveStore(client: live.client, resultsDirectory: config.resultsDirectory, partSize: 5 << 20,
-                                   downloads: .presigned, logger: cluster.logger)
-        let service = CoordinatorService(config: config, database: database, logger: cluster.logger, archives: archives(store))
-        let ports = PortBox()
-        let task = Task { try await service.run(handleSignals: false) { httpPort, clusterPort in
-            await ports.set(clusterPort, http: httpPort)
-        } }
-        try await TestCluster.eventually("coordinator listening") { await ports.port != nil }
-        let user = try await UserStore(database: database).create(email: "s\(UUID().uuidString.prefix(6))@example.com",
-                                                                   passwordHash: "x").id
-        let pipe = PipelineTests.Harness(cluster: cluster, database: database, service: service, task: task,
-                                         clusterPort: await ports.port!, httpPort: await ports.http ?? 0, dir: dir, user: user)
-        return Harness(pipe: pipe, store: store)
+        var store: S3ArchiveStore?
+        let pipe = try await PipelineTests.makeHarness { config, logger in
+            // The store's local staging is this coordinator's results directory.
+            let s3 = S3ArchiveStore(client: live.client, resultsDirectory: config.resultsDirectory, partSize: 5 << 20,
+                                    downloads: .presigned, logger: logger)
+            store = s3
+            return archives(s3)
+        }
+        return Harness(pipe: pipe, store: store!)
     }
 
     /// GETs `url` with no credentials, as a browser following the redirect would.

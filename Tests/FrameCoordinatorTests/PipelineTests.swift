@@ -1,3 +1,4 @@
+import FrameAPI
 import FrameCluster
 import FrameCore
 import FrameExtract
@@ -30,7 +31,11 @@ import Testing
         }
     }
 
-    static func makeHarness(extra: [String] = []) async throws -> Harness {
+    /// A coordinator on loopback with its own database and directories. `archives` picks where ZIPs are
+    /// stored, given the coordinator's settings (default: its results directory).
+    static func makeHarness(
+        extra: [String] = [], archives: (CoordinatorConfig, Logger) -> (any ArchiveStore)? = { _, _ in nil }
+    ) async throws -> Harness {
         let cluster = try TestCluster()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-pipe-\(UUID().uuidString)")
         let url = try await TestDatabase.create()
@@ -44,7 +49,8 @@ import Testing
             "coordinator.storage.uploads_dir=\(dir.path)/uploads", "coordinator.storage.spool_dir=\(dir.path)/spool",
             "coordinator.storage.results_dir=\(dir.path)/results",
         ] + extra).coordinator
-        let service = CoordinatorService(config: config, database: database, logger: cluster.logger)
+        let service = CoordinatorService(config: config, database: database, logger: cluster.logger,
+                                         archives: archives(config, cluster.logger))
         let ports = PortBox()
         let task = Task { try await service.run(handleSignals: false) { httpPort, clusterPort in
             await ports.set(clusterPort, http: httpPort)
