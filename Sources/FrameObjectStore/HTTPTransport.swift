@@ -1,3 +1,4 @@
+import FrameCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -112,16 +113,5 @@ struct HTTPTransport: Sendable {
 
 /// Runs `body`, cancelling it and throwing `S3Error.unavailable` when it takes longer than `limit`.
 func withTimeout<T: Sendable>(_ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            return nil
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next(), let value = first else {
-            throw S3Error.unavailable("\(what) timed out after \(limit)")
-        }
-        return value
-    }
+    try await FrameCore.withTimeout(limit, what, timedOut: { S3Error.unavailable($0) }, body)
 }
