@@ -86,6 +86,10 @@ public final class EventHub: Sendable {
 
     public var openStreams: Int { state.withLockedValue { $0.subscribers.count } }
     public var refusedStreams: Int { state.withLockedValue { $0.refused } }
+    /// Whether any stream of `audience` is open: publishers of costly documents skip them otherwise.
+    public func hasSubscribers(_ audience: EventAudience) -> Bool {
+        state.withLockedValue { $0.subscribers.values.contains { $0.audience == audience } }
+    }
 
     /// Subscribes `audience`. With `lastEventID`, the events it missed are queued first
     /// (or a `reset` when they are no longer held). Atomic with ``publish(_:name:data:)``:

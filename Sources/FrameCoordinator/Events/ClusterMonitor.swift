@@ -13,6 +13,10 @@ import ServiceLifecycle
 ///
 /// Sampling (rather than an event per node change) bounds the push rate to one small document
 /// per interval however busy the cluster is, and a node that appears is in the next sample.
+/// A full sample reads the node directory and the job tables and encodes every node, which with
+/// a thousand nodes is a tenth of the coordinator's idle CPU: it is taken only while an operator
+/// stream is open (or for a snapshot); otherwise a tick only notes the frame rates, from memory,
+/// so the history a dashboard opens with has no gap.
 public final class ClusterMonitor: Service, Sendable {
     struct Sample: Codable, Sendable {
         var at: Date
@@ -48,6 +52,15 @@ public final class ClusterMonitor: Service, Sendable {
         var nodeHistory: [String: [Point]] = [:]
         var events: [EventView] = []
         var lastEventID: Int64 = 0
+
+        mutating func appendHistory(at: Date, total: Double, perNode: [String: Double], historyLength: Int) {
+            history.append(Point(at: at, value: total))
+            if history.count > historyLength { history.removeFirst(history.count - historyLength) }
+            for (name, rate) in perNode {
+                nodeHistory[name, default: []].append(Point(at: at, value: rate))
+                if nodeHistory[name]!.count > 120 { nodeHistory[name]!.removeFirst() }
+            }
+        }
     }
 
     let hub: EventHub
@@ -77,8 +90,27 @@ public final class ClusterMonitor: Service, Sendable {
         }
     }
 
-    /// Takes one sample and publishes it.
+    /// One tick: a full sample published to operators when one is watching, otherwise only the
+    /// frame rates for the history.
     func sampleOnce() async {
+        if hub.hasSubscribers(.operators) {
+            if let sample = await fullSample() { hub.publish(.operators, name: "cluster", data: Self.json(sample)) }
+        } else {
+            await noteRates()
+        }
+    }
+
+    /// The history points of a tick nobody watches: the same rates a full sample would record.
+    private func noteRates() async {
+        let rates = await registry.frameRates()
+        let now = Date()
+        state.withLockedValue { state in
+            state.appendHistory(at: now, total: rates.values.reduce(0, +), perNode: rates, historyLength: historyLength)
+        }
+    }
+
+    /// Reads everything an operator sees, records it as the latest sample and returns it.
+    private func fullSample() async -> Sample? {
         do {
             let nodes = try await registry.statuses().sorted { $0.name < $1.name }
             let counts = try await jobs.statusCounts()
@@ -93,24 +125,31 @@ public final class ClusterMonitor: Service, Sendable {
                 queueDepth: depth, framesPerSecond: nodes.reduce(0) { $0 + $1.framesPerSecond }, events: events)
             state.withLockedValue { state in
                 state.last = sample
-                state.history.append(Point(at: sample.at, value: sample.framesPerSecond))
-                if state.history.count > historyLength { state.history.removeFirst(state.history.count - historyLength) }
-                for node in nodes {
-                    state.nodeHistory[node.name, default: []].append(Point(at: sample.at, value: node.framesPerSecond))
-                    if state.nodeHistory[node.name]!.count > 120 { state.nodeHistory[node.name]!.removeFirst() }
-                }
+                state.appendHistory(
+                    at: sample.at, total: sample.framesPerSecond,
+                    perNode: Dictionary(nodes.map { ($0.name, $0.framesPerSecond) }, uniquingKeysWith: { a, _ in a }),
+                    historyLength: historyLength)
                 state.events.append(contentsOf: events)
                 if state.events.count > 50 { state.events.removeFirst(state.events.count - 50) }
                 if let lastID = events.last?.id { state.lastEventID = lastID }
             }
-            hub.publish(.operators, name: "cluster", data: Self.json(sample))
+            return sample
         } catch {
             logger.warning("cluster monitor: cannot sample", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 
+    /// Points of frames/s history kept (for tests).
+    var historyCount: Int { state.withLockedValue { $0.history.count } }
+
     /// The latest sample with the kept history, as JSON (the first event of an operator stream).
-    public func snapshot() -> String {
+    /// When nobody was watching, the last full sample is old: a fresh one is taken first.
+    public func snapshot() async -> String {
+        let stale = state.withLockedValue { state in
+            state.last.map { -$0.at.timeIntervalSinceNow > Double(interval.components.seconds) * 2 + 1 } ?? true
+        }
+        if stale { _ = await fullSample() }
         let snapshot = state.withLockedValue {
             Snapshot(sample: $0.last, history: $0.history, nodeHistory: $0.nodeHistory, events: $0.events)
         }

@@ -23,11 +23,12 @@ struct WebRoutes: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
             headers[.cacheControl] = "no-store"
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: monitor?.snapshot() ?? "{}")))
+            let snapshot = await monitor?.snapshot() ?? "{}"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: snapshot)))
         }
         admin.get("events") { request, _ in
             try events.respond(.operators, request: request, initial: monitor.map { monitor in
-                { @Sendable in ("snapshot", monitor.snapshot()) }
+                { @Sendable in ("snapshot", await monitor.snapshot()) }
             })
         }
     }

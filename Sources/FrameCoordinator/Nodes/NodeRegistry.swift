@@ -108,6 +108,14 @@ public actor NodeRegistry {
         noteDrainProgress(name: name, activeLeases: Int(heartbeat.activeLeases))
     }
 
+    /// The frames/s of every connected node, from memory (no directory read): what the
+    /// cluster monitor keeps as history while no operator is watching.
+    public func frameRates() -> [String: Double] {
+        var rates: [String: Double] = [:]
+        for name in live.keys { rates[name] = framesHistory[name]?.rate ?? 0 }
+        return rates
+    }
+
     /// Writes the heartbeats recorded since the last flush, in one batch.
     /// Run by ``HeartbeatFlusher`` a few times a second; a flush that waits
     /// on a database outage holds up only the next flush, never a session.
