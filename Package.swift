@@ -247,6 +247,7 @@ let package = Package(
         .testTarget(name: "FrameClusterTests", dependencies: [
             "FrameCluster", "FrameWire", "FrameCore",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),

@@ -10,9 +10,10 @@ public enum FrameChannel {
     public typealias Async = NIOAsyncChannel<Message, Message>
 
     /// Adds the codec handlers (and a read-idle closer when `readTimeout` is
-    /// set) after an already-added TLS handler. Must run on the channel's event loop.
+    /// set, a ``HeartbeatBeacon`` when `heartbeatInterval` is) after an
+    /// already-added TLS handler. Must run on the channel's event loop.
     public static func addCodec(
-        to channel: any Channel, maxFrameLength: Int, readTimeout: TimeAmount?
+        to channel: any Channel, maxFrameLength: Int, readTimeout: TimeAmount?, heartbeatInterval: TimeAmount? = nil
     ) throws {
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(ByteToMessageHandler(MessageDecoder(maxFrameLength: maxFrameLength)))
@@ -21,6 +22,9 @@ public enum FrameChannel {
         if let readTimeout {
             try ops.addHandler(IdleStateHandler(readTimeout: readTimeout))
             try ops.addHandler(ReadIdleCloser())
+        }
+        if let heartbeatInterval {
+            try ops.addHandler(HeartbeatBeacon(interval: heartbeatInterval))
         }
     }
 

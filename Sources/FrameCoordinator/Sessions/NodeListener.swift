@@ -37,13 +37,15 @@ public final class NodeListener: Service, Sendable {
     ) async throws -> NodeListener {
         let readTimeout = TimeAmount.milliseconds(settings.heartbeatTimeout.milliseconds)
         let maxFrame = settings.maxFrameLength
+        let beat = TimeAmount.milliseconds(settings.heartbeatInterval.milliseconds)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                    try FrameChannel.addCodec(to: channel, maxFrameLength: maxFrame, readTimeout: readTimeout)
+                    try FrameChannel.addCodec(
+                        to: channel, maxFrameLength: maxFrame, readTimeout: readTimeout, heartbeatInterval: beat)
                     return try FrameChannel.wrap(channel)
                 }
             }

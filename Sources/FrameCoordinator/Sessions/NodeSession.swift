@@ -69,9 +69,9 @@ struct NodeSession {
                     channel.close(mode: .all, promise: nil)
                 }
 
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                do {
                     var pending: Message? = first
-                    while true {
+                    receiving: while true {
                         let message: Message
                         if let p = pending { message = p; pending = nil } else {
                             guard let next = try await iterator.next() else { break }
@@ -100,22 +100,14 @@ struct NodeSession {
                             ])
                             // Only now, with WELCOME written and the node registered, may it get a LEASE.
                             await work?.nodeReady(name: hello.nodeName, session: sessionID)
-                            let interval = settings.heartbeatInterval
-                            group.addTask {
-                                var sequence: UInt64 = 0
-                                while true {
-                                    try await Task.sleep(for: interval)
-                                    sequence += 1
-                                    try await outbound.write(.heartbeat(Heartbeat(sequence: sequence, activeLeases: 0, framesTotal: 0)))
-                                }
-                            }
+                            // Our heartbeats come from the channel's event loop (HeartbeatBeacon).
+                            try await channel.triggerUserOutboundEvent(HeartbeatBeacon.Start())
                         case .reject(let code, let text):
                             logger.warning("node rejected", metadata: ["code": "\(code.name)", "reason": "\(text)"])
                             endReason = "rejected: \(code.name)"
                             mayResume = false
                             await Self.reject(outbound, channel, code, text)
-                            group.cancelAll()
-                            return
+                            break receiving
                         case .heartbeat(let hb):
                             // Both only note the heartbeat in memory: the database writes are
                             // batched (NodeRegistry.flushHeartbeats, LeaseScheduler's renewals), so
@@ -138,13 +130,11 @@ struct NodeSession {
                         case .close(let reason):
                             endReason = reason
                             mayResume = false
-                            group.cancelAll()
-                            return
+                            break receiving
                         case .ignore:
                             break
                         }
                     }
-                    group.cancelAll()
                 }
           } catch TransportError.heartbeatTimeout {
               endReason = "heartbeat timeout"
