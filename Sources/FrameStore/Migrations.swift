@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6]
+    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6, migration11]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -304,5 +304,29 @@ public enum Migrations {
         WHERE status IN (\(sqlList(JobStatus.allCases.filter(\.isSchedulable))))
         """,
         "CREATE INDEX segments_leased_job ON segments (job_id) WHERE state = 'leased'",
+    ])
+
+    /// Keeps the lease tables small under churn. Every lease changes its segment row three or
+    /// more times (granted, renewed by each heartbeat batch, done), and none of those updates
+    /// could be HOT: `segments_lease_expiry` indexed the renewed column. With a few hundred
+    /// leases a second the partial indexes filled with dead entries faster than autovacuum's
+    /// defaults (20 % of the table) came round, and every claim walked them: the claim became
+    /// most of PostgreSQL's CPU.
+    ///
+    /// - `segments_lease_expiry` goes: the reaper finds expired leases among the few leased rows
+    ///   through `segments_leased_job`, so renewals touch no indexed column and, with room left
+    ///   on each page (fillfactor 70), stay on the page (HOT) without new index entries.
+    /// - `segments` and `jobs` are vacuumed after 2 % of their rows changed (not 20 %), without
+    ///   the cost delay, so dead index entries do not pile up between runs.
+    static let migration11 = Migration(version: 11, name: "lease tables under churn", statements: [
+        "DROP INDEX IF EXISTS segments_lease_expiry",
+        """
+        ALTER TABLE segments SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.02,
+            autovacuum_vacuum_threshold = 200, autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05)
+        """,
+        """
+        ALTER TABLE jobs SET (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
+            autovacuum_vacuum_threshold = 100, autovacuum_vacuum_cost_delay = 0)
+        """,
     ])
 }

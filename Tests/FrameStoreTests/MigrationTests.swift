@@ -16,6 +16,22 @@ struct MigrationTests {
         }
     }
 
+    /// Lease renewals rewrite `lease_expires_at` of every leased row each heartbeat batch: with
+    /// an index over it no renewal could be a HOT update, and the lease indexes bloated until the
+    /// claim was most of PostgreSQL's CPU (migration 11).
+    @Test("no index covers what lease renewals update, and the lease tables leave room for HOT updates")
+    func renewalsStayHeapOnly() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let (indexes, options) = try await db.withConnection { conn in
+                (try conn.query("SELECT indexdef FROM pg_indexes WHERE tablename = 'segments'").rows.map { try $0.string("indexdef") },
+                 try conn.query("SELECT array_to_string(reloptions, ',') AS o FROM pg_class WHERE relname = 'segments'").first!.string("o"))
+            }
+            #expect(!indexes.isEmpty)
+            for index in indexes { #expect(!index.contains("lease_expires_at"), "\(index)") }
+            #expect(options.contains("fillfactor=70"), "\(options)")
+        }
+    }
+
     @Test("coordinators migrating at the same time serialise on the advisory lock")
     func concurrent() async throws {
         try await TestDatabase.withFresh(migrate: false) { db, url in
