@@ -77,7 +77,12 @@ public struct S3SourceStore: SourceStore {
             var delay = Duration.milliseconds(250)
             while true {
                 do {
-                    return try await client.getObject(key, range: range.lowerBound...(range.upperBound - 1), limit: range.count)
+                    // Each try is bounded by what is left of the patience: a store that hangs instead of
+                    // refusing must not hold the READ past the node's own READ timeout either.
+                    let left = max(giveUp - ContinuousClock.now, .milliseconds(100))
+                    return try await withTimeout(left, "object store GET \(key)", timedOut: { S3Error.unavailable($0) }) {
+                        try await client.getObject(key, range: range.lowerBound...(range.upperBound - 1), limit: range.count)
+                    }
                 } catch S3Error.unavailable(let why) where ContinuousClock.now + delay < giveUp && !Task.isCancelled {
                     logger.warning("object store unavailable; retrying a source read", metadata: [
                         "job": "\(job.lowercased)", "segment": "\(lease.segment)", "epoch": "\(lease.epoch)",
