@@ -56,6 +56,22 @@ import Testing
         }
     }
 
+    /// `storage.s3.uploads` picks the store the coordinator's scheduler, ingest and retention use.
+    @Test func theConfigurationPicksTheSourceStore() throws {
+        let s3 = [
+            "coordinator.storage.kind=s3", "coordinator.storage.s3.endpoint=http://127.0.0.1:9", "coordinator.storage.s3.bucket=frames",
+            "coordinator.storage.s3.access_key_id=AK", "coordinator.storage.s3.secret_access_key=s",
+        ]
+        func store(_ overrides: [String]) throws -> any SourceStore {
+            let config = try ClusterConfig.load(file: nil, environment: [:], overrides: overrides).coordinator
+            return try CoordinatorService.sourceStore(for: config, logger: Logger(label: "test"))
+        }
+        #expect(try store([]) is LocalSourceStore)
+        #expect(try store(s3) is LocalSourceStore, "archives in the bucket, uploads on disk: the default")
+        let inBucket = try #require(try store(s3 + ["coordinator.storage.s3.uploads=s3"]) as? S3SourceStore)
+        #expect(inBucket.client.configuration.bucket == "frames")
+    }
+
     @Test func sourcesInTheBucketMakeTheSameZipAndCancelAndRetentionDeleteThem() async throws {
         guard let client = try await Self.liveClient("src") else { return }
         let holder = StoreHolder()
