@@ -7,6 +7,7 @@ import Foundation
 import FrameTestSupport
 import Hummingbird
 import HummingbirdTesting
+import HTTPTypes
 import Logging
 import NIOCore
 import Testing
@@ -157,7 +158,7 @@ import Testing
         await h.stop()
     }
 
-    @Test func anUploadWhileTheStoreIsUnreachableIs503AndLeavesNothing() async throws {
+    @Test func anUploadWhileTheStoreIsUnreachableIs503AndLeavesNothingAndTusWaitsForTheBucket() async throws {
         guard let client = try await Self.liveClient("down") else { return }
         let proxy = try TCPProxy(targetPort: client.configuration.endpoint.port ?? 80)
         defer { proxy.stop() }
@@ -218,6 +219,31 @@ import Testing
                     .flatMap(UUID.init(uuidString:)))
             #expect(try await client.headObject(ObjectKeys.upload(id, ext: "mp4"))?.size == Int64(video.count))
             #expect(try FileManager.default.contentsOfDirectory(atPath: layout.uploads.path).isEmpty, "the staging copy is removed")
+
+            // tus: the bytes are durable on disk chunk by chunk as before; the final PATCH's 204 waits for
+            // the bucket. With the store away it is a 503 and the upload stays complete on disk; the
+            // client's next HEAD finishes it into a job once the store is back.
+            func field(_ name: String) -> HTTPField.Name { HTTPField.Name(name)! }
+            var create: HTTPFields = [.authorization: "Bearer \(token)", field("Tus-Resumable"): "1.0.0"]
+            create[field("Upload-Length")] = String(video.count)
+            create[field("Upload-Metadata")] = "filename \(Data("tus.mp4".utf8).base64EncodedString())"
+            let created = try await http.execute(uri: "/uploads", method: .post, headers: create)
+            #expect(created.status == .created)
+            let path = try #require(created.headers[.location].flatMap(URL.init(string:))).path
+            let tusID = try #require(UUID(uuidString: URL(fileURLWithPath: path).lastPathComponent))
+            var patch: HTTPFields = [.authorization: "Bearer \(token)", field("Tus-Resumable"): "1.0.0",
+                                     .contentType: "application/offset+octet-stream"]
+            patch[field("Upload-Offset")] = "0"
+            proxy.cut()
+            let final = try await http.execute(uri: path, method: .patch, headers: patch, body: ByteBuffer(bytes: video))
+            #expect(final.status == .serviceUnavailable, "no 204 before the bucket has it")
+            #expect(final.headers[.retryAfter] == "5")
+            #expect(try await client.headObject(ObjectKeys.upload(tusID, ext: "mp4")) == nil)
+            proxy.resume()
+            let head = try await http.execute(uri: path, method: .head, headers: [.authorization: "Bearer \(token)", field("Tus-Resumable"): "1.0.0"])
+            #expect(head.status == .ok)
+            #expect(head.headers[field("FrameFlow-Video-Id")] == tusID.uuidString.lowercased())
+            #expect(try await client.headObject(ObjectKeys.upload(tusID, ext: "mp4"))?.size == Int64(video.count))
         }
         await database.shutdown()
     }
