@@ -73,13 +73,17 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
         if let http = error as? HTTPError { return from(http) }
         let coded = error.asFrameFlowError
         let status = Self.status(for: coded.code)
-        return APIError(status, coded.code, publicDetail(of: error, coded), cause: "\(error)")
+        let api = APIError(status, coded.code, publicDetail(of: error, coded), cause: "\(error)")
+        // Nothing was acknowledged: the client is told when trying again makes sense.
+        return coded.code == .objectStoreUnavailable ? api.retryAfter(objectStoreRetryAfter) : api
     }
 
     /// What a client may read of a seam's error. The store's own texts carry SQL, constraint names
     /// and server addresses, so they are replaced (the cause is logged); the store's not-found and
     /// state messages are written for users and pass, as do the seams' ``FrameFlowError`` messages.
     static func publicDetail(of error: any Error, _ coded: FrameFlowError) -> String {
+        // The store's address and answer are for the log (the cause), not for the client.
+        if coded.code == .objectStoreUnavailable { return "the object store is unavailable; nothing was stored, try again shortly" }
         guard let store = error as? StoreError else { return coded.message }
         switch store {
         case .unavailable: return "the database is unavailable; try again shortly"
@@ -89,6 +93,10 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
         case .queryFailed, .decoding: return internalDetail
         }
     }
+
+    /// `Retry-After` of a 503 `OBJECT_STORE_UNAVAILABLE`: long enough for a store restart to be
+    /// worth the client's retry, short enough that an upload tool does not give up.
+    static let objectStoreRetryAfter: Duration = .seconds(5)
 
     /// The HTTP status each code is answered with.
     static func status(for code: ErrorCode) -> HTTPResponse.Status {

@@ -19,6 +19,8 @@ public struct CoordinatorService: Sendable {
     /// Present when the coordinator has a database: it leases work to nodes.
     public let scheduler: LeaseScheduler?
     public let ingestor: MediaIngestor?
+    /// Where the source videos live (the upload folders, or the object store).
+    public var sources: (any SourceStore)? { ingestor?.sources }
     /// Present with a database: deletes the files of jobs past their retention.
     public let sweeper: RetentionSweeper?
     /// Present with a database: cleans what a killed coordinator left on disk, before serving.
@@ -41,9 +43,13 @@ public struct CoordinatorService: Sendable {
     private let ready: @Sendable () async -> Bool
 
     /// A coordinator that schedules jobs stored in `database`.
-    public init(config: CoordinatorConfig, database: Database, logger: Logger, archives: (any ArchiveStore)? = nil) {
+    public init(
+        config: CoordinatorConfig, database: Database, logger: Logger, archives: (any ArchiveStore)? = nil,
+        sources: (any SourceStore)? = nil
+    ) {
         let layout = StorageLayout(uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
         let archives = archives ?? DirectoryArchiveStore(resultsDirectory: config.resultsDirectory)
+        let sources = sources ?? LocalSourceStore(layout: layout)
         let metrics = CoordinatorMetrics()
         let events = EventHub()
         let feed = JobChangeFeed(hub: events, database: database, logger: logger)
@@ -51,15 +57,15 @@ public struct CoordinatorService: Sendable {
             database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
             resumeGrace: config.leaseResumeGrace,
             progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor),
-            logger: logger, metrics: metrics, observer: feed, archives: archives)
+            logger: logger, metrics: metrics, observer: feed, archives: archives, sources: sources)
         let jobs = JobStore(database: database)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
             ingestor: MediaIngestor(
                 database: database, segmentSeconds: config.segmentSeconds, maxAttempts: config.maxAttempts,
-                maxNodeLosses: config.maxNodeLosses, metrics: metrics,
+                maxNodeLosses: config.maxNodeLosses, metrics: metrics, sources: sources,
                 onNewJob: { await scheduler.jobArrived() }),
-            sweeper: RetentionSweeper(database: database, layout: layout, logger: logger, archives: archives),
+            sweeper: RetentionSweeper(database: database, layout: layout, logger: logger, archives: archives, sources: sources),
             recovery: StorageRecovery(database: database, layout: layout, logger: logger),
             layout: layout, logger: logger, metrics: metrics, jobCounts: { try await jobs.statusCounts() },
             notifier: NotificationDispatcher(database: database, config: config.notifications, logger: logger),

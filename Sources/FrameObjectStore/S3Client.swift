@@ -11,6 +11,15 @@ public struct S3ObjectInfo: Sendable, Equatable {
     public var etag: String
 }
 
+/// A multipart upload in progress, as ListMultipartUploads reports it.
+public struct S3MultipartUploadInfo: Sendable, Equatable {
+    /// The key without the configured prefix.
+    public var key: String
+    public var uploadID: String
+    /// When it was started (nil if the store did not say).
+    public var initiated: Date?
+}
+
 /// One uploaded part of a multipart upload, as CompleteMultipartUpload needs it.
 public struct S3CompletedPart: Sendable, Equatable {
     public var partNumber: Int
@@ -192,6 +201,29 @@ public struct S3Client: Sendable {
         } catch S3Error.notFound {
             return
         }
+    }
+
+    /// The multipart uploads under `prefix` (relative to the configured prefix) that were started
+    /// and neither completed nor aborted: what an interrupted upload may leave behind (its parts
+    /// cost storage until aborted). One page of up to 1000, which is all a sweep needs per pass.
+    public func listMultipartUploads(prefix: String = "") async throws -> [S3MultipartUploadInfo] {
+        let response = try await request(
+            "GET", key: nil, query: [(name: "uploads", value: ""), (name: "prefix", value: storeKey(prefix))], collect: 16 << 20)
+        let xml = String(buffer: response.body)
+        let strip = configuration.prefix.count
+        return S3XML.elements("Upload", in: xml).compactMap { item -> S3MultipartUploadInfo? in
+            guard let key = S3XML.firstValue(of: "Key", in: item), let id = S3XML.firstValue(of: "UploadId", in: item) else { return nil }
+            let initiated = S3XML.firstValue(of: "Initiated", in: item).flatMap(Self.parseISO8601)
+            return S3MultipartUploadInfo(key: String(key.dropFirst(strip)), uploadID: id, initiated: initiated)
+        }
+    }
+
+    /// S3's timestamps (`2026-12-01T15:12:35.000Z`, with or without the fraction).
+    static func parseISO8601(_ text: String) -> Date? {
+        let withFraction = ISO8601DateFormatter()
+        withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = withFraction.date(from: text) { return date }
+        return ISO8601DateFormatter().date(from: text)
     }
 
     // MARK: Presigned URLs

@@ -13,11 +13,14 @@ public struct LeasePolicy: Sendable {
     public var blocklistAfter: Int
     /// Pause before a segment handed back untried (SEGMENT_FAILED `SHUTTING_DOWN`) is leased again.
     public var handbackDelay: Duration
+    /// How long a segment whose source the object store could not serve waits before it is offered again.
+    public var storeOutageDelay: Duration
 
     public init(
         ttl: Duration = .seconds(30), retryBaseDelay: Duration = .seconds(2), retryMaxDelay: Duration = .seconds(60),
-        blocklistAfter: Int = 3, handbackDelay: Duration = .milliseconds(500)
+        blocklistAfter: Int = 3, handbackDelay: Duration = .milliseconds(500), storeOutageDelay: Duration = .seconds(2)
     ) {
+        self.storeOutageDelay = storeOutageDelay
         self.ttl = ttl
         self.retryBaseDelay = retryBaseDelay
         self.retryMaxDelay = retryMaxDelay
@@ -509,6 +512,8 @@ public struct LeaseStore: Sendable {
     /// once; the last attempt fails the job with `ATTEMPTS_EXHAUSTED`.
     /// `SHUTTING_DOWN` is a hand-back, not a failure: the segment is requeued
     /// (`lease_requeued`) after `policy.handbackDelay`, its attempt refunded.
+    /// `OBJECT_STORE_UNAVAILABLE` (the coordinator's READ could not reach the
+    /// store) is requeued likewise after `policy.storeOutageDelay`, uncharged.
     ///
     /// The node joins the segment's `failed_nodes` (claim prefers other
     /// nodes for it) and its failure tally for the job grows; at
@@ -531,6 +536,23 @@ public struct LeaseStore: Sendable {
                 return .stale(current: try Self.fence(conn, lease, node: node, what: "SEGMENT_FAILED"))
             }
             let attempts = try seg.int("attempts")
+            if code == .objectStoreUnavailable {
+                // The coordinator could not read the source from the object store (its READ answered
+                // OBJECT_STORE_UNAVAILABLE after retrying): an outage says nothing about the segment or
+                // the node, so nothing is charged and the segment waits `storeOutageDelay` before it is
+                // offered again. The job waits out the outage instead of running out of attempts.
+                let notBefore = try conn.query("""
+                    UPDATE segments SET state = 'pending', node = NULL, lease_expires_at = NULL,
+                        attempts = greatest(attempts - 1, 0), last_error_code = $3, last_error_message = $4,
+                        not_before = clock_timestamp() + make_interval(secs => $5::float8)
+                    WHERE job_id = $1::uuid AND idx = $2::int
+                    RETURNING not_before
+                    """, lease.jobID, lease.segment, code.name, message, policy.storeOutageDelay.seconds).first!.date("not_before")
+                try conn.recordEvent(
+                    job: lease.jobID, kind: .leaseRequeued, segment: lease.segment, node: node, epoch: lease.epoch,
+                    reason: code.name, detail: "\(message) (not charged)")
+                return .retrying(notBefore: notBefore, attempts: max(attempts - 1, 0), maxAttempts: maxAttempts)
+            }
             if code == .shuttingDown {
                 // A lease handed back untried (the node is draining or has no free slot) says nothing
                 // about the segment or the node: no failure is counted and the attempt is refunded.

@@ -59,9 +59,15 @@ import Testing
         #expect(problem(Self.base + [secret, "coordinator.storage.s3.endpoint=ftp://x"])?.key == "coordinator.storage.s3.endpoint")
         #expect(problem(Self.base + [secret, "coordinator.storage.s3.part_size=1MiB"])?.key == "coordinator.storage.s3.part_size")
         #expect(problem(Self.base + [secret, "coordinator.storage.kind=minio"])?.key == "coordinator.storage.kind")
-        // What is not built yet is refused by name, not silently ignored.
-        let uploads = problem(Self.base + [secret, "coordinator.storage.s3.uploads=s3"])
+        // Uploads in the bucket without a bucket: refused by name, not kept on disk unseen.
+        let uploads = problem(["coordinator.storage.s3.uploads=s3"])
         #expect(uploads?.key == "coordinator.storage.s3.uploads")
-        #expect(uploads?.problem.contains("not supported yet") == true)
+        #expect(uploads?.problem.contains("kind: s3") == true)
+    }
+
+    @Test func uploadsStayLocalUnlessAskedForTheBucket() throws {
+        let secret = "coordinator.storage.s3.secret_access_key=s"
+        #expect(try load(Self.base + [secret])?.uploads == .local)
+        #expect(try load(Self.base + [secret, "coordinator.storage.s3.uploads=s3"])?.uploads == .s3)
     }
 }

@@ -34,7 +34,8 @@ import Testing
     /// A coordinator on loopback with its own database and directories. `archives` picks where ZIPs are
     /// stored, given the coordinator's settings (default: its results directory).
     static func makeHarness(
-        extra: [String] = [], archives: (CoordinatorConfig, Logger) -> (any ArchiveStore)? = { _, _ in nil }
+        extra: [String] = [], archives: (CoordinatorConfig, Logger) -> (any ArchiveStore)? = { _, _ in nil },
+        sources: (CoordinatorConfig, Logger) -> (any SourceStore)? = { _, _ in nil }
     ) async throws -> Harness {
         let cluster = try TestCluster()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-pipe-\(UUID().uuidString)")
@@ -50,7 +51,7 @@ import Testing
             "coordinator.storage.results_dir=\(dir.path)/results",
         ] + extra).coordinator
         let service = CoordinatorService(config: config, database: database, logger: cluster.logger,
-                                         archives: archives(config, cluster.logger))
+                                         archives: archives(config, cluster.logger), sources: sources(config, cluster.logger))
         let ports = PortBox()
         let task = Task { try await service.run(handleSignals: false) { httpPort, clusterPort in
             await ports.set(clusterPort, http: httpPort)

@@ -51,6 +51,38 @@ struct FailurePolicyTests {
         }
     }
 
+    @Test("a segment the object store could not serve (OBJECT_STORE_UNAVAILABLE) costs no attempt, waits, and blames no node")
+    func storeOutageIsNotAFailure() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let f = Fixtures(db: db)
+            let job = try await f.job(for: try await f.user(), segments: 1, maxAttempts: 1)
+            try await f.node("a")
+            let leases = LeaseStore(database: db, policy: LeasePolicy(
+                retryBaseDelay: .seconds(60), retryMaxDelay: .seconds(60), storeOutageDelay: .milliseconds(300)))
+            // More outages than max_attempts (1): the job waits them out.
+            for round in 1...3 {
+                let g = try #require(try await leases.claim(node: "a", limit: 1).first)
+                #expect(g.attempt == 1, "round \(round): the refunded attempt is granted again")
+                let failedAt = Date()
+                guard case .retrying(let notBefore, let attempts, _) = try await leases.fail(
+                    g.ref, node: "a", code: .objectStoreUnavailable, message: "store away") else {
+                    Issue.record("round \(round): an outage was not requeued"); return
+                }
+                #expect(attempts == 0)
+                #expect(notBefore.timeIntervalSince(failedAt) > 0.2, "offered again only after storeOutageDelay")
+                try await pollUntil(seconds: 5) { !(try await leases.claim(node: "a", limit: 1).isEmpty) }
+                let again = try #require(try await leases.leases(node: "a").first)
+                _ = try await leases.fail(again, node: "a", code: .shuttingDown, message: "put it back for the next round")
+                try await Task.sleep(for: .milliseconds(600))
+            }
+            #expect(try #require(try await f.jobs.get(id: job.id)).status == .processing)
+            let events = try await f.jobs.events(jobID: job.id)
+            #expect(events.filter { $0.kind == .leaseRequeued && $0.reason == "OBJECT_STORE_UNAVAILABLE" }.count == 3)
+            #expect(!events.contains { $0.kind == .segmentRetry || $0.kind == .nodeBlocklisted })
+            #expect(try await f.nodes.get(name: "a")?.failures == 0)
+        }
+    }
+
     @Test("a hand-back (SHUTTING_DOWN) costs no attempt and no failure, and goes to another node first")
     func handBackIsNotAFailure() async throws {
         try await TestDatabase.withFresh { db, _ in

@@ -1,12 +1,15 @@
 import Foundation
 
-/// `coordinator.storage.kind: s3`: finished archives kept in an S3-compatible bucket.
+/// `coordinator.storage.kind: s3`: finished archives (and, with `uploads: s3`, the source videos)
+/// kept in an S3-compatible bucket.
 ///
-/// What this session's seam covers: the ZIPs (written to the bucket with a multipart upload before
-/// the job is COMPLETED, downloaded through presigned GET URLs or streamed through the coordinator,
-/// deleted by retention). Uploads and the frame spool stay in `uploads_dir` and `spool_dir`;
-/// `storage.s3.uploads: s3` is refused with a clear error until it is built. The secret comes from
-/// `secret_access_key`, its environment variable or `secret_access_key_file`, and is never logged.
+/// The ZIPs are written to the bucket with a multipart upload before the job is COMPLETED,
+/// downloaded through presigned GET URLs or streamed through the coordinator, deleted by
+/// retention. With `storage.s3.uploads: s3` the uploads go there too (staged in `uploads_dir`,
+/// probed, stored before the upload is acknowledged, then read back by ranged GETs for the nodes);
+/// with `local` (the default) they stay in `uploads_dir`. The frame spool stays in `spool_dir`.
+/// The secret comes from `secret_access_key`, its environment variable or
+/// `secret_access_key_file`, and is never logged.
 public struct ObjectStorageConfig: Sendable, Equatable, CustomStringConvertible {
     /// How a download reaches the user.
     public enum Downloads: String, Sendable, Equatable {
@@ -14,6 +17,14 @@ public struct ObjectStorageConfig: Sendable, Equatable, CustomStringConvertible 
         case presigned
         /// The coordinator streams the object through (ranged GETs), for stores clients cannot reach.
         case stream
+    }
+
+    /// Where the source videos live.
+    public enum Uploads: String, Sendable, Equatable {
+        /// `uploads_dir` on the coordinator's disk, as with `kind: local`.
+        case local
+        /// The bucket, at `<prefix>uploads/<job>/input.<ext>`.
+        case s3
     }
 
     public var endpoint: URL
@@ -25,11 +36,13 @@ public struct ObjectStorageConfig: Sendable, Equatable, CustomStringConvertible 
     public var secretAccessKey: String
     public var partSize: Int
     public var downloads: Downloads
+    public var uploads: Uploads
 
     public init(
         endpoint: URL, region: String, bucket: String, prefix: String, pathStyle: Bool, accessKeyID: String,
-        secretAccessKey: String, partSize: Int, downloads: Downloads
+        secretAccessKey: String, partSize: Int, downloads: Downloads, uploads: Uploads = .local
     ) {
+        self.uploads = uploads
         self.endpoint = endpoint
         self.region = region
         self.bucket = bucket
@@ -42,7 +55,7 @@ public struct ObjectStorageConfig: Sendable, Equatable, CustomStringConvertible 
     }
 
     public var description: String {
-        "s3 \(endpoint.absoluteString) bucket=\(bucket) prefix=\(prefix) region=\(region) path_style=\(pathStyle) key=\(accessKeyID) (secret redacted) downloads=\(downloads.rawValue)"
+        "s3 \(endpoint.absoluteString) bucket=\(bucket) prefix=\(prefix) region=\(region) path_style=\(pathStyle) key=\(accessKeyID) (secret redacted) downloads=\(downloads.rawValue) uploads=\(uploads.rawValue)"
     }
 
     /// Reads `coordinator.storage.*` when `kind` is `s3`; nil for `local`.
@@ -52,11 +65,11 @@ public struct ObjectStorageConfig: Sendable, Equatable, CustomStringConvertible 
         }
         let p = "coordinator.storage.s3."
         guard s.string("coordinator.storage.kind") == "s3" else {
-            // Settings for a store that is not used are a mistake worth saying (a typo in `kind`).
+            // Uploads in a bucket that is not configured: say so rather than keep them on disk unseen.
+            if s.string(p + "uploads") == "s3" {
+                throw fail(p + "uploads", "uploads: s3 needs coordinator.storage.kind: s3 (and its storage.s3 settings)")
+            }
             return nil
-        }
-        if s.string(p + "uploads") == "s3" {
-            throw fail(p + "uploads", "storage.kind s3: uploads in the object store are not supported yet; uploads stay in coordinator.storage.uploads_dir (set uploads: local)")
         }
         guard let endpointText = s.string(p + "endpoint") else { throw fail(p + "endpoint", "must be set when coordinator.storage.kind is s3") }
         guard let endpoint = URL(string: endpointText), ["http", "https"].contains(endpoint.scheme?.lowercased() ?? ""),
@@ -96,6 +109,7 @@ public struct ObjectStorageConfig: Sendable, Equatable, CustomStringConvertible 
         return ObjectStorageConfig(
             endpoint: endpoint, region: region, bucket: bucket, prefix: prefix, pathStyle: s.bool(p + "path_style"),
             accessKeyID: accessKeyID, secretAccessKey: secret, partSize: Int(partSize),
-            downloads: Downloads(rawValue: s.string(p + "downloads") ?? "presigned") ?? .presigned)
+            downloads: Downloads(rawValue: s.string(p + "downloads") ?? "presigned") ?? .presigned,
+            uploads: Uploads(rawValue: s.string(p + "uploads") ?? "local") ?? .local)
     }
 }

@@ -1,5 +1,6 @@
 import FrameAPI
 import FrameCluster
+import FrameObjectStore
 import FrameStore
 import Foundation
 import Logging
@@ -18,15 +19,29 @@ extension MediaIngestor: VideoIngestor {
 /// The API's cancel seam over the scheduler, which also tells the nodes holding
 /// the job's leases to stop. A wrapper rather than a conformance because the
 /// scheduler's own `cancel(jobID:)` returns the whole ``CancelOutcome``.
+/// A cancelled job's source is deleted from the object store at once (best effort: retention
+/// deletes it later if the store is unreachable now); on disk it stays until retention, as before.
 public struct SchedulerCanceller: JobCanceller {
     let scheduler: LeaseScheduler
+    let sources: (any SourceStore)?
+    let logger: Logger
 
-    public init(scheduler: LeaseScheduler) {
+    public init(scheduler: LeaseScheduler, sources: (any SourceStore)? = nil, logger: Logger = Logger(label: "frameflow.cancel")) {
         self.scheduler = scheduler
+        self.sources = sources
+        self.logger = logger
     }
 
     public func cancel(jobID: UUID) async throws -> JobRecord {
-        try await scheduler.cancel(jobID: jobID).job
+        let job = try await scheduler.cancel(jobID: jobID).job
+        if let sources, job.status == .cancelled {
+            do { try await sources.delete(job: jobID) } catch {
+                logger.warning("could not delete a cancelled job's source; retention will", metadata: [
+                    "job": "\(jobID.uuidString.lowercased())", "error": "\(error)",
+                ])
+            }
+        }
+        return job
     }
 }
 
@@ -38,7 +53,8 @@ extension CoordinatorService {
     /// signed links survive a restart; a bad file throws its ``ConfigError``.
     public static func withAPI(config: CoordinatorConfig, database: Database, logger: Logger) async throws -> CoordinatorService {
         let archives = try archiveStore(for: config, logger: logger)
-        let base = CoordinatorService(config: config, database: database, logger: logger, archives: archives)
+        let sources = try sourceStore(for: config, logger: logger)
+        let base = CoordinatorService(config: config, database: database, logger: logger, archives: archives, sources: sources)
         guard let scheduler = base.scheduler, let ingestor = base.ingestor else { return base }
         var apiConfig = APIConfiguration(config)
         if apiConfig.jwtSecret == nil {
@@ -49,7 +65,7 @@ extension CoordinatorService {
         let publishing = PublishingIngestor(base: ingestor, feed: base.jobFeed)
         let api = await FrameAPIServer(
             configuration: apiConfig, database: database, ingestor: publishing,
-            canceller: SchedulerCanceller(scheduler: scheduler), logger: logger, archives: archives)
+            canceller: SchedulerCanceller(scheduler: scheduler, sources: sources, logger: logger), logger: logger, archives: archives)
         return CoordinatorService(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
             ingestor: ingestor, sweeper: base.sweeper, recovery: base.recovery, layout: base.layout, logger: logger, api: api,
@@ -80,5 +96,17 @@ extension CoordinatorService {
         }
         logger.info("archives are kept in the object store", metadata: ["storage": "\(objectStorage)"])
         return try S3ArchiveStore(config: objectStorage, resultsDirectory: config.resultsDirectory, logger: logger)
+    }
+
+    /// The source store `coordinator.storage.s3.uploads` names: the upload folders (`local`, the
+    /// default, also for `kind: local`) or the bucket (`s3`).
+    public static func sourceStore(for config: CoordinatorConfig, logger: Logger) throws -> any SourceStore {
+        let layout = StorageLayout(uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
+        guard let objectStorage = config.objectStorage, objectStorage.uploads == .s3 else {
+            return LocalSourceStore(layout: layout)
+        }
+        logger.info("source videos are kept in the object store", metadata: ["storage": "\(objectStorage)"])
+        let client = try S3Client(objectStorage, logger: logger)
+        return S3SourceStore(client: client, layout: layout, partSize: objectStorage.partSize, logger: logger)
     }
 }

@@ -5,10 +5,14 @@ import Foundation
 import NIOPosix
 
 /// Turns a stored upload into a job: probes it (FrameMedia), plans its
-/// segments, and inserts the job with all its segments in one transaction.
+/// segments, makes it durable in the ``SourceStore`` and inserts the job with
+/// all its segments in one transaction.
 ///
 /// Runs the probe's demux pass off the caller's executor since it blocks on
-/// file I/O for as long as the container takes to scan.
+/// file I/O for as long as the container takes to scan. The probe reads the
+/// staged local file in every configuration (a seekable file is what
+/// libavformat and the keyframe scan need); the source store is written only
+/// after the probe accepted it, so a refused file never reaches the bucket.
 public struct MediaIngestor: Sendable {
     let jobs: JobStore
     let segmentSeconds: Double
@@ -16,11 +20,15 @@ public struct MediaIngestor: Sendable {
     let maxNodeLosses: Int
     let onNewJob: @Sendable () async -> Void
     let metrics: CoordinatorMetrics?
+    /// nil: the staged upload is the source, read in place (``LocalSourceStore`` has nothing to do here).
+    let sources: (any SourceStore)?
 
     public init(
         database: Database, segmentSeconds: Double, maxAttempts: Int, maxNodeLosses: Int = 5,
-        metrics: CoordinatorMetrics? = nil, onNewJob: @escaping @Sendable () async -> Void = {}
+        metrics: CoordinatorMetrics? = nil, sources: (any SourceStore)? = nil,
+        onNewJob: @escaping @Sendable () async -> Void = {}
     ) {
+        self.sources = sources
         self.maxNodeLosses = maxNodeLosses
         self.jobs = JobStore(database: database)
         self.metrics = metrics
@@ -42,10 +50,21 @@ public struct MediaIngestor: Sendable {
         }
         let (info, plan) = (analysis.info, analysis.plan)
         let probeJSON = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
-        let job = try await jobs.create(NewJob(
-            id: jobID, userID: owner, originalFilename: originalFilename, ext: fileExtension, sizeBytes: sizeBytes,
-            fps: rate, output: output, durationSeconds: info.durationSeconds, labelRequirement: labelRequirement,
-            maxAttempts: maxAttempts, maxNodeLosses: maxNodeLosses, probeJSON: probeJSON, segments: plan.segments))
+        // Durable where the nodes will read it before the job exists (and so before the upload is
+        // acknowledged): an unreachable store is the client's 503, never an accepted upload that is lost.
+        try await sources?.persist(job: jobID, ext: fileExtension, file: file, size: sizeBytes)
+        let job: JobRecord
+        do {
+            job = try await jobs.create(NewJob(
+                id: jobID, userID: owner, originalFilename: originalFilename, ext: fileExtension, sizeBytes: sizeBytes,
+                fps: rate, output: output, durationSeconds: info.durationSeconds, labelRequirement: labelRequirement,
+                maxAttempts: maxAttempts, maxNodeLosses: maxNodeLosses, probeJSON: probeJSON, segments: plan.segments))
+        } catch {
+            // Not a job: its stored copy is nobody's (the caller removes the staged file).
+            try? await sources?.delete(job: jobID)
+            throw error
+        }
+        await sources?.released(job: jobID)
         // Counted once the upload is a job: bytes the cluster accepted to work on.
         metrics?.uploadedBytes.increment(by: sizeBytes)
         await onNewJob()

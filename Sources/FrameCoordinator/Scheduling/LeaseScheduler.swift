@@ -56,7 +56,12 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private var book: Book
     /// How to reach each node's current session (the book knows which session is current).
     private var senders: [String: @Sendable (Message) async -> Void] = [:]
-    private let reader: SourceReader
+    /// Where READs are answered from: the upload on disk (the default) or the object store.
+    private let sources: any SourceStore
+    /// Leases whose READ this coordinator could not serve because the object store was unreachable
+    /// (with when): their SEGMENT_FAILED is the outage's, not the segment's, and is requeued
+    /// uncharged. The coordinator's own record, so a node cannot claim an outage to dodge attempts.
+    private var storeOutages: [LeaseRef: ContinuousClock.Instant] = [:]
     private let threadPool: NIOThreadPool
     private var assembling: Set<UUID> = []
     /// Where the round of claims starts: rotated, so no node is always last.
@@ -78,11 +83,11 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         resumeGrace: Duration = .zero, progressDeadline: ProgressDeadline = ProgressDeadline(),
         logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
         renewInterval: Duration = .milliseconds(250), tickInterval: Duration = .seconds(1),
-        observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil
+        observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil, sources: (any SourceStore)? = nil
     ) {
         self.archives = archives ?? DirectoryArchiveStore(resultsDirectory: layout.results)
         self.book = Book(progressDeadline: progressDeadline, resumeGrace: resumeGrace)
-        self.reader = SourceReader(threadPool: threadPool)
+        self.sources = sources ?? LocalSourceStore(layout: layout, threadPool: threadPool)
         self.threadPool = threadPool
         self.metrics = metrics
         self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL))
@@ -412,7 +417,9 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         case .bytes(let offset, let count):
             book.progressed(read.lease, at: .now)
             do {
-                let data = count == 0 ? ByteBuffer() : try await reader.read(lease.source, offset: offset, count: count)
+                let data = count == 0 ? ByteBuffer() : try await sources.read(
+                    lease: read.lease, job: read.lease.jobID, ext: lease.source.pathExtension, size: lease.sourceSize,
+                    offset: offset, count: count)
                 // The lease may have moved on while the read ran: then the node gets nothing of it.
                 guard book.current(read.lease, node: node) != nil else {
                     await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .staleEpoch)), to: node)
@@ -421,7 +428,14 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
                 await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, data: data)), to: node)
             } catch {
                 logger.error("cannot read upload", metadata: meta(read.lease, node: node, ["error": "\(error)"]))
-                await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: .ioError)), to: node)
+                // An unreachable store is retryable without charge (the node reports it back in SEGMENT_FAILED).
+                let code: ErrorCode = error.asFrameFlowError.code == .objectStoreUnavailable ? .objectStoreUnavailable : .ioError
+                if code == .objectStoreUnavailable {
+                    let now = ContinuousClock.now
+                    storeOutages = storeOutages.filter { now - $0.value < .seconds(600) }
+                    storeOutages[read.lease] = now
+                }
+                await send(.readData(ReadData(requestID: read.requestID, offset: read.offset, error: code)), to: node)
             }
         }
     }
@@ -530,6 +544,13 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         // A node may only make a failure final with a code that is final by nature.
         if !failed.retryable && code.isRetryable { code = .decodeFailed }
         if failed.retryable && !code.isRetryable { code = .internalError }
+        // However the node's decoder put it (IO_ERROR, a demuxer error), a segment whose READ the
+        // store could not serve failed for the outage; and only such a segment did.
+        if storeOutages.removeValue(forKey: failed.lease) != nil {
+            code = .objectStoreUnavailable
+        } else if code == .objectStoreUnavailable {
+            code = .ioError
+        }
         let message = failed.message
         let verdict = code
         if verdict == .shuttingDown {

@@ -39,6 +39,23 @@ public struct StorageLayout: Sendable {
     }
 }
 
+/// The object-store keys of a job's files (`storage.kind: s3`), relative to the configured
+/// `storage.s3.prefix` (``FrameObjectStore/S3Client`` adds it): the one place that names them.
+///
+/// They mirror the disk layout: `uploads/<job>/input.<ext>` (the accepted upload, the source the
+/// nodes read) and `archives/<job>.zip` (the finished ZIP). A presigned GET of a lease's source
+/// must be made from ``upload(_:ext:)`` so that what nodes fetch is what ingest stored.
+public enum ObjectKeys {
+    /// `uploads/<job>/input.<ext>`: the source video of `job`.
+    public static func upload(_ job: UUID, ext: String) -> String { uploadFolder(job) + "input.\(ext)" }
+    /// `uploads/<job>/`: everything stored for `job`'s upload (deleted as a whole).
+    public static func uploadFolder(_ job: UUID) -> String { "uploads/\(job.lowercased)/" }
+    /// `uploads/`: where every job's upload lives (stale multipart uploads are looked for here).
+    public static let uploadsRoot = "uploads/"
+    /// `archives/<job>.zip`: the finished archive of `job`.
+    public static func archive(_ job: UUID) -> String { "archives/\(job.lowercased).zip" }
+}
+
 extension UUID {
     var lowercased: String { uuidString.lowercased() }
 }

@@ -39,43 +39,22 @@ public struct S3ArchiveStore: ArchiveStore {
 
     /// The client for `config`, its secret given only to the signer.
     public init(config: ObjectStorageConfig, resultsDirectory: URL, logger: Logger) throws {
-        let client = try S3Client(
-            configuration: S3Configuration(
-                endpoint: config.endpoint, region: config.region, bucket: config.bucket, prefix: config.prefix,
-                pathStyle: config.pathStyle,
-                credentials: S3Credentials(accessKeyID: config.accessKeyID, secretAccessKey: config.secretAccessKey)),
-            logger: logger)
-        self.init(client: client, resultsDirectory: resultsDirectory, partSize: config.partSize, downloads: config.downloads, logger: logger)
+        self.init(client: try S3Client(config, logger: logger), resultsDirectory: resultsDirectory, partSize: config.partSize,
+                  downloads: config.downloads, logger: logger)
     }
 
-    /// `archives/<job>.zip` under the configured prefix.
-    public static func key(_ job: UUID) -> String { "archives/\(job.uuidString.lowercased()).zip" }
+    /// `archives/<job>.zip` under the configured prefix (``ObjectKeys/archive(_:)``).
+    public static func key(_ job: UUID) -> String { ObjectKeys.archive(job) }
 
     func localFile(_ job: UUID) -> URL { resultsDirectory.appendingPathComponent("\(job.uuidString.lowercased()).zip") }
 
     public func publish(job: UUID, file: URL) async throws {
         let started = ContinuousClock.now
-        let size = try await threadPool.runIfActive {
-            (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value ?? 0
-        }
-        var writer = S3MultipartWriter(client: client, key: Self.key(job), partSize: partSize, expectedSize: size, contentType: "application/zip")
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        do {
-            let chunk = writer.partSize
-            while true {
-                // Blocking reads stay on the thread pool, never on the cooperative pool.
-                let data = try await threadPool.runIfActive { try handle.read(upToCount: chunk) ?? Data() }
-                if data.isEmpty { break }
-                try await writer.write(ByteBuffer(bytes: data))
-            }
-            try await writer.finish()
-        } catch {
-            await writer.abort()
-            throw error
-        }
+        let stored = try await ObjectFileUpload.upload(
+            client: client, key: Self.key(job), file: file, partSize: partSize, contentType: "application/zip",
+            threadPool: threadPool)
         logger.info("archive stored in the object store", metadata: [
-            "job": "\(job.uuidString.lowercased())", "bytes": "\(size)", "parts": "\(max(1, writer.parts.count))",
+            "job": "\(job.uuidString.lowercased())", "bytes": "\(stored.bytes)", "parts": "\(stored.parts)",
             "store_ms": "\((ContinuousClock.now - started).milliseconds)",
         ])
     }
@@ -103,5 +82,17 @@ public struct S3ArchiveStore: ArchiveStore {
 
     public func delete(job: UUID) async throws {
         try await client.deleteObject(Self.key(job))
+    }
+}
+
+extension S3Client {
+    /// The client for `storage.s3`, its secret given only to the signer.
+    init(_ config: ObjectStorageConfig, logger: Logger) throws {
+        try self.init(
+            configuration: S3Configuration(
+                endpoint: config.endpoint, region: config.region, bucket: config.bucket, prefix: config.prefix,
+                pathStyle: config.pathStyle,
+                credentials: S3Credentials(accessKeyID: config.accessKeyID, secretAccessKey: config.secretAccessKey)),
+            logger: logger)
     }
 }
