@@ -135,6 +135,10 @@ synchronous_commit = off
 full_page_writes = off
 log_min_messages = warning
 log_line_prefix = '%m [%p] '
+# The lease tables churn (every lease rewrites its segment row several times): autovacuum and
+# analyze must come round in seconds, not the default minute, or the claim walks dead index
+# entries and plans from empty-table statistics (docs/OPERATIONS.md, "PostgreSQL").
+autovacuum_naptime = 5s
 EOF
     grep -q "^include_if_exists = 'frameflow.conf'" "$dir/data/postgresql.conf" ||
         echo "include_if_exists = 'frameflow.conf'" >>"$dir/data/postgresql.conf"
