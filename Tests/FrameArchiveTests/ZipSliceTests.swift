@@ -125,10 +125,12 @@ struct ZipSliceTests {
         #expect(Array(tail[56..<60]) == [0x50, 0x4B, 0x06, 0x07])
         let ours = dir.appendingPathComponent("many.zip")
         try Data(bytes).write(to: ours)
-        let reference = dir.appendingPathComponent("many-libzip.zip")
-        try Self.libzip(frames, at: reference)
-
-        try Self.expectSameEntries(ours, reference)
+        // Against the frames themselves rather than a libzip archive: libzip takes half a minute
+        // to write 65,600 entries (the small tests above compare with libzip's output).
+        let read = try ArchiveWriterTests.entries(ours)
+        #expect(read.map(\.name) == frames.map(\.name) + ["manifest.json"])
+        #expect(read.dropLast().map(\.data) == frames.map { Data($0.bytes) })
+        #expect(read.last?.data == (try Self.manifest(frames).encoded()))
         let test = try Self.unzipTest(ours)
         #expect(test.status == 0, "\(test.output)")
         let last = try #require(frames.last)
