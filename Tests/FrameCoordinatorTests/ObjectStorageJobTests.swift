@@ -101,7 +101,8 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: h.pipe.service.layout.result(job.id).path))
         // Assembled from the segments' slices (docs/distributed-assembly.md), which are gone now.
         #expect(try await JobStore(database: h.pipe.database).events(jobID: job.id).contains { $0.kind == .assemblyClaimed })
-        #expect(try await h.store.client.listObjects(prefix: "parts/").objects.isEmpty)
+        let client = h.store.client
+        try await TestCluster.eventually("the slices deleted") { try await client.listObjects(prefix: "parts/").objects.isEmpty }
 
         guard case .redirect(let link) = try await h.store.locate(job: job.id, downloadName: "bucket clip-frames.zip") else {
             Issue.record("a presigned store answers downloads with a redirect"); return
