@@ -228,6 +228,33 @@ import Testing
         await pipe.stop()
     }
 
+    @Test func anAssemblyWhileTheStoreIsDownIsPostponedAndItsClaimFreedThenItCompletes() async throws {
+        guard let direct = try await Self.client("postpone") else { return }
+        let video = try Fixtures.video(seconds: 4, name: "postpone.mp4")
+        let setup = try await Self.finishedJobWithSlices(direct, video: video)
+        defer { try? FileManager.default.removeItem(at: setup.dir) }
+        let proxy = try TCPProxy(targetPort: direct.configuration.endpoint.port ?? 80)
+        defer { proxy.stop() }
+        var configuration = direct.configuration
+        var url = URLComponents(url: configuration.endpoint, resolvingAgainstBaseURL: false)!
+        url.port = proxy.port
+        configuration.endpoint = url.url!
+        let client = try S3Client(configuration: configuration)
+        proxy.cut()
+        let assembler = Self.assembler(setup, client: client, id: "while-down")
+        await assembler.assembleFinishedJobs()
+        let jobs = JobStore(database: setup.database)
+        #expect(try await jobs.get(id: setup.job.id)?.status == .processing, "an unreachable store must not fail the job")
+        // The claim was given up: another coordinator could take the job at once.
+        let other = try #require(try await jobs.claimAssembly(id: setup.job.id, claimer: "other", ttl: .milliseconds(1)))
+        #expect(other.tookOverFrom == nil)
+        try await Task.sleep(for: .milliseconds(50))
+        proxy.resume()
+        await assembler.assembleFinishedJobs()
+        #expect(try await jobs.get(id: setup.job.id)?.status == .completed)
+        try await Self.expectArchiveEqualsExtract(setup, client: direct)
+    }
+
     @Test func retentionDeletesTheSlicesOfAJobThatWasNeverAssembled() async throws {
         guard let client = try await Self.client("retain") else { return }
         let video = try Fixtures.video(seconds: 4, name: "retain.mp4")
