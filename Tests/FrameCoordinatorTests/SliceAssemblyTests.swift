@@ -154,17 +154,19 @@ import Testing
         defer { try? FileManager.default.removeItem(at: setup.dir) }
         let jobs = JobStore(database: setup.database)
         // A coordinator claims the assembly, starts its upload, sends a part, and dies.
-        _ = try #require(try await jobs.claimAssembly(id: setup.job.id, claimer: "dead", ttl: .seconds(2)))
+        // A claim of 6 s: long enough that the survivor's first look (under load) sees it live.
+        _ = try #require(try await jobs.claimAssembly(id: setup.job.id, claimer: "dead", ttl: .seconds(6)))
         let key = S3ArchiveStore.key(setup.job.id)
         let upload = try await client.createMultipartUpload(key)
         _ = try await client.uploadPart(key, uploadID: upload, partNumber: 1, body: ByteBuffer(string: "half an archive"))
-        #expect(try await jobs.renewAssemblyClaim(id: setup.job.id, claimer: "dead", ttl: .seconds(2), uploadID: upload))
+        #expect(try await jobs.renewAssemblyClaim(id: setup.job.id, claimer: "dead", ttl: .seconds(6), uploadID: upload))
+        let renewed = ContinuousClock.now
 
         let survivor = Self.assembler(setup, client: client, id: "survivor")
         // While the claim is live, nobody else assembles.
         await survivor.assembleFinishedJobs()
         #expect(try await jobs.get(id: setup.job.id)?.status == .processing)
-        try await Task.sleep(for: .milliseconds(2500))
+        try await Task.sleep(until: renewed + .milliseconds(6500))
         await survivor.assembleFinishedJobs()
         let done = try #require(try await jobs.get(id: setup.job.id))
         #expect(done.status == .completed, "\(String(describing: done.errorCode)): \(done.errorMessage ?? "")")
@@ -253,6 +255,73 @@ import Testing
         await assembler.assembleFinishedJobs()
         #expect(try await jobs.get(id: setup.job.id)?.status == .completed)
         try await Self.expectArchiveEqualsExtract(setup, client: direct)
+    }
+
+    /// Slices of 6, 1 and 12 MiB: the first copied whole by the store, the small one topped up
+    /// with the head of the third (a ranged GET), the rest of the third copied by range, then the
+    /// tail: four parts, read back by unzip and zipfile with every frame's bytes.
+    @Test func largeSlicesAreCopiedByTheStoreWholeAndByRange() async throws {
+        guard let client = try await Self.client("large") else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-large-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let database = Database(url: try await TestDatabase.create(), logger: Self.logger)
+        try await database.migrate()
+        let owner = try await UserStore(database: database).create(email: "l\(UUID().uuidString.prefix(6))@example.com", passwordHash: "x").id
+        let mib = 1 << 20
+        // Frames per segment and their sizes: 3 x 2 MiB, 1 x 1 MiB, 4 x 3 MiB.
+        let plan: [[Int]] = [[2 * mib, 2 * mib, 2 * mib], [mib], [3 * mib, 3 * mib, 3 * mib, 3 * mib]]
+        var specs: [SegmentSpec] = []
+        var first: UInt32 = 0
+        for (i, frames) in plan.enumerated() {
+            specs.append(SegmentSpec(
+                index: UInt32(i), streamIndex: 0, timeBase: Rational(1, 1000), decodeStartPTS: Int64(i) * 5000,
+                startPTS: Int64(i) * 5000, endPTS: Int64(i + 1) * 5000, firstSample: first, sampleCount: UInt32(frames.count),
+                rate: Rational(1, 1), originMicros: 0, keyframes: [Keyframe(pts: Int64(i) * 5000, pos: 0)]))
+            first += UInt32(frames.count)
+        }
+        let jobs = JobStore(database: database)
+        let job = try await jobs.create(NewJob(
+            userID: owner, originalFilename: "big.mp4", ext: "mp4", sizeBytes: 1, fps: Rational(1, 1),
+            output: OutputOptions(format: .png), durationSeconds: 8, segments: specs))
+        var bytes: [UInt32: Data] = [:]
+        var sample: UInt32 = 0
+        for frames in plan {
+            for size in frames {
+                // Distinct per frame and cheap to make in a debug build: a fill byte and a stamped head.
+                var data = Data(repeating: UInt8(truncatingIfNeeded: 0x41 &+ sample), count: size)
+                data.replaceSubrange(0..<8, with: withUnsafeBytes(of: UInt64(sample) &* 0x9E37_79B9_7F4A_7C15) { Data($0) })
+                bytes[sample] = data
+                try bytes[sample]!.write(to: dir.appendingPathComponent("\(sample)"))
+                sample += 1
+            }
+        }
+        _ = try await NodeStore(database: database).register(name: "n", softwareVersion: "t", slots: 3, labels: [:], address: "127.0.0.1:1")
+        let leases = LeaseStore(database: database)
+        let writer = SliceArchiver(client: client, partSize: 5 << 20, logger: Self.logger)
+        for grant in try await leases.claim(node: "n", limit: 3) {
+            var samples: [UInt32: Double] = [:]
+            for s in grant.spec.firstSample..<(grant.spec.firstSample + grant.spec.sampleCount) { samples[s] = Double(s) }
+            let slice = try await writer.writeSlice(grant.ref, total: Int(job.frameCount), format: .png, samples: samples) {
+                dir.appendingPathComponent("\($0)")
+            }
+            guard case .accepted = try await leases.complete(grant.ref, node: "n", slice: slice) else { Issue.record("not accepted"); return }
+        }
+        let setup = Setup(database: database, job: job, reference: dir, dir: dir, keys: [])
+        await Self.assembler(setup, client: client, id: "big").assembleFinishedJobs()
+        #expect(try await jobs.get(id: job.id)?.status == .completed)
+        let head = try #require(try await client.headObject(S3ArchiveStore.key(job.id)))
+        #expect(head.etag.hasSuffix("-4\""), "four parts: copy, topped-up run, ranged copy, tail (\(head.etag))")
+        let zip = try await client.getObject(S3ArchiveStore.key(job.id), limit: 64 << 20)
+        let file = dir.appendingPathComponent("big.zip")
+        try Data(zip.readableBytesView).write(to: file)
+        _ = try Fixtures.run("/usr/bin/unzip", ["-tqq", file.path])
+        let entries = try Fixtures.zipEntries(file)
+        #expect(entries.count == bytes.count + 1)
+        for (s, data) in bytes {
+            #expect(entries[FrameNaming.name(sampleIndex: Int(s), total: bytes.count, format: .png)] == data)
+        }
+        #expect(try await client.listObjects(prefix: "parts/").objects.isEmpty)
     }
 
     @Test func retentionDeletesTheSlicesOfAJobThatWasNeverAssembled() async throws {
