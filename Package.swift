@@ -227,7 +227,8 @@ let package = Package(
             "FrameMedia", "FrameCore",
             .product(name: "PropertyBased", package: "swift-property-based"),
         ]),
-        .testTarget(name: "FrameArchiveTests", dependencies: ["FrameArchive", "FrameCore"]),
+        // FrameMedia for its CRC-32 (libdeflate), which the slice writer is handed.
+        .testTarget(name: "FrameArchiveTests", dependencies: ["FrameArchive", "FrameCore", "FrameMedia"]),
         .testTarget(name: "FrameExtractTests", dependencies: ["FrameExtract", "FrameMedia", "FrameCore", "FrameTestSupport"]),
         .testTarget(name: "FrameStoreTests", dependencies: ["FrameStore", "FrameCore"]),
         .testTarget(name: "FrameAPITests", dependencies: [

@@ -1,4 +1,5 @@
 import FrameCore
+import Foundation
 
 /// The `manifest.json` stored next to the frames: what was extracted from what.
 ///
@@ -37,6 +38,16 @@ public struct ArchiveManifest: Sendable, Hashable, Codable {
         self.format = format.fileExtension
         self.frameCount = frames.count
         self.frames = frames
+    }
+
+    /// The `manifest.json` bytes: pretty-printed with sorted keys, the one encoding both archive
+    /// writers (libzip's and the slices' tail) store, so their manifests are byte-identical.
+    public func encoded() throws(ArchiveError) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do { return try encoder.encode(self) } catch {
+            throw ArchiveError(.archiveFailed, "cannot encode the manifest: \(error)")
+        }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -64,12 +64,7 @@ public final class ArchiveWriter {
 
     /// Adds `manifest.json`, writes the archive and renames it to ``destination``.
     public func finish(manifest: ArchiveManifest) throws(ArchiveError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let json: Data
-        do { json = try encoder.encode(manifest) } catch {
-            throw ArchiveError(.archiveFailed, "cannot encode the manifest: \(error)")
-        }
+        let json = try manifest.encoded()
         let za = try open("manifest.json")
         let copy = malloc(max(json.count, 1))!
         json.withUnsafeBytes { copy.copyMemory(from: $0.baseAddress!, byteCount: json.count) }

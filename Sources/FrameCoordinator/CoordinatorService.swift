@@ -43,13 +43,22 @@ public struct CoordinatorService: Sendable {
     private let ready: @Sendable () async -> Bool
 
     /// A coordinator that schedules jobs stored in `database`.
+    ///
+    /// With an ``S3ArchiveStore`` (`storage.kind: s3`) archives are assembled from segment slices
+    /// in its bucket (``SliceArchiver``, docs/distributed-assembly.md) unless `slices` says otherwise;
+    /// with local storage, by libzip from the spool as ever. `sources` is where the uploaded videos
+    /// are read from (default: the uploads directory). `coordinatorID` names this process in the
+    /// assembly claim (default: host, pid and a random suffix).
     public init(
         config: CoordinatorConfig, database: Database, logger: Logger, archives: (any ArchiveStore)? = nil,
-        sources: (any SourceStore)? = nil
+        sources: (any SourceStore)? = nil, slices: SliceArchiver? = nil, coordinatorID: String? = nil
     ) {
         let layout = StorageLayout(uploads: config.uploadsDirectory, spool: config.spoolDirectory, results: config.resultsDirectory)
         let archives = archives ?? DirectoryArchiveStore(resultsDirectory: config.resultsDirectory)
         let sources = sources ?? LocalSourceStore(layout: layout)
+        let slices = slices ?? (archives as? S3ArchiveStore).map {
+            SliceArchiver(client: $0.client, partSize: $0.partSize, threadPool: $0.threadPool, logger: logger)
+        }
         let metrics = CoordinatorMetrics()
         let events = EventHub()
         let feed = JobChangeFeed(hub: events, database: database, logger: logger)
@@ -57,7 +66,8 @@ public struct CoordinatorService: Sendable {
             database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
             resumeGrace: config.leaseResumeGrace,
             progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor),
-            logger: logger, metrics: metrics, observer: feed, archives: archives, sources: sources)
+            logger: logger, metrics: metrics, observer: feed, archives: archives, sources: sources,
+            slices: slices, coordinatorID: coordinatorID)
         let jobs = JobStore(database: database)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,

@@ -455,8 +455,15 @@ public struct LeaseStore: Sendable {
 
     /// Records a finished segment if `lease` is still the current lease held
     /// by `node`; otherwise records a fence event and reports `.stale`.
-    public func complete(_ lease: LeaseRef, node: String) async throws -> CompletionOutcome {
-        try await database.transaction { conn in
+    ///
+    /// With `slice` (storage kind s3: the segment's frames already written as a slice object),
+    /// its manifest row goes into `segment_slices` in the same transaction, so a slice is
+    /// referenced exactly when its segment is done, and only under the accepted epoch.
+    public func complete(_ lease: LeaseRef, node: String, slice: SegmentSliceRecord? = nil) async throws -> CompletionOutcome {
+        if let slice, slice.segment != lease.segment || slice.epoch != lease.epoch {
+            throw StoreError.invalidState("slice of segment \(slice.segment) epoch \(slice.epoch) given for lease \(lease)")
+        }
+        return try await database.transaction { conn in
             // Lock the job row first (same order as cancel) so that concurrent
             // completions of one job serialise and the last one sees all done.
             guard try conn.query(prepared: "SELECT 1 FROM jobs WHERE id = $1::uuid FOR UPDATE", lease.jobID).first != nil else {
@@ -471,6 +478,14 @@ public struct LeaseStore: Sendable {
                 return .stale(current: try Self.fence(conn, lease, node: node, what: "SEGMENT_DONE"))
             }
             let samples = try done.int("sample_count")
+            if let slice {
+                try conn.query("""
+                    INSERT INTO segment_slices (job_id, idx, epoch, object_key, length, entries)
+                    VALUES ($1::uuid, $2::int, $3::bigint, $4, $5::bigint, $6::jsonb)
+                    ON CONFLICT (job_id, idx) DO UPDATE SET epoch = EXCLUDED.epoch, object_key = EXCLUDED.object_key,
+                        length = EXCLUDED.length, entries = EXCLUDED.entries, created_at = now()
+                    """, lease.jobID, lease.storeSegment, lease.storeEpoch, slice.key, slice.length, slice.entriesJSON)
+            }
             // A node that declared this segment undecodable was wrong: count it against that node.
             var contradictedNode: String?
             if let wrong = try done.optionalString("verdict_node"), wrong != node {

@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6, migration11]
+    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration11]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -327,6 +327,38 @@ public enum Migrations {
         """
         ALTER TABLE jobs SET (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02,
             autovacuum_vacuum_threshold = 100, autovacuum_vacuum_cost_delay = 0)
+        """,
+    ])
+
+    /// Archives assembled from segment slices in the object store (docs/distributed-assembly.md).
+    ///
+    /// - `segment_slices`: the manifest of one done segment's slice object
+    ///   (`parts/<job>/<segment>-<epoch>.zipslice`), written in the transaction that marks the
+    ///   segment done, so only the accepted epoch's slice is ever referenced: its key, length and
+    ///   `entries` (a JSON array: name, CRC-32, size, offset within the slice, seconds, DOS time).
+    /// - `jobs.assembly_claimed_by`, `assembly_claim_expires_at`: which coordinator assembles the
+    ///   job, until when; an expired claim may be taken by any other (``JobStore/claimAssembly``).
+    /// - `jobs.assembly_upload_id`: the claimer's multipart upload, so that whoever takes a dead
+    ///   claimer's claim over aborts it.
+    static let migration7 = Migration(version: 7, name: "segment slices and the assembly claim", statements: [
+        """
+        CREATE TABLE segment_slices (
+            job_id     uuid NOT NULL,
+            idx        integer NOT NULL,
+            epoch      bigint NOT NULL,
+            object_key text NOT NULL,
+            length     bigint NOT NULL CHECK (length >= 0),
+            entries    jsonb NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (job_id, idx),
+            FOREIGN KEY (job_id, idx) REFERENCES segments (job_id, idx) ON DELETE CASCADE
+        )
+        """,
+        """
+        ALTER TABLE jobs
+            ADD COLUMN assembly_claimed_by       text,
+            ADD COLUMN assembly_claim_expires_at timestamptz,
+            ADD COLUMN assembly_upload_id        text
         """,
     ])
 }

@@ -233,6 +233,8 @@ public enum JobEventKind: String, Sendable, Codable, CaseIterable {
     case verdictUnconfirmed = "verdict_unconfirmed"
     /// Another node finished a segment that `node` had declared undecodable (non-retryable).
     case verdictContradicted = "verdict_contradicted"
+    /// `node` (here: a coordinator) claimed the job's archive assembly; `detail` names a claim it took over.
+    case assemblyClaimed = "assembly_claimed"
 }
 
 /// One row of `job_events`.

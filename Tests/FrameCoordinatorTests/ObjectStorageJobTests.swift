@@ -99,6 +99,10 @@ import Testing
         let info = try #require(try await h.store.client.headObject(S3ArchiveStore.key(job.id)))
         #expect(info.size > 0)
         #expect(!FileManager.default.fileExists(atPath: h.pipe.service.layout.result(job.id).path))
+        // Assembled from the segments' slices (docs/distributed-assembly.md), which are gone now.
+        #expect(try await JobStore(database: h.pipe.database).events(jobID: job.id).contains { $0.kind == .assemblyClaimed })
+        let client = h.store.client
+        try await TestCluster.eventually("the slices deleted") { try await client.listObjects(prefix: "parts/").objects.isEmpty }
 
         guard case .redirect(let link) = try await h.store.locate(job: job.id, downloadName: "bucket clip-frames.zip") else {
             Issue.record("a presigned store answers downloads with a redirect"); return

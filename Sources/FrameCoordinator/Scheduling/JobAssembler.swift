@@ -10,6 +10,17 @@ import Foundation
 struct JobAssembler: Sendable {
     let layout: StorageLayout
 
+    /// The archive's `manifest.json` for `job`'s `frames` (in sample order): the same document
+    /// whichever way the archive is built (libzip here, slices with `storage.kind: s3`).
+    static func manifest(job: JobRecord, frames: [ArchiveManifest.Frame]) -> ArchiveManifest {
+        let info = job.probeJSON.flatMap { try? JSONDecoder().decode(MediaInfo.self, from: Data($0.utf8)) }
+        let display = info?.displaySize ?? (width: 0, height: 0)
+        return ArchiveManifest(
+            source: job.originalFilename, durationSeconds: info?.durationSeconds ?? job.durationSeconds ?? 0,
+            codec: info?.codec ?? "", width: display.width, height: display.height, rate: job.fps,
+            format: job.output.format, frames: frames)
+    }
+
     /// Writes `results/<job>.zip` (atomically) and removes the spool.
     func assemble(job: JobRecord, segments: [SegmentRecord]) throws -> URL {
         var seconds: [UInt32: Double] = [:]
@@ -33,12 +44,7 @@ struct JobAssembler: Sendable {
                 try writer.add(name: name, fileURL: layout.spoolFrame(job.id, sample: UInt32(sample), format: job.output.format))
                 frames.append(.init(name: name, seconds: time))
             }
-            let info = job.probeJSON.flatMap { try? JSONDecoder().decode(MediaInfo.self, from: Data($0.utf8)) }
-            let display = info?.displaySize ?? (width: 0, height: 0)
-            try writer.finish(manifest: ArchiveManifest(
-                source: job.originalFilename, durationSeconds: info?.durationSeconds ?? job.durationSeconds ?? 0,
-                codec: info?.codec ?? "", width: display.width, height: display.height, rate: job.fps,
-                format: job.output.format, frames: frames))
+            try writer.finish(manifest: Self.manifest(job: job, frames: frames))
         } catch {
             writer.discard()
             throw error

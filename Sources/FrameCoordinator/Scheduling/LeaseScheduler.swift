@@ -51,6 +51,13 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private let layout: StorageLayout
     /// Where an assembled ZIP is made durable before the job is COMPLETED (the disk, or a bucket).
     private let archives: any ArchiveStore
+    /// With `storage.kind: s3`: each done segment becomes a slice object, and archives are
+    /// assembled from the slices (docs/distributed-assembly.md) instead of by libzip from the spool.
+    private let slices: SliceArchiver?
+    /// Who this coordinator is in the assembly claim (`jobs.assembly_claimed_by`).
+    public nonisolated let coordinatorID: String
+    /// How long an assembly claim lasts without renewal (it is renewed after every part).
+    private let assemblyClaimTTL: Duration = .seconds(60)
     private let retention: TimeInterval
     private let logger: Logger
     private var book: Book
@@ -83,9 +90,13 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         resumeGrace: Duration = .zero, progressDeadline: ProgressDeadline = ProgressDeadline(),
         logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
         renewInterval: Duration = .milliseconds(250), tickInterval: Duration = .seconds(1),
-        observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil, sources: (any SourceStore)? = nil
+        observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil, sources: (any SourceStore)? = nil,
+        slices: SliceArchiver? = nil, coordinatorID: String? = nil
     ) {
         self.archives = archives ?? DirectoryArchiveStore(resultsDirectory: layout.results)
+        self.slices = slices
+        self.coordinatorID = coordinatorID
+            ?? "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8).lowercased())"
         self.book = Book(progressDeadline: progressDeadline, resumeGrace: resumeGrace)
         self.sources = sources ?? LocalSourceStore(layout: layout, threadPool: threadPool)
         self.threadPool = threadPool
@@ -494,6 +505,12 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         case .mismatch(let message):
             await fail(done.lease, node: node, code: .frameCountMismatch, message: message)
         case .record(let timestamps):
+            if let slices {
+                // The frames become the segment's slice object first; the upload may wait out a
+                // store outage, so it runs in the background like the database write.
+                spawn { await self.recordSliceDone(done, node: node, timestamps: timestamps, slices: slices) }
+                return
+            }
             let url = layout.spoolTimestamps(done.lease.jobID, segment: done.lease.segment)
             do {
                 try await threadPool.runIfActive {
@@ -509,10 +526,62 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         }
     }
 
-    private func recordDone(_ done: SegmentDone, node: String) async {
+    /// Storage kind s3: writes the segment's slice, then records the segment done with its
+    /// manifest row. While the store is unreachable the lease stays held (the node's heartbeats
+    /// renew it; the frames stay spooled) and the upload is retried, for `outagePatience`; then,
+    /// or on any other failure, the lease is handed back uncharged and the segment is redone.
+    private func recordSliceDone(_ done: SegmentDone, node: String, timestamps: [UInt32: Double], slices: SliceArchiver) async {
+        let ref = done.lease
+        let giveUp = ContinuousClock.now + outagePatience
+        var delay = Duration.milliseconds(250)
+        while true {
+            do {
+                guard let job = try await jobs.get(id: ref.jobID), job.status.isSchedulable else { return }
+                let format = job.output.format
+                let layout = self.layout
+                let slice = try await slices.writeSlice(ref, total: Int(job.frameCount), format: format, samples: timestamps) {
+                    layout.spoolFrame(ref.jobID, sample: $0, format: format)
+                }
+                if await recordDone(done, node: node, slice: slice) {
+                    // Recorded: the frames live in the slice now, the spool copies can go.
+                    let urls = timestamps.keys.map { layout.spoolFrame(ref.jobID, sample: $0, format: format) }
+                    _ = try? await threadPool.runIfActive { for url in urls { try? FileManager.default.removeItem(at: url) } }
+                }
+                return
+            } catch where Self.isOutage(error) && ContinuousClock.now < giveUp && !Task.isCancelled {
+                // Taken back meanwhile (the node left): the segment is someone else's now.
+                if (try? await leases.isCurrent(ref, node: node)) == false { return }
+                logger.warning("cannot write the segment's slice; will retry", metadata: meta(ref, node: node, [
+                    "error": "\(error)", "retry_in_ms": "\(delay.milliseconds)",
+                ]))
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            } catch {
+                logger.error("cannot write the segment's slice; the segment will be redone", metadata: meta(ref, node: node, [
+                    "error": "\(error)",
+                ]))
+                _ = try? await leases.giveBack(ref, node: node, reason: "cannot write the segment's slice: \(error)")
+                await dispatchAll()
+                return
+            }
+        }
+    }
+
+    /// A store or database that cannot be reached now: worth waiting for rather than redoing work.
+    private static func isOutage(_ error: any Error) -> Bool {
+        if let s3 = error as? S3Error, case .unavailable = s3 { return true }
+        if let store = error as? StoreError, case .unavailable = store { return true }
+        return false
+    }
+
+    /// Records the segment done (with its slice's manifest row, storage kind s3); true when accepted.
+    @discardableResult
+    private func recordDone(_ done: SegmentDone, node: String, slice: SegmentSliceRecord? = nil) async -> Bool {
+        var accepted = false
         do {
-            switch try await whileDatabaseDown(done.lease, node: node, { try await self.leases.complete(done.lease, node: node) }) {
+            switch try await whileDatabaseDown(done.lease, node: node, { try await self.leases.complete(done.lease, node: node, slice: slice) }) {
             case .accepted(let progress):
+                accepted = true
                 logger.info("segment done", metadata: meta(done.lease, node: node, [
                     "frames": "\(done.frameCount)", "decoded": "\(done.decodedFrames)",
                     "node_elapsed_ms": "\(done.elapsedMillis)", "bytes_read": "\(done.bytesRead)",
@@ -527,12 +596,15 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
                     frameCount: progress.frameCount))
                 if progress.allSegmentsDone { await assemble(done.lease.jobID) }
             case .stale:
+                // Never referenced: the accepted epoch's slice is the only one assembly reads.
+                if let slice { await slices?.delete(keys: [slice.key]) }
                 await refuseStale(done.lease, node: node, "SEGMENT_DONE")
             }
         } catch {
             logger.error("cannot record a finished segment", metadata: meta(done.lease, node: node, ["error": "\(error)"]))
         }
         await dispatch(node)
+        return accepted
     }
 
     private func acceptFailure(_ failed: SegmentFailed, node: String) async {
@@ -673,6 +745,10 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         assembling.insert(jobID)
         defer { assembling.remove(jobID) }
         book.forgetJob(jobID)
+        if let slices {
+            await assembleFromSlices(jobID, slices)
+            return
+        }
         do {
             // Already assembled (by the periodic check racing a SEGMENT_DONE) or no longer wanted.
             guard let job = try await jobs.get(id: jobID), job.status == .processing else { return }
@@ -707,6 +783,57 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             // operator fixes them): the ZIP stays on disk and the periodic check publishes it again.
             logger.warning("assembly postponed: the archive could not be stored", metadata: [
                 "job": "\(jobID.lowercased)", "code": "\(error.code.name)", "error": "\(error)",
+            ])
+        } catch {
+            let failure = error.asFrameFlowError
+            logger.error("assembly failed", metadata: ["job": "\(jobID.lowercased)", "error": "\(failure)"])
+            let code = failure.code == .internalError ? ErrorCode.archiveFailed : failure.code
+            _ = try? await jobs.fail(id: jobID, code: code, message: "cannot assemble the archive: \(failure.message)")
+            observer?.jobChanged(JobChange(jobID: jobID, status: .failed, code: code))
+        }
+    }
+
+    /// Storage kind s3: the archive from the job's segment slices, by whichever coordinator wins
+    /// the assembly claim in PostgreSQL (others, and this one while another holds it, skip the
+    /// job; a claim that stops being renewed is taken over, and its upload aborted). COMPLETED
+    /// only once CompleteMultipartUpload returned; the slices are deleted afterwards.
+    private func assembleFromSlices(_ jobID: UUID, _ slices: SliceArchiver) async {
+        let me = coordinatorID
+        let ttl = assemblyClaimTTL
+        let jobs = self.jobs
+        do {
+            guard let claim = try await jobs.claimAssembly(id: jobID, claimer: me, ttl: ttl) else { return }
+            if let previous = claim.tookOverFrom {
+                logger.notice("took over the assembly of a job from a claimer that stopped", metadata: [
+                    "job": "\(jobID.lowercased)", "previous": "\(previous)", "coordinator": "\(me)",
+                ])
+            }
+            if let abandoned = claim.abandonedUploadID { await slices.abandon(job: jobID, uploadID: abandoned) }
+            guard let job = try await jobs.get(id: jobID), job.status == .processing else { return }
+            let records = try await jobs.segmentSlices(jobID: jobID)
+            let size = try await slices.assemble(job: job, slices: records) { uploadID in
+                try await jobs.renewAssemblyClaim(id: jobID, claimer: me, ttl: ttl, uploadID: uploadID)
+            }
+            _ = try await jobs.completeAssembly(id: jobID, claimer: me, expiresAt: Date().addingTimeInterval(retention))
+            await slices.delete(keys: records.map(\.key))
+            await dropJobFiles(jobID)
+            logger.info("job completed", metadata: [
+                "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip_bytes": "\(size)", "coordinator": "\(me)",
+            ])
+            observer?.jobChanged(JobChange(jobID: jobID, status: .completed, framesDone: Int64(job.frameCount),
+                                           frameCount: Int64(job.frameCount)))
+        } catch is SliceArchiver.ClaimLost {
+            logger.notice("assembly stopped: another coordinator took its claim over", metadata: ["job": "\(jobID.lowercased)"])
+        } catch StoreError.invalidState(let why) {
+            // The claim was taken over between CompleteMultipartUpload and COMPLETED: the other
+            // claimer writes the same archive and completes the job.
+            logger.notice("assembly not recorded", metadata: ["job": "\(jobID.lowercased)", "why": "\(why)"])
+        } catch where Self.isOutage(error) || (error as? S3Error).map({ $0.code == .objectStoreRejected }) == true {
+            // Not the job's fault: give the claim up so that the periodic check (here or on any
+            // coordinator) assembles it once the store or the database is back.
+            try? await jobs.releaseAssemblyClaim(id: jobID, claimer: me)
+            logger.warning("assembly postponed: the object store or the database is unavailable", metadata: [
+                "job": "\(jobID.lowercased)", "error": "\(error)",
             ])
         } catch {
             let failure = error.asFrameFlowError

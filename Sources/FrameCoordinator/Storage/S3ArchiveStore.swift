@@ -14,7 +14,7 @@ import NIOPosix
 /// after the job is recorded COMPLETED (``released(job:)``), so a crash in between re-publishes
 /// rather than losing the archive. Downloads are a redirect to a presigned GET valid for
 /// `linkLifetime` (the signed links' 15 minutes), or streamed through with ranged GETs.
-/// Retention deletes the object.
+/// Retention deletes the object (and leftover segment slices).
 public struct S3ArchiveStore: ArchiveStore {
     public let client: S3Client
     let resultsDirectory: URL
@@ -80,8 +80,17 @@ public struct S3ArchiveStore: ArchiveStore {
         }
     }
 
+    /// Retention: the archive and any segment slices still under `parts/<job>/` (those of a job
+    /// that failed or was cancelled before assembly, which deletes them otherwise).
     public func delete(job: UUID) async throws {
         try await client.deleteObject(Self.key(job))
+        let prefix = "parts/\(job.uuidString.lowercased())/"
+        var token: String?
+        repeat {
+            let page = try await client.listObjects(prefix: prefix, continuationToken: token)
+            for object in page.objects { try await client.deleteObject(object.key) }
+            token = page.next
+        } while token != nil
     }
 }
 

@@ -1,0 +1,115 @@
+import FrameCore
+import Foundation
+@testable import FrameStore
+import Testing
+
+/// The per-segment slice rows (written with SEGMENT_DONE) and the assembly claim that lets any
+/// coordinator assemble a job exactly once (docs/distributed-assembly.md).
+@Suite("Assembly claim", .enabled(if: TestDatabase.enabled))
+struct AssemblyClaimTests {
+    /// A job of `segments` segments, all done on node "n", each with a slice row.
+    static func finishedJob(_ f: Fixtures, segments: Int = 3) async throws -> JobRecord {
+        let job = try await f.job(for: try await f.user(), segments: segments)
+        let leases = LeaseStore(database: f.db)
+        for g in try await leases.claim(node: "n", limit: 100) where g.ref.jobID == job.id {
+            let slice = SegmentSliceRecord(
+                segment: g.ref.segment, epoch: g.ref.epoch, key: "parts/\(job.id)/\(g.ref.segment)-\(g.ref.epoch).zipslice",
+                length: 100 + Int64(g.ref.segment), entriesJSON: #"[{"name":"frame_\#(g.ref.segment).jpg"}]"#)
+            guard case .accepted = try await leases.complete(g.ref, node: "n", slice: slice) else {
+                Issue.record("segment \(g.ref.segment) not accepted"); continue
+            }
+        }
+        return job
+    }
+
+    @Test("a slice row is written with its segment's completion, under the accepted epoch only")
+    func sliceRowsGoWithCompletion() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let f = Fixtures(db: db)
+            try await f.node("n")
+            try await f.node("m")
+            let job = try await f.job(for: try await f.user(), segments: 2)
+            let leases = LeaseStore(database: db)
+            let grants = try await leases.claim(node: "n", limit: 2)
+            let first = try #require(grants.first { $0.ref.segment == 0 })
+            let slice = SegmentSliceRecord(segment: 0, epoch: first.ref.epoch, key: "parts/x/0-1.zipslice", length: 42, entriesJSON: "[]")
+            // A slice that is not this lease's is refused outright.
+            var wrong = slice
+            wrong.epoch += 1
+            await #expect(throws: StoreError.self) { _ = try await leases.complete(first.ref, node: "n", slice: wrong) }
+            // A stale completion (another node's claim of the lease) writes no row.
+            guard case .stale = try await leases.complete(first.ref, node: "m", slice: slice) else {
+                Issue.record("a completion by a node that does not hold the lease must be stale"); return
+            }
+            #expect(try await f.jobs.segmentSlices(jobID: job.id).isEmpty)
+            guard case .accepted = try await leases.complete(first.ref, node: "n", slice: slice) else {
+                Issue.record("the holder's completion must be accepted"); return
+            }
+            #expect(try await f.jobs.segmentSlices(jobID: job.id) == [slice])
+        }
+    }
+
+    @Test("one claimer at a time; an expired claim is taken over, with the abandoned upload to abort")
+    func claimIsExclusiveAndTakenOverWhenExpired() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let f = Fixtures(db: db)
+            try await f.node("n")
+            let unfinished = try await f.job(for: try await f.user(), segments: 2)
+            #expect(try await f.jobs.claimAssembly(id: unfinished.id, claimer: "c1", ttl: .seconds(30)) == nil,
+                    "a job with segments left cannot be claimed")
+            let job = try await Self.finishedJob(f)
+            #expect(try await f.jobs.segmentSlices(jobID: job.id).map(\.segment) == [0, 1, 2])
+
+            let claim = try #require(try await f.jobs.claimAssembly(id: job.id, claimer: "c1", ttl: .milliseconds(600)))
+            #expect(claim.tookOverFrom == nil && claim.abandonedUploadID == nil)
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "c2", ttl: .seconds(30)) == nil)
+            #expect(try await f.jobs.claimAssemblies(claimer: "c2", ttl: .seconds(30)).isEmpty)
+            #expect(try await f.jobs.renewAssemblyClaim(id: job.id, claimer: "c1", ttl: .milliseconds(600), uploadID: "upload-1"))
+
+            // c1 stops renewing (it died): once the claim expires c2 takes it, and learns c1's upload.
+            try await Task.sleep(for: .milliseconds(900))
+            let takeover = try #require(try await f.jobs.claimAssemblies(claimer: "c2", ttl: .seconds(30)).first)
+            #expect(takeover.jobID == job.id && takeover.tookOverFrom == "c1" && takeover.abandonedUploadID == "upload-1")
+            #expect(try await f.jobs.renewAssemblyClaim(id: job.id, claimer: "c1", ttl: .seconds(30)) == false)
+            await #expect(throws: StoreError.self) {
+                _ = try await f.jobs.completeAssembly(id: job.id, claimer: "c1", expiresAt: nil)
+            }
+            let done = try await f.jobs.completeAssembly(id: job.id, claimer: "c2", expiresAt: nil)
+            #expect(done.status == .completed)
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "c1", ttl: .seconds(30)) == nil)
+            let events = try await f.jobs.events(jobID: job.id).filter { $0.kind == .assemblyClaimed }
+            #expect(events.map(\.node) == ["c1", "c2"])
+        }
+    }
+
+    @Test("a released claim can be claimed again at once")
+    func releasedClaim() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let f = Fixtures(db: db)
+            try await f.node("n")
+            let job = try await Self.finishedJob(f, segments: 1)
+            _ = try #require(try await f.jobs.claimAssembly(id: job.id, claimer: "c1", ttl: .seconds(30)))
+            try await f.jobs.releaseAssemblyClaim(id: job.id, claimer: "c1")
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "c2", ttl: .seconds(30)) != nil)
+        }
+    }
+
+    @Test("concurrent sweeps of several coordinators claim each job exactly once")
+    func concurrentSweeps() async throws {
+        try await TestDatabase.withFresh(maxConnections: 8) { db, _ in
+            let f = Fixtures(db: db)
+            try await f.node("n")
+            var ids: Set<UUID> = []
+            for _ in 0..<6 { ids.insert(try await Self.finishedJob(f, segments: 1).id) }
+            let jobs = f.jobs
+            let claims = try await withThrowingTaskGroup(of: [AssemblyClaim].self) { group in
+                for c in 0..<4 { group.addTask { try await jobs.claimAssemblies(claimer: "c\(c)", ttl: .seconds(30), limit: 10) } }
+                var all: [AssemblyClaim] = []
+                for try await part in group { all += part }
+                return all
+            }
+            #expect(claims.count == 6)
+            #expect(Set(claims.map(\.jobID)) == ids)
+        }
+    }
+}
