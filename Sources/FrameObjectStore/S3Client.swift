@@ -230,12 +230,15 @@ public struct S3Client: Sendable {
         ]
         for (name, value) in extra { headers.append((name: name, value: value)) }
         let request = SigV4Request(method: method, path: path, query: query, headers: headers)
-        let signed = signer.sign(request, payloadHash: payloadHash, credentials: configuration.credentials, date: now())
+        // One instant for the signature and the x-amz-date header: two clock reads straddling a
+        // second made the store answer SignatureDoesNotMatch now and then.
+        let date = now()
+        let signed = signer.sign(request, payloadHash: payloadHash, credentials: configuration.credentials, date: date)
         let target = SigV4.encodedTarget(path: path, query: query)
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: target)
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         if !headers.contains(where: { $0.name == "x-amz-date" }) {
-            head.headers.add(name: "x-amz-date", value: SigV4.timestamp(now()).full)
+            head.headers.add(name: "x-amz-date", value: SigV4.timestamp(date).full)
         }
         if let token = configuration.credentials.sessionToken { head.headers.add(name: "x-amz-security-token", value: token) }
         head.headers.add(name: "authorization", value: signed.authorization)
