@@ -51,7 +51,8 @@ public struct CoordinatorService: Sendable {
             database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
             resumeGrace: config.leaseResumeGrace,
             progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor),
-            logger: logger, metrics: metrics, observer: feed, archives: archives)
+            logger: logger, metrics: metrics, observer: feed, archives: archives,
+            sourceURLs: Self.sourceURLSigner(for: config, logger: logger))
         let jobs = JobStore(database: database)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,

@@ -1,5 +1,6 @@
 import FrameAPI
 import FrameCluster
+import FrameObjectStore
 import FrameStore
 import Foundation
 import Logging
@@ -80,5 +81,29 @@ extension CoordinatorService {
         }
         logger.info("archives are kept in the object store", metadata: ["storage": "\(objectStorage)"])
         return try S3ArchiveStore(config: objectStorage, resultsDirectory: config.resultsDirectory, logger: logger)
+    }
+
+    /// `storage.s3.node_reads: direct`: the signer that puts a presigned URL of the job's source
+    /// into each LEASE (LEASE_URL); nil for `coordinator` (the default) or without a store. A
+    /// store client that cannot be made is logged, and nodes read through the coordinator.
+    static func sourceURLSigner(for config: CoordinatorConfig, logger: Logger) -> SourceURLSigner? {
+        guard let store = config.objectStorage, store.nodeReads == .direct else { return nil }
+        do {
+            let client = try S3Client(
+                configuration: S3Configuration(
+                    endpoint: store.endpoint, region: store.region, bucket: store.bucket, prefix: store.prefix,
+                    pathStyle: store.pathStyle,
+                    credentials: S3Credentials(accessKeyID: store.accessKeyID, secretAccessKey: store.secretAccessKey)),
+                logger: logger)
+            logger.info("nodes read sources straight from the object store (LEASE_URL)", metadata: [
+                "url_lifetime_s": "\(store.nodeReadURLLifetime.components.seconds)",
+            ])
+            return SourceURLSigner(
+                client: client, minimumLifetime: store.nodeReadURLLifetime,
+                progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor))
+        } catch {
+            logger.error("cannot sign source URLs; nodes read through the coordinator", metadata: ["error": "\(error)"])
+            return nil
+        }
     }
 }

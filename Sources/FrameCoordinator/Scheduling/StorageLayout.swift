@@ -42,3 +42,12 @@ public struct StorageLayout: Sendable {
 extension UUID {
     var lowercased: String { uuidString.lowercased() }
 }
+
+extension StorageLayout {
+    /// The object-store key of a job's source (`uploads/<job>/input.<ext>`, under the store's
+    /// configured prefix, which ``S3Client`` adds): the mirror of ``input(_:ext:)`` on disk.
+    /// Uploads land there with `storage.s3.uploads: s3`; LEASE_URL presigns it.
+    public static func uploadObjectKey(_ job: UUID, ext: String) -> String {
+        "uploads/\(job.lowercased)/input.\(ext)"
+    }
+}
