@@ -268,6 +268,8 @@ let package = Package(
         /// The node agent's pieces (connection state machine, lease runner, decoder pool).
         .testTarget(name: "FrameNodeTests", dependencies: [
             "FrameTestSupport", "FrameNode", "FrameMedia", "FrameWire", "FrameCore", "FrameObjectStore",
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

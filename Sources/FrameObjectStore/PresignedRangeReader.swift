@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// Reads byte ranges of one object through a presigned GET URL, with HTTP Range requests: how a
 /// node reads its source straight from the store (protocol `LEASE_URL`), holding no credentials.
@@ -19,6 +20,11 @@ public struct PresignedRangeReader: Sendable {
     let timeout: Duration
 
     public init(url: String, timeout: Duration = .seconds(30)) throws(S3Error) {
+        try self.init(url: url, timeout: timeout, tlsConfiguration: nil)
+    }
+
+    /// The same with a TLS client configuration of its own (tests: a private CA).
+    init(url: String, timeout: Duration, tlsConfiguration: TLSConfiguration?) throws(S3Error) {
         guard let parts = URLComponents(string: url), let scheme = parts.scheme?.lowercased(),
               scheme == "http" || scheme == "https", let host = parts.host, !host.isEmpty
         else { throw .invalidResponse("not an absolute http(s) URL") }
@@ -32,7 +38,7 @@ public struct PresignedRangeReader: Sendable {
         hostHeader = parts.port == nil ? shownHost : "\(shownHost):\(port)"
         redactedURL = "\(scheme)://\(hostHeader)\(path)"
         do {
-            transport = try HTTPTransport(host: bareHost, port: port, https: https)
+            transport = try HTTPTransport(host: bareHost, port: port, https: https, tlsConfiguration: tlsConfiguration)
         } catch {
             throw .unavailable("cannot set up TLS for \(redactedURL): \(error)")
         }

@@ -1,13 +1,15 @@
 import FrameCore
-import FrameObjectStore
 import FrameWire
 import Foundation
 import FrameTestSupport
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
+import NIOSSL
 import Testing
 @testable import FrameNode
+@testable import FrameObjectStore
 
 /// The node's direct reads (LEASE_URL) against the real S3-compatible store scripts/test starts
 /// (OpenStack Swift + s3api): ranged GETs of a presigned URL give the object's bytes, the store
@@ -177,6 +179,76 @@ import Testing
         #expect(source.fallbackCode == .objectStoreRejected)
         #expect(source.bytesFetchedDirect == 0)
         #expect(coordinator.reads.withLockedValue { $0 } >= 2)
+    }
+
+    @Test func rangedReadsWorkOverHTTPS() async throws {
+        let size = (1 << 20) + 4321
+        guard let store = try await Self.store(size: size), let storeURL = store.client.configuration.endpoint.port else { return }
+        // A TLS front for the store (a certificate for localhost, made here), signed for its own address.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cert = dir.appendingPathComponent("cert.pem").path, key = dir.appendingPathComponent("key.pem").path
+        let made = try runCommand(URL(fileURLWithPath: "/usr/bin/openssl"), [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-days", "1"])
+        try #require(made.status == 0, "\(made.output)")
+        let server = try NIOSSLContext(configuration: .makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))))
+        let front = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(host: "127.0.0.1", port: 0) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: server))
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let port = try #require(front.channel.localAddress?.port)
+        var configuration = store.client.configuration
+        configuration.endpoint = URL(string: "https://localhost:\(port)")!
+        let signed = try S3Client(configuration: configuration).presignedGet(store.key, expires: 600)
+        #expect(signed.url.scheme == "https")
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(cert))
+        let reader = try PresignedRangeReader(url: signed.url.absoluteString, timeout: .seconds(20), tlsConfiguration: tls)
+        let source = RemoteByteSource(size: Int64(size), lease: LeaseRef(jobID: UUID(), segment: 0, epoch: 1),
+                                      router: ReadRouter(), outbox: LeaseOutbox(send: nil),
+                                      direct: DirectSource(reader: reader, expiresAt: signed.expiresAt))
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                // Relays each TLS connection to the store in plain HTTP (one exchange per connection).
+                try await front.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        let upstream = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                            .connect(host: "127.0.0.1", port: storeURL) { channel in
+                                channel.eventLoop.makeCompletedFuture {
+                                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                                }
+                            }
+                        try await connection.executeThenClose { clientIn, clientOut in
+                            try await upstream.executeThenClose { storeIn, storeOut in
+                                // Whichever side ends first (a refused handshake ends the client's) ends both.
+                                await withThrowingTaskGroup(of: Void.self) { relay in
+                                    relay.addTask { for try await piece in clientIn { try await storeOut.write(piece) } }
+                                    relay.addTask { for try await piece in storeIn { try await clientOut.write(piece) } }
+                                    _ = try? await relay.next()
+                                    relay.cancelAll()
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let all = try await Task.detached { try Self.readAll(source, size: size) }.value
+            #expect(all == store.bytes)
+            #expect(source.readsDirect && source.fallbackCode == nil)
+            #expect(source.bytesFetchedDirect == Int64(size))
+            // A client that does not trust the front's certificate is refused before any byte.
+            let untrusting = DirectSource(reader: try PresignedRangeReader(url: signed.url.absoluteString), expiresAt: signed.expiresAt)
+            let refused = await Self.failure { try untrusting.read(offset: 0, length: 10) }
+            #expect(refused?.code == .objectStoreUnavailable, "\(String(describing: refused))")
+            try await front.channel.close()
+        }
     }
 
     /// The error a blocking read throws, run off the cooperative pool (as decode threads are).
