@@ -142,7 +142,7 @@ let package = Package(
         ]),
         /// The node agent: connect, register, run leases in slots, heartbeat, reconnect.
         .target(name: "FrameNode", dependencies: [
-            "FrameCore", "FrameWire", "FrameCluster", "FrameMedia",
+            "FrameCore", "FrameWire", "FrameCluster", "FrameMedia", "FrameObjectStore",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -269,7 +269,9 @@ let package = Package(
         ]),
         /// The node agent's pieces (connection state machine, lease runner, decoder pool).
         .testTarget(name: "FrameNodeTests", dependencies: [
-            "FrameTestSupport", "FrameNode", "FrameMedia", "FrameWire", "FrameCore",
+            "FrameTestSupport", "FrameNode", "FrameMedia", "FrameWire", "FrameCore", "FrameObjectStore",
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -288,7 +290,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], exclude: ["Fixtures"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient", "FrameTestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["FrameCluster", "FrameCore", "FrameClient", "FrameTestSupport", "FrameObjectStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

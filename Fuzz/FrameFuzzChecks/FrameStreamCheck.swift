@@ -213,6 +213,9 @@ public enum FrameStreamCheck {
         case .lease(let lease):
             try require(lease.lease.segment == lease.segment.index,
                         "LEASE for segment \(lease.lease.segment) carries segment \(lease.segment.index)")
+        case .leaseURL(let direct):
+            try require(direct.lease.lease.segment == direct.lease.segment.index,
+                        "LEASE_URL for segment \(direct.lease.lease.segment) carries segment \(direct.lease.segment.index)")
         default:
             break
         }

@@ -142,6 +142,8 @@ public enum NodeSessionCheck {
                 // Fields first (handshake.md, "HELLO fields"; messages.md): nothing downstream sees a refused value,
                 // and what is used is the normalised message.
                 guard case .accept(let message) = try fieldVerdict(message) else { return (.reject(.invalidField), .closed) }
+                // A type the session's version does not have is unknown (framing.md): LEASE_URL came with version 2.
+                if message.type == .leaseURL && version < 2 { return (.reject(.unknownMessageType), .closed) }
                 // Only the coordinator sends these, and HELLO only opens a session.
                 if message.type == .hello || message.type.direction == .coordinatorToNode {
                     return (.reject(.unexpectedMessage), .closed)
@@ -157,7 +159,7 @@ public enum NodeSessionCheck {
                     return (.exactly(.startDraining(reason: drain.reason)), .draining(node: node, version: version))
                 case .goodbye:
                     return (.close, .closed)
-                case .hello, .welcome, .lease, .readData, .cancel:
+                case .hello, .welcome, .lease, .leaseURL, .readData, .cancel:
                     return (.reject(.unexpectedMessage), .closed)  // handled above
                 }
             }

@@ -67,7 +67,7 @@ public struct CoordinatorService: Sendable {
             resumeGrace: config.leaseResumeGrace,
             progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor),
             logger: logger, metrics: metrics, observer: feed, archives: archives, sources: sources,
-            slices: slices, coordinatorID: coordinatorID)
+            slices: slices, coordinatorID: coordinatorID, sourceURLs: Self.sourceURLSigner(for: config, logger: logger))
         let jobs = JobStore(database: database)
         self.init(
             config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,

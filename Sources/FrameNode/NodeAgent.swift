@@ -102,14 +102,17 @@ public final class NodeAgent: Service, Sendable {
             try await connection.executeThenClose { inbound, outbound in
                 let channel = connection.channel
                 let send: @Sendable (Message) async throws -> Void = { try await outbound.write($0) }
+                // Version 2 only adds LEASE_URL: a node that must not read from the store stays at 1.
+                let versions: ClosedRange<UInt16> = config.directReads
+                    ? ProtocolVersion.supported : ProtocolVersion.supported.lowerBound...1
                 try await outbound.write(.hello(Hello(
-                    minVersion: ProtocolVersion.supported.lowerBound, maxVersion: ProtocolVersion.supported.upperBound,
+                    minVersion: versions.lowerBound, maxVersion: versions.upperBound,
                     nodeName: name, softwareVersion: softwareVersion, slots: UInt16(clamping: config.slots),
                     labels: config.labels.sorted { $0.key < $1.key }.map { Label(key: $0.key, value: $0.value) },
                     heldLeases: await runner.heldLeases())))
 
                 let lastHeard = LastHeard()
-                var machine = NodeConnectionStateMachine()
+                var machine = NodeConnectionStateMachine(versions: versions)
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     // Until WELCOME, the handshake timeout bounds the silence;
                     // after it, the coordinator's heartbeat timeout.

@@ -28,7 +28,7 @@ public struct NodeConnectionStateMachine: Sendable {
         case established(Welcome)
         /// Record liveness (every frame counts; heartbeats carry nothing else we need).
         case alive
-        /// Work for the lease runner (LEASE, READ_DATA, CANCEL, non-fatal ERROR about a lease).
+        /// Work for the lease runner (LEASE, LEASE_URL, READ_DATA, CANCEL, non-fatal ERROR about a lease).
         case deliver(Message)
         /// Stop taking leases; finish the current ones.
         case drain(String)
@@ -39,8 +39,12 @@ public struct NodeConnectionStateMachine: Sendable {
     }
 
     public private(set) var state: State = .helloSent
+    /// The versions this node announced in HELLO (fewer than the build speaks when direct reads are off).
+    public let versions: ClosedRange<UInt16>
 
-    public init() {}
+    public init(versions: ClosedRange<UInt16> = ProtocolVersion.supported) {
+        self.versions = versions
+    }
 
     public mutating func receive(_ message: Message) -> Action {
         switch state {
@@ -49,7 +53,7 @@ public struct NodeConnectionStateMachine: Sendable {
         case .helloSent:
             switch message {
             case .welcome(let welcome):
-                guard ProtocolVersion.supported.contains(welcome.version) else {
+                guard versions.contains(welcome.version) else {
                     state = .closed
                     return .violation(.unsupportedVersion, "coordinator chose version \(welcome.version)")
                 }
@@ -66,10 +70,15 @@ public struct NodeConnectionStateMachine: Sendable {
                 return .violation(.unexpectedMessage, "expected WELCOME, got \(message.type)")
             }
         case .established(let version), .draining(let version):
+            // A type the negotiated version does not have is unknown here, whatever this build knows.
+            guard message.type.sinceVersion <= version else {
+                state = .closed
+                return .violation(.unknownMessageType, "\(message.type.name) does not exist in protocol version \(version)")
+            }
             switch message {
             case .heartbeat:
                 return .alive
-            case .lease, .readData, .cancel:
+            case .lease, .leaseURL, .readData, .cancel:
                 return .deliver(message)
             case .drain(let drain):
                 state = .draining(version: version)

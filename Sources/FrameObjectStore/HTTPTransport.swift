@@ -48,10 +48,11 @@ struct HTTPTransport: Sendable {
     let tls: NIOSSLContext?
     let connectTimeout: TimeAmount
 
-    init(host: String, port: Int, https: Bool, connectTimeout: TimeAmount = .seconds(5)) throws {
+    /// `tlsConfiguration` replaces the default client configuration (the system's trust roots); tests give their own CA.
+    init(host: String, port: Int, https: Bool, connectTimeout: TimeAmount = .seconds(5), tlsConfiguration: TLSConfiguration? = nil) throws {
         self.host = host
         self.port = port
-        self.tls = https ? try NIOSSLContext(configuration: .makeClientConfiguration()) : nil
+        self.tls = https ? try NIOSSLContext(configuration: tlsConfiguration ?? .makeClientConfiguration()) : nil
         self.connectTimeout = connectTimeout
     }
 

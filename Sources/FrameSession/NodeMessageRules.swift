@@ -58,7 +58,7 @@ public enum NodeMessageRules {
         case .error(var error):
             error.message = freeText(error.message)
             return .accept(.error(error))
-        case .welcome, .lease, .read, .readData, .frame, .segmentDone, .cancel:
+        case .welcome, .lease, .leaseURL, .read, .readData, .frame, .segmentDone, .cancel:
             return .accept(message)
         }
     }

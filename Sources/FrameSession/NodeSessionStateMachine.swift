@@ -97,11 +97,16 @@ public struct NodeSessionStateMachine: Sendable {
                 state = .closed
                 return .reject(.invalidField, problem)
             }
+            // A type the negotiated version does not have is unknown on this session (framing.md).
+            guard message.type.sinceVersion <= version else {
+                state = .closed
+                return .reject(.unknownMessageType, "\(message.type.name) does not exist in protocol version \(version)")
+            }
             switch message {
             case .hello:
                 state = .closed
                 return .reject(.unexpectedMessage, "HELLO after the handshake")
-            case .welcome, .lease, .readData, .cancel:
+            case .welcome, .lease, .leaseURL, .readData, .cancel:
                 state = .closed
                 return .reject(.unexpectedMessage, "\(message.type) is sent by the coordinator, not a node")
             case .heartbeat(let hb):

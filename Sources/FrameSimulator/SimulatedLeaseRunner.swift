@@ -60,6 +60,9 @@ public actor SimulatedLeaseRunner: LeaseRunner {
 
     public func handle(_ message: Message) {
         switch message {
+        case .leaseURL(let leaseURL):
+            // Simulated work reads nothing, so where the bytes would come from does not matter.
+            handle(.lease(leaseURL.lease))
         case .lease(let lease):
             guard !draining else { return }
             active.insert(lease.lease)

@@ -12,6 +12,7 @@ public enum Message: Sendable, Hashable {
     case welcome(Welcome)
     case heartbeat(Heartbeat)
     case lease(Lease)
+    case leaseURL(LeaseURL)
     case read(Read)
     case readData(ReadData)
     case frame(Frame)
@@ -26,11 +27,12 @@ public enum Message: Sendable, Hashable {
     public var type: MessageType { payload.messageType }
 
     /// The lease this message is about, if it is about exactly one (LEASE,
-    /// READ, FRAME, SEGMENT_DONE, SEGMENT_FAILED, CANCEL, ERROR with a lease).
+    /// LEASE_URL, READ, FRAME, SEGMENT_DONE, SEGMENT_FAILED, CANCEL, ERROR with a lease).
     /// The session uses it for the epoch check common to all of them.
     public var leaseRef: LeaseRef? {
         switch self {
         case .lease(let m): m.lease
+        case .leaseURL(let m): m.lease.lease
         case .read(let m): m.lease
         case .frame(let m): m.lease
         case .segmentDone(let m): m.lease
@@ -48,6 +50,7 @@ public enum Message: Sendable, Hashable {
         case .welcome(let m): m
         case .heartbeat(let m): m
         case .lease(let m): m
+        case .leaseURL(let m): m
         case .read(let m): m
         case .readData(let m): m
         case .frame(let m): m
@@ -67,6 +70,7 @@ public enum Message: Sendable, Hashable {
         case .welcome: self = .welcome(try Welcome(payload: &buffer))
         case .heartbeat: self = .heartbeat(try Heartbeat(payload: &buffer))
         case .lease: self = .lease(try Lease(payload: &buffer))
+        case .leaseURL: self = .leaseURL(try LeaseURL(payload: &buffer))
         case .read: self = .read(try Read(payload: &buffer))
         case .readData: self = .readData(try ReadData(payload: &buffer))
         case .frame: self = .frame(try Frame(payload: &buffer))

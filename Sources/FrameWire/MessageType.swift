@@ -14,6 +14,8 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     case segmentDone = 0x14
     case segmentFailed = 0x15
     case cancel = 0x16
+    /// Version 2 and later.
+    case leaseURL = 0x17
     case drain = 0x20
     case goodbye = 0x21
     case error = 0x7F
@@ -31,6 +33,7 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
         case .segmentDone: "SEGMENT_DONE"
         case .segmentFailed: "SEGMENT_FAILED"
         case .cancel: "CANCEL"
+        case .leaseURL: "LEASE_URL"
         case .drain: "DRAIN"
         case .goodbye: "GOODBYE"
         case .error: "ERROR"
@@ -41,8 +44,20 @@ public enum MessageType: UInt8, Sendable, CaseIterable {
     public var direction: Direction {
         switch self {
         case .hello, .read, .frame, .segmentDone, .segmentFailed: .nodeToCoordinator
-        case .welcome, .lease, .readData, .cancel: .coordinatorToNode
+        case .welcome, .lease, .leaseURL, .readData, .cancel: .coordinatorToNode
         case .heartbeat, .drain, .goodbye, .error: .both
+        }
+    }
+
+    /// The first protocol version that has this message type. A frame of a
+    /// type newer than the session's negotiated version is answered with
+    /// `UNKNOWN_MESSAGE_TYPE` (proto-spec/framing.md), by the session state
+    /// machines, which know the version; the codec itself is version-free
+    /// because no message's layout ever changes, types are only added.
+    public var sinceVersion: UInt16 {
+        switch self {
+        case .leaseURL: ProtocolVersion.directReads
+        default: 1
         }
     }
 

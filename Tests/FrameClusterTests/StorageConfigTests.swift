@@ -41,6 +41,28 @@ import Testing
         #expect(!"\(config)".contains("s3cr3t-value"))
     }
 
+    @Test func nodeReadsThroughTheCoordinatorByDefaultOrDirect() throws {
+        let secret = "coordinator.storage.s3.secret_access_key=s"
+        let plain = try #require(try load(Self.base + [secret]))
+        #expect(plain.nodeReads == .coordinator)
+        #expect(plain.nodeReadURLLifetime == .seconds(3600))
+        let direct = try #require(try load(Self.base + [secret, "coordinator.storage.s3.node_reads=direct",
+                                                        "coordinator.storage.s3.node_read_url_lifetime=2h"]))
+        #expect(direct.nodeReads == .direct)
+        #expect(direct.nodeReadURLLifetime == .seconds(7200))
+        #expect("\(direct)".contains("node_reads=direct"))
+        #expect(problem(Self.base + [secret, "coordinator.storage.s3.node_reads=sometimes"])?.key == "coordinator.storage.s3.node_reads")
+        #expect(problem(Self.base + [secret, "coordinator.storage.s3.node_read_url_lifetime=169h"])?.key
+                == "coordinator.storage.s3.node_read_url_lifetime")
+        #expect(problem(Self.base + [secret, "coordinator.storage.s3.node_read_url_lifetime=10s"])?.key
+                == "coordinator.storage.s3.node_read_url_lifetime")
+    }
+
+    @Test func nodesReadDirectlyUnlessTold() throws {
+        #expect(try ClusterConfig.load(file: nil, environment: [:], overrides: []).node.directReads)
+        #expect(try !ClusterConfig.load(file: nil, environment: [:], overrides: ["node.direct_reads=false"]).node.directReads)
+    }
+
     @Test func secretFromAFile() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("ff-s3-secret-\(UUID().uuidString)")
         try "from-a-file\n".write(to: file, atomically: true, encoding: .utf8)

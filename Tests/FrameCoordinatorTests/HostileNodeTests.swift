@@ -310,6 +310,9 @@ import Testing
         let fatal: [(String, ErrorCode?, @Sendable (Context) -> [Message])] = [
             ("WELCOME from a node", .unexpectedMessage, { _ in [.welcome(Welcome(version: 1, coordinatorID: "me"))] }),
             ("LEASE from a node", .unexpectedMessage, { c in c.own.map { [.lease($0)] } ?? [] }),
+            ("LEASE_URL from a node", .unexpectedMessage, { c in
+                c.own.map { [.leaseURL(LeaseURL(lease: $0, sourceURL: "http://127.0.0.1:1/x", expiresAtMillis: .max))] } ?? []
+            }),
             ("READ_DATA from a node", .unexpectedMessage, { _ in [.readData(ReadData(requestID: 1, offset: .max))] }),
             ("CANCEL from a node", .unexpectedMessage, { c in [.cancel(Cancel(lease: c.other, reason: .cancelled))] }),
             ("a second HELLO", .unexpectedMessage, { _ in [hello("mallory-again")] }),
@@ -328,7 +331,7 @@ import Testing
             ("HELLO slots 65535", hello("h", slots: .max), .some(.invalidField)),
             ("HELLO versions 0...0", .hello(Hello(minVersion: 0, maxVersion: 0, nodeName: "h", softwareVersion: "", slots: 1)), .some(.unsupportedVersion)),
             ("HELLO versions 65535...0", .hello(Hello(minVersion: .max, maxVersion: 0, nodeName: "h", softwareVersion: "", slots: 1)), .some(.unsupportedVersion)),
-            ("HELLO versions 2...65535", .hello(Hello(minVersion: 2, maxVersion: .max, nodeName: "h", softwareVersion: "", slots: 1)), .some(.unsupportedVersion)),
+            ("HELLO versions 3...65535", .hello(Hello(minVersion: 3, maxVersion: .max, nodeName: "h", softwareVersion: "", slots: 1)), .some(.unsupportedVersion)),
             ("HELLO under another node's name", hello("victim"), .some(.identityMismatch)),
             ("HELLO holding more than 1024 leases", hello("h", slots: 1, held: (0...1024).map { LeaseRef(jobID: anyLease.jobID, segment: $0, epoch: .max) }), .some(.invalidField)),
             ("HELLO holding a lease twice", hello("h", slots: 2, held: [anyLease, anyLease]), .some(.invalidField)),

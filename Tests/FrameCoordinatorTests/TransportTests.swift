@@ -22,7 +22,7 @@ import Testing
         defer { task.cancel() }
         let tls = try cluster.nodeTLS("node-a")
         let client = try await RawClient.connect(port: listener.port, ca: tls.ca, cert: tls.certificate, key: tls.key)
-        let answers = try await client.exchange([RawClient.hello("node-a")], timeout: .milliseconds(500))
+        let answers = try await client.exchange([RawClient.hello("node-a", max: ProtocolVersion.current)], timeout: .milliseconds(500))
         guard case .welcome(let w)? = answers.first else { Issue.record("no WELCOME: \(answers)"); return }
         #expect(w.version == ProtocolVersion.current)
         #expect(w.heartbeatIntervalMillis == 500)

@@ -18,6 +18,33 @@ import Testing
         #expect(m.acceptsLeases)
     }
 
+    static func leaseURL(_ ref: LeaseRef) -> Message {
+        .leaseURL(LeaseURL(
+            lease: Lease(lease: ref, leaseTTLMillis: 1000, sourceSize: 1,
+                         formatHint: "", segment: SegmentSpec(index: ref.segment, streamIndex: 0, timeBase: Rational(1, 1),
+                                                              decodeStartPTS: 0, startPTS: 0, endPTS: 1, firstSample: 0,
+                                                              sampleCount: 1, rate: Rational(1, 1), originMicros: 0, keyframes: []),
+                         options: OutputOptions()),
+            sourceURL: "http://s/o", expiresAtMillis: 1))
+    }
+
+    @Test func aVersion2NodeGetsVersion2() {
+        var m = NodeSessionStateMachine(certificateName: "n1")
+        guard case .acceptHello(_, let version) = m.receive(hello(max: 2)) else { Issue.record("not accepted"); return }
+        #expect(version == 2)
+    }
+
+    @Test func aTypeNewerThanTheSessionIsUnknownAndOnV2WrongDirection() {
+        // On a version-1 session LEASE_URL does not exist; on version 2 it exists but only a coordinator sends it.
+        var v1 = NodeSessionStateMachine(certificateName: "n1")
+        _ = v1.receive(hello())
+        guard case .reject(.unknownMessageType, _) = v1.receive(Self.leaseURL(ref)) else { Issue.record("expected UNKNOWN_MESSAGE_TYPE"); return }
+        #expect(v1.state == .closed)
+        var v2 = NodeSessionStateMachine(certificateName: "n1")
+        _ = v2.receive(hello(max: 2))
+        guard case .reject(.unexpectedMessage, _) = v2.receive(Self.leaseURL(ref)) else { Issue.record("expected UNEXPECTED_MESSAGE"); return }
+    }
+
     @Test func anythingBeforeHelloIsRejected() {
         var m = NodeSessionStateMachine(certificateName: "n1")
         guard case .reject(.unexpectedMessage, _) = m.receive(.heartbeat(Heartbeat(sequence: 1, activeLeases: 0, framesTotal: 0))) else {

@@ -172,6 +172,15 @@ import Testing
         }
     }
 
+    @Test func leaseURLSegmentMustMatchSegmentIndex() {
+        var spec = Fixture.segment
+        spec.index = 4
+        var buffer = FrameCodec.encode(.leaseURL(LeaseURL(
+            lease: Lease(lease: Fixture.lease, leaseTTLMillis: 1, sourceSize: 1, formatHint: "", segment: spec, options: OutputOptions()),
+            sourceURL: "http://s/o", expiresAtMillis: 1)))
+        expectMalformed { try FrameCodec.decodeFrame(from: &buffer, maxFrameLength: limit) }
+    }
+
     @Test func leaseSegmentMustMatchSegmentIndex() {
         var spec = Fixture.segment
         spec.index = 4
@@ -181,12 +190,14 @@ import Testing
     }
 
     @Test func negotiation() {
-        #expect(ProtocolVersion.current == 1)
+        #expect(ProtocolVersion.current == 2)
         #expect(ProtocolVersion.supported.contains(ProtocolVersion.current))
-        #expect(ProtocolVersion.negotiate(min: 1, max: 1) == 1)
+        #expect(ProtocolVersion.negotiate(min: 1, max: 1) == 1)  // a version-1 node keeps version 1
         #expect(ProtocolVersion.negotiate(min: 0, max: 1) == 1)
-        #expect(ProtocolVersion.negotiate(min: 0, max: .max) == 1)
-        #expect(ProtocolVersion.negotiate(min: 2, max: 5) == nil)
+        #expect(ProtocolVersion.negotiate(min: 1, max: 2) == 2)
+        #expect(ProtocolVersion.negotiate(min: 0, max: .max) == 2)
+        #expect(ProtocolVersion.negotiate(min: 2, max: 5) == 2)
+        #expect(ProtocolVersion.negotiate(min: 3, max: 5) == nil)
         #expect(ProtocolVersion.negotiate(min: 0, max: 0) == nil)
         #expect(ProtocolVersion.negotiate(min: 1, max: 0) == nil)
         #expect(ProtocolVersion.negotiate(min: 2, max: 5, supported: 1...3) == 3)
@@ -195,11 +206,18 @@ import Testing
         #expect(ProtocolVersion.negotiate(min: 3, max: 2, supported: 1...3) == nil)
     }
 
+    @Test func onlyLeaseURLIsNewInVersion2() {
+        // Version 2 adds LEASE_URL and changes nothing else (proto-spec/README.md, "Versioning").
+        #expect(MessageType.allCases.filter { $0.sinceVersion == 2 } == [.leaseURL])
+        #expect(MessageType.allCases.allSatisfy { $0.sinceVersion <= ProtocolVersion.current })
+        #expect(ProtocolVersion.supported == 1...2)
+    }
+
     @Test func messageTypeDirections() {
         let fromNode = MessageType.allCases.filter { $0.direction == .nodeToCoordinator }
         let fromCoordinator = MessageType.allCases.filter { $0.direction == .coordinatorToNode }
         #expect(fromNode == [.hello, .read, .frame, .segmentDone, .segmentFailed])
-        #expect(fromCoordinator == [.welcome, .lease, .readData, .cancel])
+        #expect(fromCoordinator == [.welcome, .lease, .readData, .cancel, .leaseURL])
     }
 }
 

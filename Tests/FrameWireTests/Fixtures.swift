@@ -64,6 +64,16 @@ enum Fixture {
             Sample(name: "lease-extreme", message: .lease(Lease(lease: LeaseRef(jobID: job, segment: .max, epoch: .max), leaseTTLMillis: .max,
                                                                sourceSize: .max, formatHint: "", segment: extremeSegment,
                                                                options: OutputOptions(format: .png, quality: .max, maxWidth: .max, maxHeight: .max)))),
+            Sample(name: "lease-url", message: .leaseURL(LeaseURL(
+                lease: Lease(lease: lease, leaseTTLMillis: 30_000, sourceSize: 10_485_760, formatHint: "mp4", segment: segment,
+                             options: OutputOptions(format: .png, quality: 2, maxWidth: 0, maxHeight: 0)),
+                sourceURL: "http://127.0.0.1:9000/b/uploads/j/input.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=" + String(repeating: "0", count: 64),
+                expiresAtMillis: 1_800_000_000_000))),
+            Sample(name: "lease-url-extreme", message: .leaseURL(LeaseURL(
+                lease: Lease(lease: LeaseRef(jobID: job, segment: .max, epoch: .max), leaseTTLMillis: .max, sourceSize: .max,
+                             formatHint: "", segment: extremeSegment,
+                             options: OutputOptions(format: .jpeg, quality: .max, maxWidth: .max, maxHeight: .max)),
+                sourceURL: maxString, expiresAtMillis: .max))),
             Sample(name: "read", message: .read(Read(requestID: 0, lease: lease, offset: 0, length: 1))),
             Sample(name: "read-max", message: .read(Read(requestID: .max, lease: extremeLease, offset: .max, length: Read.maxLength))),
             Sample(name: "read-data", message: .readData(ReadData(requestID: 9, offset: 65_536, data: ByteBuffer(bytes: [0, 1, 2, 0xFE, 0xFF])))),

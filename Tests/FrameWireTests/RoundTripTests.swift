@@ -82,7 +82,7 @@ import Testing
     @Test func leaseRefAccessor() {
         for sample in Fixture.samples {
             switch sample.message.type {
-            case .lease, .read, .frame, .segmentDone, .segmentFailed, .cancel:
+            case .lease, .leaseURL, .read, .frame, .segmentDone, .segmentFailed, .cancel:
                 #expect(sample.message.leaseRef != nil, "\(sample.name)")
             case .hello, .welcome, .heartbeat, .readData, .drain, .goodbye:
                 #expect(sample.message.leaseRef == nil, "\(sample.name)")

@@ -21,6 +21,13 @@ import Testing
             "lease": .lease(Lease(lease: l, leaseTTLMillis: 30_000, sourceSize: 10_485_760, formatHint: "mp4",
                                   segment: Fixture.segment,
                                   options: OutputOptions(format: .jpeg, quality: 2, maxWidth: 1280, maxHeight: 720))),
+            "lease_url": .leaseURL(LeaseURL(
+                lease: Lease(lease: l, leaseTTLMillis: 30_000, sourceSize: 10_485_760, formatHint: "mp4",
+                             segment: Fixture.segment,
+                             options: OutputOptions(format: .jpeg, quality: 2, maxWidth: 1280, maxHeight: 720)),
+                sourceURL: "https://s3.example/bkt/in.mp4?X-Amz-Signature=00ff", expiresAtMillis: 1_800_000_000_000)),
+            "hello_v2": .hello(Hello(minVersion: 1, maxVersion: 2, nodeName: "node-a", softwareVersion: "1.0.0", slots: 4,
+                                     labels: [], heldLeases: [])),
             "read": .read(Read(requestID: 9, lease: l, offset: 65_536, length: 1_048_576)),
             "read_data": .readData(ReadData(requestID: 9, offset: 65_536, status: 0, data: ByteBuffer(bytes: [0x00, 0x01, 0x02, 0xFE, 0xFF]))),
             "read_data_error": .readData(ReadData(requestID: 9, offset: 65_536, status: 108, data: ByteBuffer())),

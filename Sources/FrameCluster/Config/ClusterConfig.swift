@@ -217,6 +217,7 @@ public struct ClusterConfig: Sendable {
             labels: s.map("node.labels"),
             reconnectMaxBackoff: backoff,
             shutdownGrace: shutdownGrace,
+            directReads: s.bool("node.direct_reads"),
             logging: logging
         )
         return ClusterConfig(coordinator: coordinator, node: node)

@@ -39,6 +39,8 @@ enum ConfigKeys {
         .init(path: "coordinator.storage.s3.part_size", kind: .size, defaultValue: "16MiB"),
         .init(path: "coordinator.storage.s3.downloads", kind: .choice(["presigned", "stream"]), defaultValue: "presigned"),
         .init(path: "coordinator.storage.s3.uploads", kind: .choice(["local", "s3"]), defaultValue: "local"),
+        .init(path: "coordinator.storage.s3.node_reads", kind: .choice(["coordinator", "direct"]), defaultValue: "coordinator"),
+        .init(path: "coordinator.storage.s3.node_read_url_lifetime", kind: .duration, defaultValue: "1h"),
         .init(path: "coordinator.segment_seconds", kind: .double, defaultValue: "10"),
         .init(path: "coordinator.heartbeat_interval", kind: .duration, defaultValue: "1s"),
         .init(path: "coordinator.heartbeat_timeout", kind: .duration, defaultValue: "3s"),
@@ -101,6 +103,7 @@ enum ConfigKeys {
         .init(path: "node.labels", kind: .stringMap, defaultValue: ""),
         .init(path: "node.reconnect_max_backoff", kind: .duration, defaultValue: "10s"),
         .init(path: "node.shutdown_grace", kind: .duration, defaultValue: "10s"),
+        .init(path: "node.direct_reads", kind: .bool, defaultValue: "true"),
         // logging (both processes)
         .init(path: "logging.format", kind: .choice(["json", "text"]), defaultValue: "text"),
         .init(path: "logging.level", kind: .choice(["trace", "debug", "info", "notice", "warning", "error", "critical"]),

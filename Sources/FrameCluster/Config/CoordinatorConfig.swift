@@ -136,6 +136,11 @@ public struct NodeConfig: Sendable {
     /// On SIGTERM, how long running segments may take to finish before they
     /// are handed back to the coordinator (0: hand them back at once).
     public var shutdownGrace: Duration
+    /// `node.direct_reads`: announce protocol version 2, so that a coordinator with
+    /// `storage.s3.node_reads: direct` may hand out LEASE_URL (sources read from the store).
+    /// Off: the node announces version 1 and reads everything through the coordinator
+    /// (for nodes that cannot reach the object store).
+    public var directReads: Bool = true
     public var logging: LoggingConfig
 }
 

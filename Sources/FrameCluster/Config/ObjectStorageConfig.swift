@@ -37,6 +37,17 @@ public struct ObjectStorageConfig: Sendable, Equatable, CustomStringConvertible 
     public var partSize: Int
     public var downloads: Downloads
     public var uploads: Uploads
+    /// How nodes read the sources they decode (`storage.s3.node_reads`).
+    public enum NodeReads: String, Sendable, Equatable {
+        /// READ through the coordinator (the default; works for every node).
+        case coordinator
+        /// LEASE_URL: a presigned GET of the source object, read by the node with ranged GETs
+        /// (nodes announcing protocol version 2; others still get READ leases).
+        case direct
+    }
+    public var nodeReads: NodeReads = .coordinator
+    /// Shortest lifetime of a LEASE_URL's presigned URL (`storage.s3.node_read_url_lifetime`, 1 h).
+    public var nodeReadURLLifetime: Duration = .seconds(3600)
 
     public init(
         endpoint: URL, region: String, bucket: String, prefix: String, pathStyle: Bool, accessKeyID: String,
@@ -55,7 +66,7 @@ public struct ObjectStorageConfig: Sendable, Equatable, CustomStringConvertible 
     }
 
     public var description: String {
-        "s3 \(endpoint.absoluteString) bucket=\(bucket) prefix=\(prefix) region=\(region) path_style=\(pathStyle) key=\(accessKeyID) (secret redacted) downloads=\(downloads.rawValue) uploads=\(uploads.rawValue)"
+        "s3 \(endpoint.absoluteString) bucket=\(bucket) prefix=\(prefix) region=\(region) path_style=\(pathStyle) key=\(accessKeyID) (secret redacted) downloads=\(downloads.rawValue) uploads=\(uploads.rawValue) node_reads=\(nodeReads.rawValue)"
     }
 
     /// Reads `coordinator.storage.*` when `kind` is `s3`; nil for `local`.
@@ -106,10 +117,17 @@ public struct ObjectStorageConfig: Sendable, Equatable, CustomStringConvertible 
             throw fail(p + "part_size", "must be between 5MiB and 5GiB (S3's part limits), got \(partSize)")
         }
         let region = s.string(p + "region") ?? "us-east-1"
-        return ObjectStorageConfig(
+        var config = ObjectStorageConfig(
             endpoint: endpoint, region: region, bucket: bucket, prefix: prefix, pathStyle: s.bool(p + "path_style"),
             accessKeyID: accessKeyID, secretAccessKey: secret, partSize: Int(partSize),
             downloads: Downloads(rawValue: s.string(p + "downloads") ?? "presigned") ?? .presigned,
             uploads: Uploads(rawValue: s.string(p + "uploads") ?? "local") ?? .local)
+        config.nodeReads = NodeReads(rawValue: s.string(p + "node_reads") ?? "coordinator") ?? .coordinator
+        let lifetime = s.duration(p + "node_read_url_lifetime")
+        guard lifetime >= .seconds(60), lifetime <= .seconds(7 * 86_400) else {
+            throw fail(p + "node_read_url_lifetime", "must be between 1m and 168h (7 days, S3's limit for a presigned URL)")
+        }
+        config.nodeReadURLLifetime = lifetime
+        return config
     }
 }

@@ -109,4 +109,32 @@ extension CoordinatorService {
         let client = try S3Client(objectStorage, logger: logger)
         return S3SourceStore(client: client, layout: layout, partSize: objectStorage.partSize, logger: logger)
     }
+
+    /// `storage.s3.node_reads: direct`: the signer that puts a presigned URL of the job's source
+    /// into each LEASE (LEASE_URL); nil for `coordinator` (the default) or without a store. A
+    /// store client that cannot be made is logged, and nodes read through the coordinator.
+    static func sourceURLSigner(for config: CoordinatorConfig, logger: Logger) -> SourceURLSigner? {
+        guard let store = config.objectStorage, store.nodeReads == .direct else { return nil }
+        if store.uploads != .s3 {
+            // Not refused: nodes fall back to READ, but every lease pays a failed GET first.
+            logger.warning("storage.s3.node_reads is direct but uploads are local: nodes will fall back to READ; set storage.s3.uploads: s3")
+        }
+        do {
+            let client = try S3Client(
+                configuration: S3Configuration(
+                    endpoint: store.endpoint, region: store.region, bucket: store.bucket, prefix: store.prefix,
+                    pathStyle: store.pathStyle,
+                    credentials: S3Credentials(accessKeyID: store.accessKeyID, secretAccessKey: store.secretAccessKey)),
+                logger: logger)
+            logger.info("nodes read sources straight from the object store (LEASE_URL)", metadata: [
+                "url_lifetime_s": "\(store.nodeReadURLLifetime.components.seconds)",
+            ])
+            return SourceURLSigner(
+                client: client, minimumLifetime: store.nodeReadURLLifetime,
+                progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor))
+        } catch {
+            logger.error("cannot sign source URLs; nodes read through the coordinator", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
 }

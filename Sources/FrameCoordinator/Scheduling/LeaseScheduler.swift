@@ -81,6 +81,10 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private let tickInterval: Duration
     /// Told of every job status change and segment completion (the seam for server push).
     private let observer: (any JobChangeObserver)?
+    /// `storage.s3.node_reads: direct`: LEASE_URL for nodes that speak it; nil: plain LEASE.
+    private let sourceURLs: SourceURLSigner?
+    /// The protocol version of each node's current session (what its LEASE may be).
+    private var protocolVersions: [String: UInt16] = [:]
     /// Background work for ``run()``'s task group.
     private nonisolated let work: AsyncStream<@Sendable () async -> Void>
     private nonisolated let workInput: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -91,8 +95,9 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
         renewInterval: Duration = .milliseconds(250), tickInterval: Duration = .seconds(1),
         observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil, sources: (any SourceStore)? = nil,
-        slices: SliceArchiver? = nil, coordinatorID: String? = nil
+        slices: SliceArchiver? = nil, coordinatorID: String? = nil, sourceURLs: SourceURLSigner? = nil
     ) {
+        self.sourceURLs = sourceURLs
         self.archives = archives ?? DirectoryArchiveStore(resultsDirectory: layout.results)
         self.slices = slices
         self.coordinatorID = coordinatorID
@@ -186,6 +191,14 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     }
 
     // MARK: NodeWorkHandler
+
+    public func nodeJoined(
+        name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
+        protocolVersion: UInt16, send: @escaping @Sendable (Message) async -> Void
+    ) async -> [LeaseRef] {
+        protocolVersions[name] = protocolVersion
+        return await nodeJoined(name: name, session: session, slots: slots, labels: labels, heldLeases: heldLeases, send: send)
+    }
 
     public func nodeJoined(
         name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
@@ -391,10 +404,12 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             logger.info("segment leased", metadata: meta(grant.ref, node: name, ["attempt": "\(grant.attempt)"]))
             // Only to the session the lease was claimed for: a newer one never heard of it.
             guard book.session(of: name) == reservation.session, let send = senders[name] else { continue }
-            await send(.lease(Lease(
+            let lease = Lease(
                 lease: grant.ref, leaseTTLMillis: UInt32(clamping: leases.policy.ttl.milliseconds),
                 sourceSize: UInt64(clamping: grant.sourceSizeBytes), formatHint: grant.sourceExt,
-                segment: grant.spec, options: grant.output)))
+                segment: grant.spec, options: grant.output)
+            await send(sourceURLs?.message(for: lease, sourceExt: grant.sourceExt, nodeVersion: protocolVersions[name] ?? 1)
+                ?? .lease(lease))
         }
         return (asked, granted.count)
     }

@@ -87,7 +87,7 @@ struct NodeSession {
                                 lastFrameAt: Date(), lastHeartbeat: nil, draining: false, send: send, close: close)
                             let resumed = await work?.nodeJoined(
                                 name: hello.nodeName, session: sessionID, slots: Int(hello.slots), labels: live.labels,
-                                heldLeases: hello.heldLeases, send: send) ?? []
+                                heldLeases: hello.heldLeases, protocolVersion: version, send: send) ?? []
                             try await outbound.write(.welcome(Welcome(
                                 version: version, coordinatorID: settings.coordinatorID,
                                 heartbeatIntervalMillis: UInt32(settings.heartbeatInterval.milliseconds),

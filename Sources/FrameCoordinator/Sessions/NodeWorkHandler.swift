@@ -11,6 +11,10 @@ public protocol NodeWorkHandler: Sendable {
     /// `session` identifies this connection: a node that reconnects gets a new one.
     func nodeJoined(name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
                     send: @escaping @Sendable (Message) async -> Void) async -> [LeaseRef]
+    /// The same, knowing the protocol version negotiated with the node (what it can be sent:
+    /// LEASE_URL needs ``ProtocolVersion/directReads``). The default ignores the version.
+    func nodeJoined(name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
+                    protocolVersion: UInt16, send: @escaping @Sendable (Message) async -> Void) async -> [LeaseRef]
     /// WELCOME has been written on `session`: the node may now be sent messages and leased work.
     func nodeReady(name: String, session: UInt64) async
     /// A node's session ended (closed, lost, revoked): its leases must be requeued,
@@ -25,6 +29,13 @@ public protocol NodeWorkHandler: Sendable {
     func receive(_ message: Message, from node: String) async
     /// A heartbeat from a node: renew its leases.
     func heartbeat(from node: String) async
+}
+
+extension NodeWorkHandler {
+    public func nodeJoined(name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
+                           protocolVersion: UInt16, send: @escaping @Sendable (Message) async -> Void) async -> [LeaseRef] {
+        await nodeJoined(name: name, session: session, slots: slots, labels: labels, heldLeases: heldLeases, send: send)
+    }
 }
 
 import FrameCore

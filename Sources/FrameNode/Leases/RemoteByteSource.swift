@@ -2,6 +2,7 @@ import FrameCore
 import FrameMedia
 import FrameWire
 import Foundation
+import Logging
 
 /// The video bytes of one lease, fetched from the coordinator on demand with
 /// `READ`/`READ_DATA`, as a FrameMedia ``ByteSource``.
@@ -15,6 +16,14 @@ import Foundation
 /// A source outlives its lease when its decoder is kept for the job's next
 /// segment (``DecoderPool``): ``rebind(to:outbox:)`` points it at the new
 /// lease, and the cached chunks (the same file's bytes) stay.
+///
+/// With a ``DirectSource`` (the lease came as LEASE_URL) the chunks are GETs
+/// of the presigned URL instead, with the same cache and read-ahead (memory
+/// stays bounded by `cachedChunks` + one prefetch). The first direct read
+/// that fails turns the source back to READ for the rest of the lease, with a
+/// warning naming the code: the coordinator still serves READ for such a
+/// lease, so an expired URL or a store this node cannot reach costs a
+/// detour, not the segment (proto-spec/messages.md, "0x17 LEASE_URL").
 final class RemoteByteSource: ByteSource, @unchecked Sendable {
     static let chunkSize = 1 << 20
     static let cachedChunks = 6
@@ -32,26 +41,41 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
     private var inFlight: Set<Int64> = []
     private let prefetchQueue = DispatchQueue(label: "frameflow.node.prefetch")
     private var fetched: Int64 = 0
-    /// Bytes fetched for the current lease (SEGMENT_DONE's `bytesRead`).
+    private var fetchedDirect: Int64 = 0
+    /// The current lease's presigned URL, until a read through it fails; guarded by `lock`.
+    private var direct: DirectSource?
+    private let logger: Logger
+    /// Bytes fetched for the current lease (SEGMENT_DONE's `bytesRead`), however they came.
     var bytesFetched: Int64 { lock.withLock { fetched } }
+    /// Of those, the bytes read straight from the object store.
+    var bytesFetchedDirect: Int64 { lock.withLock { fetchedDirect } }
+    /// The code of the direct read that turned this source back to READ, if one did (logs, tests).
+    private(set) var fallbackCode: ErrorCode?
+    /// Whether reads still go to the presigned URL.
+    var readsDirect: Bool { lock.withLock { direct != nil } }
 
-    init(size: Int64, lease: LeaseRef, router: ReadRouter, timeout: Duration = .seconds(30), outbox: LeaseOutbox) {
+    init(size: Int64, lease: LeaseRef, router: ReadRouter, timeout: Duration = .seconds(30), outbox: LeaseOutbox,
+         direct: DirectSource? = nil, logger: Logger = Logger(label: "frameflow.node.source")) {
         self.size = size
         self.jobID = lease.jobID
         self.lease = lease
         self.router = router
         self.outbox = outbox
         self.timeout = timeout
+        self.direct = direct
+        self.logger = logger
     }
 
-    /// Makes further READs under `lease` (a later segment of the same job), through its outbox.
-    /// Call it between segments, while no decode is running.
-    func rebind(to lease: LeaseRef, outbox: LeaseOutbox) {
+    /// Makes further reads under `lease` (a later segment of the same job), through its outbox
+    /// or its own presigned URL. Call it between segments, while no decode is running.
+    func rebind(to lease: LeaseRef, outbox: LeaseOutbox, direct: DirectSource? = nil) {
         precondition(lease.jobID == jobID, "a source serves one job's file")
         lock.withLock {
             self.lease = lease
             self.outbox = outbox
+            self.direct = direct
             fetched = 0
+            fetchedDirect = 0
         }
     }
 
@@ -90,20 +114,50 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
     private func fetch(_ index: Int64) throws(FrameFlowError) -> [UInt8] {
         let offset = index * Int64(Self.chunkSize)
         let length = Int(min(Int64(Self.chunkSize), size - offset))
-        let (lease, outbox) = lock.withLock { (self.lease, self.outbox) }
+        let (lease, outbox, direct) = lock.withLock { (self.lease, self.outbox, self.direct) }
+        if let direct {
+            do {
+                let data = try direct.read(offset: offset, length: length)
+                store(index, data, direct: true)
+                return data
+            } catch {
+                fallBack(from: direct, lease: lease, error)
+            }
+        }
         do {
             let data = try router.read(lease: lease, offset: offset, length: length, timeout: timeout, outbox: outbox)
-            lock.withLock {
-                inFlight.remove(index)
-                cache[index] = data
-                fetched += Int64(data.count)
-                touch(index)
-                while recency.count > Self.cachedChunks { cache[recency.removeFirst()] = nil }
-            }
+            store(index, data, direct: false)
             return data
         } catch {
             lock.withLock { _ = inFlight.remove(index) }
             throw error
+        }
+    }
+
+    /// The presigned URL failed: READ through the coordinator from now on (once, whoever noticed first).
+    private func fallBack(from failed: DirectSource, lease: LeaseRef, _ error: FrameFlowError) {
+        let first: Bool = lock.withLock {
+            guard let current = self.direct, current.reader.redactedURL == failed.reader.redactedURL,
+                  current.expiresAt == failed.expiresAt else { return false }
+            self.direct = nil
+            fallbackCode = error.code
+            return true
+        }
+        guard first else { return }
+        logger.warning("direct read from the object store failed; reading through the coordinator", metadata: [
+            "job": "\(lease.jobID.uuidString.lowercased())", "segment": "\(lease.segment)", "epoch": "\(lease.epoch)",
+            "code": "\(error.code.name)", "error": "\(error.message)", "url": "\(failed.reader.redactedURL)",
+        ])
+    }
+
+    private func store(_ index: Int64, _ data: [UInt8], direct: Bool) {
+        lock.withLock {
+            inFlight.remove(index)
+            cache[index] = data
+            fetched += Int64(data.count)
+            if direct { fetchedDirect += Int64(data.count) }
+            touch(index)
+            while recency.count > Self.cachedChunks { cache[recency.removeFirst()] = nil }
         }
     }
 

@@ -9,7 +9,8 @@ import NIOCore
 /// Runs the segments a coordinator leases to this node, up to `slots` at a
 /// time, each on its own thread (FFmpeg's I/O callbacks block).
 ///
-/// For each LEASE it fetches the video bytes it needs with READ, decodes the
+/// For each LEASE it fetches the video bytes it needs with READ (for a
+/// LEASE_URL, with ranged GETs of its presigned URL, READ as the fallback), decodes the
 /// segment's samples with FrameMedia's ``SegmentDecoder``, streams every
 /// encoded image as a FRAME and ends with SEGMENT_DONE, or SEGMENT_FAILED
 /// with the error's code (retryable or not). CANCEL or a STALE_EPOCH error
@@ -28,12 +29,15 @@ public actor SegmentLeaseRunner: LeaseRunner {
     final class Work: @unchecked Sendable {
         let lease: Lease
         let outbox: LeaseOutbox
+        /// The presigned source URL of a LEASE_URL, when it is usable.
+        let direct: DirectSource?
         private let lock = NSLock()
         private var cancelled = false
         private var done = false
-        init(lease: Lease, outbox: LeaseOutbox) {
+        init(lease: Lease, outbox: LeaseOutbox, direct: DirectSource? = nil) {
             self.lease = lease
             self.outbox = outbox
+            self.direct = direct
         }
         var isCancelled: Bool { lock.withLock { cancelled } }
         func cancel() { lock.withLock { cancelled = true } }
@@ -156,7 +160,17 @@ public actor SegmentLeaseRunner: LeaseRunner {
     public func handle(_ message: Message) async {
         switch message {
         case .lease(let lease):
-            await start(lease)
+            await start(lease, direct: nil)
+        case .leaseURL(let leaseURL):
+            // An unusable URL (expired already, not http(s)) is not the segment's failure: READ instead.
+            switch DirectSource.make(leaseURL) {
+            case .success(let direct):
+                await start(leaseURL.lease, direct: direct)
+            case .failure(let why):
+                logger.warning("cannot use the lease's source URL; reading through the coordinator", metadata:
+                    metadata(leaseURL.lease.lease).merging(["code": "\(why.code.name)", "error": "\(why.message)"]) { a, _ in a })
+                await start(leaseURL.lease, direct: nil)
+            }
         case .readData(let data):
             router.deliver(data)
         case .cancel(let cancel):
@@ -179,22 +193,24 @@ public actor SegmentLeaseRunner: LeaseRunner {
         }
     }
 
-    private func start(_ lease: Lease) async {
+    private func start(_ lease: Lease, direct: DirectSource?) async {
         guard let send else { return }
         guard !draining, running < slots, active[lease.lease] == nil else {
             let why = draining ? "node is draining" : "no free slot"
             try? await send(.segmentFailed(SegmentFailed(lease: lease.lease, code: .shuttingDown, retryable: true, message: why)))
             return
         }
-        let work = Work(lease: lease, outbox: LeaseOutbox(send: send))
+        let work = Work(lease: lease, outbox: LeaseOutbox(send: send), direct: direct)
         active[lease.lease] = work
         logger.info("segment leased", metadata: metadata(lease.lease).merging([
             "samples": "\(lease.segment.sampleCount)", "first_sample": "\(lease.segment.firstSample)",
+            "source": "\(direct.map { "direct \($0.reader.redactedURL)" } ?? "coordinator")",
         ]) { a, _ in a })
         let router = self.router
         let decoders = self.decoders
+        let logger = self.logger
         let thread = Thread { [weak self] in
-            let outcome = Self.run(work, router: router, decoders: decoders)
+            let outcome = Self.run(work, router: router, decoders: decoders, logger: logger)
             Task { await self?.finished(work, outcome) }
         }
         thread.name = "segment \(lease.lease.segment)"
@@ -219,7 +235,7 @@ public actor SegmentLeaseRunner: LeaseRunner {
     }
 
     /// The body of a segment's thread.
-    private static func run(_ work: Work, router: ReadRouter, decoders: DecoderPool) -> Outcome {
+    private static func run(_ work: Work, router: ReadRouter, decoders: DecoderPool, logger: Logger) -> Outcome {
         let lease = work.lease
         let outbox = work.outbox
         let started = ContinuousClock.now
@@ -227,10 +243,11 @@ public actor SegmentLeaseRunner: LeaseRunner {
         do {
             let open: DecoderPool.OpenDecoder
             if let parked = decoders.take(jobID: lease.lease.jobID), parked.source.size == Int64(lease.sourceSize) {
-                parked.source.rebind(to: lease.lease, outbox: outbox)
+                parked.source.rebind(to: lease.lease, outbox: outbox, direct: work.direct)
                 open = parked
             } else {
-                let source = RemoteByteSource(size: Int64(lease.sourceSize), lease: lease.lease, router: router, outbox: outbox)
+                let source = RemoteByteSource(size: Int64(lease.sourceSize), lease: lease.lease, router: router, outbox: outbox,
+                                              direct: work.direct, logger: logger)
                 let decoder = try SegmentDecoder(source: source, formatHint: lease.formatHint.isEmpty ? nil : lease.formatHint)
                 open = DecoderPool.OpenDecoder(decoder: decoder, source: source)
             }
@@ -246,6 +263,7 @@ public actor SegmentLeaseRunner: LeaseRunner {
             let elapsed = ContinuousClock.now - started
             // Read before parking: once parked, another slot's lease may take the source and rebind it.
             let bytesRead = UInt64(open.source.bytesFetched)
+            let bytesDirect = open.source.bytesFetchedDirect
             // The slot is free, and the decoder parked for the job's next segment, before the
             // coordinator hears so: it answers SEGMENT_DONE with the next LEASE at once.
             decoders.park(open)
@@ -253,7 +271,7 @@ public actor SegmentLeaseRunner: LeaseRunner {
             try outbox.deliver(.segmentDone(SegmentDone(
                 lease: lease.lease, frameCount: UInt32(stats.emittedFrames), decodedFrames: UInt32(stats.decodedFrames),
                 bytesRead: bytesRead, elapsedMillis: UInt32(clamping: elapsed.milliseconds))))
-            return Outcome(frames: sent, summary: "done (\(stats.decodedFrames) decoded)")
+            return Outcome(frames: sent, summary: "done (\(stats.decodedFrames) decoded, \(bytesRead) bytes read, \(bytesDirect) of them from the store)")
         } catch {
             if work.isCancelled { return Outcome(frames: sent, summary: "cancelled") }
             let failure = error.asFrameFlowError

@@ -1,0 +1,145 @@
+import Foundation
+import FrameObjectStore
+import FrameTestSupport
+import NIOCore
+import Testing
+
+/// `storage.s3.node_reads: direct` with real processes and the real S3-compatible store
+/// (scripts/test starts OpenStack Swift + s3api): a node that speaks protocol version 2 gets
+/// LEASE_URL and decodes the source from the store, giving the same ZIP as `frameflow extract`;
+/// a node with `node.direct_reads: false` (version 1) gets plain LEASEs and reads through the
+/// coordinator.
+@Suite(.serialized, .timeLimit(.minutes(6))) struct DirectReadProcessTests {
+    struct Job {
+        let cluster: LocalCluster
+        let api: String
+        let auth: [String]
+        let id: String
+        let video: URL
+        let client: S3Client
+    }
+
+    func curl(_ args: [String]) throws -> String {
+        let r = try runCommand(URL(fileURLWithPath: "/usr/bin/curl"), ["-sS", "--fail-with-body"] + args)
+        guard r.status == 0 else { throw LocalCluster.Failure(description: "curl \(args): \(r.output)") }
+        return r.output
+    }
+
+    func field(_ json: String, _ name: String) -> String? {
+        guard let data = json.data(using: .utf8),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object[name].map { "\($0)" }
+    }
+
+    /// A coordinator on the store with direct node reads, and one uploaded video (no node yet,
+    /// so nothing is leased before the test has arranged the source); nil without a store.
+    func submit(_ stem: String) async throws -> Job? {
+        let env = ProcessInfo.processInfo.environment
+        guard let url = env["FRAMEFLOW_S3_URL"], !url.isEmpty else {
+            print("DirectReadProcessTests skipped: FRAMEFLOW_S3_URL is unset (scripts/test starts an object store and sets it)")
+            return nil
+        }
+        let bucket = "ff-direct-\(stem)-\(UInt32.random(in: 0...UInt32.max))"
+        let key = env["FRAMEFLOW_S3_ACCESS_KEY_ID"] ?? "test:tester", secret = env["FRAMEFLOW_S3_SECRET_ACCESS_KEY"] ?? "testing"
+        let client = try S3Client(configuration: S3Configuration(
+            endpoint: URL(string: url)!, region: env["FRAMEFLOW_S3_REGION"] ?? "us-east-1", bucket: bucket, prefix: "ff/",
+            pathStyle: true, credentials: S3Credentials(accessKeyID: key, secretAccessKey: secret)))
+        try await client.createBucket()
+        let cluster = try LocalCluster()
+        try cluster.startCoordinator(extra: [
+            "--set", "coordinator.segment_seconds=5",
+            "--set", "coordinator.storage.kind=s3",
+            "--set", "coordinator.storage.s3.endpoint=\(url)",
+            "--set", "coordinator.storage.s3.bucket=\(bucket)",
+            "--set", "coordinator.storage.s3.prefix=ff/",
+            "--set", "coordinator.storage.s3.access_key_id=\(key)",
+            "--set", "coordinator.storage.s3.secret_access_key=\(secret)",
+            "--set", "coordinator.storage.s3.node_reads=direct",
+        ])
+        try await cluster.waitUntilReady()
+        let api = "http://127.0.0.1:\(cluster.httpPort)"
+        let video = try Fixtures.video(seconds: 20, name: "direct-\(stem).mp4")
+        _ = try curl(["-X", "POST", "\(api)/auth/register", "-H", "Content-Type: application/json",
+                      "-d", #"{"email":"direct@example.com","password":"Sixty-Seconds-1"}"#])
+        let login = try curl(["-X", "POST", "\(api)/auth/login", "-H", "Content-Type: application/json",
+                              "-d", #"{"email":"direct@example.com","password":"Sixty-Seconds-1"}"#])
+        let token = try #require(field(login, "accessToken"))
+        let auth = ["-H", "Authorization: Bearer \(token)"]
+        let created = try curl(["-X", "POST", "\(api)/videos"] + auth + ["-F", "file=@\(video.path)", "-F", "fps=1"])
+        let id = try #require(field(created, "id")).lowercased()
+        return Job(cluster: cluster, api: api, auth: auth, id: id, video: video, client: client)
+    }
+
+    /// The coordinator's copy of the upload (`uploads_dir/<job>/input.mp4`).
+    func localUpload(_ job: Job) -> URL {
+        job.cluster.dir.appendingPathComponent("data/uploads/\(job.id)/input.mp4")
+    }
+
+    /// Waits for the job's end, then checks its ZIP against `frameflow extract`.
+    func expectSameZipAsExtract(_ job: Job) async throws {
+        var status = ""
+        let deadline = Date().addingTimeInterval(180)
+        while Date() < deadline {
+            status = field(try curl(["\(job.api)/videos/\(job.id)"] + job.auth), "status") ?? ""
+            if ["COMPLETED", "FAILED", "CANCELLED"].contains(status) { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(status == "COMPLETED", "\(job.cluster.logs)")
+        guard status == "COMPLETED" else { return }
+        let zip = job.cluster.dir.appendingPathComponent("download.zip")
+        // -L: with storage.kind s3 the download is a redirect to the store.
+        _ = try curl(["-L", "-o", zip.path, "\(job.api)/videos/\(job.id)/download"] + job.auth)
+        let reference = job.cluster.dir.appendingPathComponent("reference.zip")
+        let extract = try runCommand(Binaries.url("frameflow"), ["extract", job.video.path, "--fps", "1", "--output", reference.path])
+        #expect(extract.status == 0, "\(extract.output)")
+        let ours = try Fixtures.zipEntries(zip), theirs = try Fixtures.zipEntries(reference)
+        #expect(ours.keys.filter { $0.hasPrefix("frame_") }.count == 20)
+        #expect(ours.keys.sorted() == theirs.keys.sorted())
+        for name in theirs.keys where name.hasPrefix("frame_") { #expect(ours[name] == theirs[name], "\(name) differs") }
+    }
+
+    static func leasedFrom(_ log: String, _ source: String) -> Bool {
+        log.contains("\"source\":\"\(source)") || log.contains("source=\(source)")
+    }
+
+    @Test func aDirectLeaseIsDecodedFromTheStoreAndGivesTheSameZipAsExtract() async throws {
+        guard let job = try await submit("v2") else { return }
+        defer { job.cluster.stop() }
+        // The source goes where uploads land in the store (`<prefix>uploads/<job>/input.<ext>`,
+        // ObjectKeys.upload), and the coordinator's own copy goes away: a READ through
+        // the coordinator would now fail, so a COMPLETED job was read from the store.
+        let bytes = try Data(contentsOf: localUpload(job))
+        try await job.client.putObject("uploads/\(job.id)/input.mp4", body: ByteBuffer(bytes: bytes))
+        try FileManager.default.moveItem(at: localUpload(job), to: localUpload(job).appendingPathExtension("moved"))
+        try job.cluster.startNode("direct-a")
+        try await expectSameZipAsExtract(job)
+        let log = job.cluster.nodes["direct-a"]?.output ?? ""
+        #expect(Self.leasedFrom(log, "direct"), "\(log.suffix(3000))")
+        #expect(!Self.leasedFrom(log, "coordinator"))
+        #expect(!log.contains("reading through the coordinator"), "no fallback to READ")
+    }
+
+    @Test func aNodeWithoutDirectReadsIsServedByRead() async throws {
+        guard let job = try await submit("v1") else { return }
+        defer { job.cluster.stop() }
+        // Nothing in the store: only READ through the coordinator can serve this node.
+        try job.cluster.startNode("direct-off", extra: ["--set", "node.direct_reads=false"])
+        try await expectSameZipAsExtract(job)
+        let log = job.cluster.nodes["direct-off"]?.output ?? ""
+        #expect(Self.leasedFrom(log, "coordinator"), "\(log.suffix(3000))")
+        #expect(!Self.leasedFrom(log, "direct"))
+        #expect(log.contains("\"protocol\":\"1\"") || log.contains("protocol=1"), "the node announced version 1 only")
+    }
+
+    @Test func aDirectLeaseWhoseObjectIsMissingFallsBackToRead() async throws {
+        guard let job = try await submit("fallback") else { return }
+        defer { job.cluster.stop() }
+        // A version-2 node gets LEASE_URL, the store answers 404: the node reads through the coordinator.
+        try job.cluster.startNode("direct-b")
+        try await expectSameZipAsExtract(job)
+        let log = job.cluster.nodes["direct-b"]?.output ?? ""
+        #expect(Self.leasedFrom(log, "direct"), "\(log.suffix(3000))")
+        #expect(log.contains("reading through the coordinator") && log.contains("NOT_FOUND"), "\(log.suffix(3000))")
+        #expect(!log.contains("X-Amz-Signature"), "the URL's signature is never logged")
+    }
+}
