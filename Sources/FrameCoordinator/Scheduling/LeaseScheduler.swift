@@ -59,6 +59,8 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private let reader: SourceReader
     private let threadPool: NIOThreadPool
     private var assembling: Set<UUID> = []
+    /// This coordinator's identity: recorded on the leases it grants and on the assembly claims it takes.
+    public nonisolated let coordinatorID: String
     /// Where the round of claims starts: rotated, so no node is always last.
     private var dispatchCursor = 0
     /// This coordinator's counters (leases, requeues, fences, frames, claim latency).
@@ -78,14 +80,16 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         resumeGrace: Duration = .zero, progressDeadline: ProgressDeadline = ProgressDeadline(),
         logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
         renewInterval: Duration = .milliseconds(250), tickInterval: Duration = .seconds(1),
-        observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil
+        observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil,
+        coordinatorID: String = CoordinatorIdentity.generate()
     ) {
+        self.coordinatorID = coordinatorID
         self.archives = archives ?? DirectoryArchiveStore(resultsDirectory: layout.results)
         self.book = Book(progressDeadline: progressDeadline, resumeGrace: resumeGrace)
         self.reader = SourceReader(threadPool: threadPool)
         self.threadPool = threadPool
         self.metrics = metrics
-        self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL))
+        self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL), coordinator: coordinatorID)
         self.jobs = JobStore(database: database)
         self.layout = layout
         self.retention = TimeInterval(retentionDays) * 86_400
@@ -655,6 +659,11 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         do {
             // Already assembled (by the periodic check racing a SEGMENT_DONE) or no longer wanted.
             guard let job = try await jobs.get(id: jobID), job.status == .processing else { return }
+            // Exactly one coordinator assembles a job: the claim is taken over only from a dead one.
+            guard try await jobs.claimAssembly(job: jobID, coordinator: coordinatorID) else {
+                logger.debug("another coordinator is assembling the job", metadata: ["job": "\(jobID.lowercased)"])
+                return
+            }
             let segments = try await jobs.segments(jobID: jobID)
             let assembler = JobAssembler(layout: layout)
             let started = ContinuousClock.now
