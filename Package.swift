@@ -267,7 +267,7 @@ let package = Package(
         ]),
         /// The node agent's pieces (connection state machine, lease runner, decoder pool).
         .testTarget(name: "FrameNodeTests", dependencies: [
-            "FrameTestSupport", "FrameNode", "FrameMedia", "FrameWire", "FrameCore",
+            "FrameTestSupport", "FrameNode", "FrameMedia", "FrameWire", "FrameCore", "FrameCluster",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
