@@ -177,6 +177,17 @@ public struct NodeStore: Sendable {
         }
     }
 
+    /// Nodes online through another coordinator whose liveness row has not expired.
+    public func connectedElsewhere() async throws -> Set<String> {
+        guard let coordinator else { return [] }
+        return try await database.withConnection { conn in
+            Set(try conn.query("""
+                SELECT n.name FROM nodes n JOIN coordinators c ON c.id = n.coordinator
+                WHERE n.state = 'online' AND n.coordinator <> $1 AND c.expires_at > now()
+                """, coordinator).rows.map { try $0.string("name") })
+        }
+    }
+
     /// Sets the operator's decision. Returns nil for an unknown name, except
     /// that revoking an unknown name creates a revoked row, so a certificate
     /// can be refused before its node ever connects.

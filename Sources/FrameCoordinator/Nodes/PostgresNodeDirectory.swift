@@ -25,6 +25,10 @@ public struct PostgresNodeDirectory: NodeDirectory {
         try await store.heartbeats(batch)
     }
 
+    public func connectedElsewhere() async throws -> Set<String> {
+        try await store.connectedElsewhere()
+    }
+
     public func markOffline(name: String) async throws {
         try await store.markOffline(name: name)
     }
