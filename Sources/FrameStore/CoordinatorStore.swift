@@ -8,6 +8,14 @@ public struct CoordinatorRecord: Sendable, Hashable {
     public var clusterAddress: String
     public var startedAt: Date
     public var expiresAt: Date
+
+    public init(id: String, httpAddress: String, clusterAddress: String, startedAt: Date, expiresAt: Date) {
+        self.id = id
+        self.httpAddress = httpAddress
+        self.clusterAddress = clusterAddress
+        self.startedAt = startedAt
+        self.expiresAt = expiresAt
+    }
 }
 
 /// What one take-over pass did: the dead coordinators it buried and the leases it requeued.
@@ -67,6 +75,18 @@ public struct CoordinatorStore: Sendable {
     public func retire(id: String) async throws {
         try await database.withConnection { conn in
             try conn.query("DELETE FROM coordinators WHERE id = $1", id)
+        }
+    }
+
+    /// Marks rows expired now (coordinators known to be dead), for the next take-over pass.
+    public func expire(ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        let list = try PostgresJSON(ids)
+        try await database.withConnection { conn in
+            try conn.query("""
+                UPDATE coordinators SET expires_at = now() - interval '1 millisecond'
+                WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb))
+                """, list)
         }
     }
 

@@ -14,6 +14,12 @@ public enum CoordinatorIdentity {
         let safeHost = host.isEmpty ? "coordinator" : String(host.prefix(48))
         return "\(safeHost)-\(String(repeating: "0", count: 8 - suffix.count))\(suffix)"
     }
+
+    /// The host part of an identity made by ``generate(host:)``.
+    static func host(of id: String) -> Substring {
+        guard let dash = id.lastIndex(of: "-") else { return Substring(id) }
+        return id[..<dash]
+    }
 }
 
 /// This coordinator's liveness row, and the take-over of dead coordinators' leases, as a
@@ -51,15 +57,31 @@ public struct CoordinatorPresence: Service {
         self.leasesReturned = leasesReturned
     }
 
-    /// Writes the liveness row (before serving).
+    /// Writes the liveness row (before serving). A row of an earlier run of this coordinator
+    /// (same host, same listen addresses: two live processes cannot both bind them) is dead
+    /// though not yet expired, e.g. after a SIGKILL and restart: it is expired now, so that
+    /// its leases are taken over at the first beat instead of after the TTL.
     public func announce() async throws {
         try await store.announce(id: id, httpAddress: httpAddress, clusterAddress: clusterAddress, ttl: ttl)
         logger.notice("coordinator announced", metadata: ["coordinator": "\(id)", "liveness_ttl_ms": "\(ttl.milliseconds)"])
+        let earlier = try await store.live().filter(isEarlierRun)
+        guard !earlier.isEmpty else { return }
+        try await store.expire(ids: earlier.map(\.id))
+        logger.notice("an earlier run of this coordinator left a liveness row; taking it over", metadata: [
+            "coordinator": "\(id)", "earlier": "\(earlier.map(\.id))",
+        ])
     }
 
-    /// The other coordinators alive now.
+    /// The other coordinators alive now (an earlier run of this one is not).
     public func peers() async throws -> [CoordinatorRecord] {
-        try await store.live().filter { $0.id != id }
+        try await store.live().filter { $0.id != id && !isEarlierRun($0) }
+    }
+
+    /// Same host and the same fixed listen addresses (port 0 says nothing: every run gets another).
+    func isEarlierRun(_ other: CoordinatorRecord) -> Bool {
+        guard other.id != id, !httpAddress.hasSuffix(":0"), !clusterAddress.hasSuffix(":0") else { return false }
+        return CoordinatorIdentity.host(of: other.id) == CoordinatorIdentity.host(of: id)
+            && other.httpAddress == httpAddress && other.clusterAddress == clusterAddress
     }
 
     public func run() async throws {
