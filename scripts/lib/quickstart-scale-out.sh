@@ -51,7 +51,7 @@ for node in "${nodes[@]}"; do
   [[ -f "$run/certs/$node.pem" ]] || "$bin/frameflow" certs issue "$node" --dir "$run/certs" >/dev/null
 done
 
-pg_port=$(ff_free_port 55432)
+pg_port=$(ff_free_port "${FRAMEFLOW_QUICKSTART_PG_PORT:-55432}")
 ff_log "starting PostgreSQL on 127.0.0.1:$pg_port"
 pg_start "$pgdir" "$pg_port"
 
