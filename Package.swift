@@ -269,7 +269,7 @@ let package = Package(
         ]),
         /// The node agent's pieces (connection state machine, lease runner, decoder pool).
         .testTarget(name: "FrameNodeTests", dependencies: [
-            "FrameTestSupport", "FrameNode", "FrameMedia", "FrameWire", "FrameCore", "FrameObjectStore",
+            "FrameTestSupport", "FrameNode", "FrameMedia", "FrameWire", "FrameCore", "FrameObjectStore", "FrameCluster",
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),

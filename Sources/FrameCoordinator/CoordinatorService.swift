@@ -39,6 +39,10 @@ public struct CoordinatorService: Sendable {
     public let jobFeed: JobChangeFeed?
     /// Present with a database: samples the cluster for the operators' dashboard.
     public let monitor: ClusterMonitor?
+    /// This coordinator's name among several on one database (WELCOME `coordinatorID`, leases, claims).
+    public let coordinatorID: String
+    /// Present with a database: the liveness row, and the take-over of dead coordinators' leases.
+    public let presence: CoordinatorPresence?
     private let jobCounts: (@Sendable () async throws -> [JobStatus: Int])?
     private let ready: @Sendable () async -> Bool
 
@@ -61,7 +65,10 @@ public struct CoordinatorService: Sendable {
         }
         let metrics = CoordinatorMetrics()
         let events = EventHub()
-        let feed = JobChangeFeed(hub: events, database: database, logger: logger)
+        let coordinatorID = coordinatorID ?? CoordinatorIdentity.generate()
+        var logger = logger
+        logger[metadataKey: "coordinator"] = "\(coordinatorID)"
+        let feed = JobChangeFeed(hub: events, database: database, logger: logger, coordinatorID: coordinatorID)
         let scheduler = LeaseScheduler(
             database: database, layout: layout, leaseTTL: config.leaseTTL, retentionDays: config.retentionDays,
             resumeGrace: config.leaseResumeGrace,
@@ -69,17 +76,26 @@ public struct CoordinatorService: Sendable {
             logger: logger, metrics: metrics, observer: feed, archives: archives, sources: sources,
             slices: slices, coordinatorID: coordinatorID, sourceURLs: Self.sourceURLSigner(for: config, logger: logger))
         let jobs = JobStore(database: database)
+        let presence = CoordinatorPresence(
+            id: coordinatorID, database: database, ttl: config.heartbeatTimeout,
+            httpAddress: "\(config.httpListen.host):\(config.httpListen.port)",
+            clusterAddress: "\(config.clusterListen.host):\(config.clusterListen.port)", logger: logger,
+            leasesReturned: { _ in await scheduler.jobArrived() })
         self.init(
-            config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
+            config: config, directory: PostgresNodeDirectory(database: database, coordinator: coordinatorID),
+            scheduler: scheduler,
             ingestor: MediaIngestor(
                 database: database, segmentSeconds: config.segmentSeconds, maxAttempts: config.maxAttempts,
                 maxNodeLosses: config.maxNodeLosses, metrics: metrics, sources: sources,
                 onNewJob: { await scheduler.jobArrived() }),
             sweeper: RetentionSweeper(database: database, layout: layout, logger: logger, archives: archives, sources: sources),
-            recovery: StorageRecovery(database: database, layout: layout, logger: logger),
+            recovery: StorageRecovery(
+                database: database, layout: layout, logger: logger,
+                peersAlive: { try await !presence.peers().isEmpty }),
             layout: layout, logger: logger, metrics: metrics, jobCounts: { try await jobs.statusCounts() },
             notifier: NotificationDispatcher(database: database, config: config.notifications, logger: logger),
             events: events, jobFeed: feed, monitorDatabase: database,
+            coordinatorID: coordinatorID, presence: presence,
             ready: { await database.ping() })
     }
 
@@ -91,6 +107,7 @@ public struct CoordinatorService: Sendable {
         api: FrameAPIServer? = nil, metrics: CoordinatorMetrics? = nil,
         jobCounts: (@Sendable () async throws -> [JobStatus: Int])? = nil, notifier: NotificationDispatcher? = nil,
         events: EventHub? = nil, jobFeed: JobChangeFeed? = nil, monitorDatabase: Database? = nil,
+        coordinatorID: String? = nil, presence: CoordinatorPresence? = nil,
         ready: @escaping @Sendable () async -> Bool = { true }
     ) {
         self.config = config
@@ -111,6 +128,8 @@ public struct CoordinatorService: Sendable {
         self.jobFeed = jobFeed
         let registry = self.registry
         monitor = monitorDatabase.map { ClusterMonitor(hub: events, registry: registry, database: $0, logger: logger) }
+        self.coordinatorID = coordinatorID ?? scheduler?.coordinatorID ?? CoordinatorIdentity.generate()
+        self.presence = presence
         self.ready = ready
     }
 
@@ -119,6 +138,14 @@ public struct CoordinatorService: Sendable {
         handleSignals: Bool = true, onRunning: @escaping @Sendable (_ httpPort: Int, _ clusterPort: Int) async -> Void = { _, _ in }
     ) async throws {
         try layout.prepare()
+        // First: peers must see this coordinator alive before it holds anything (a lease, an
+        // assembly claim), and recovery asks who else is alive.
+        if let presence {
+            do { try await presence.announce() } catch {
+                // The presence service announces again once the database answers.
+                logger.error("cannot record this coordinator's liveness; continuing", metadata: ["error": "\(error)"])
+            }
+        }
         // Before any listener opens: no upload can be in flight while orphans are judged.
         if let recovery {
             do { try await recovery.run() } catch {
@@ -127,7 +154,7 @@ public struct CoordinatorService: Sendable {
         }
         let tls = try TLSContexts.coordinator(config.tls)
         let settings = SessionSettings(
-            coordinatorID: ProcessInfo.processInfo.hostName,
+            coordinatorID: coordinatorID,
             heartbeatInterval: config.heartbeatInterval, heartbeatTimeout: config.heartbeatTimeout,
             maxFrameLength: config.maxFrameBytes)
         let listener = try await NodeListener.bind(
@@ -164,6 +191,8 @@ public struct CoordinatorService: Sendable {
         // Graceful shutdown runs in reverse order: the scheduler stops last, after the
         // sessions have ended, and waits for its background work.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        // Stops last: the liveness row is deleted only after the sessions gave their leases back.
+        if let presence { services.append(.init(service: presence)) }
         if let scheduler { services.append(.init(service: scheduler)) }
         services += [.init(service: HeartbeatFlusher(registry: registry)), .init(service: listener), .init(service: app)]
         if let notifier { services.append(.init(service: notifier)) }

@@ -50,15 +50,24 @@ public final class NodeAgent: Service, Sendable {
 
     public func run() async throws {
         var backoff = ReconnectBackoff(initial: .milliseconds(500), maximum: config.reconnectMaxBackoff)
+        var rotation = CoordinatorRotation(addresses: config.coordinatorAddresses)
         try await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                let ending = await connectOnce(onEstablished: { backoff.reset() })
+                var established = false
+                let target = rotation.current
+                let ending = await connectOnce(to: target, onEstablished: { backoff.reset(); established = true })
                 switch ending {
                 case .stop(let code, let reason):
                     logger.critical("node stopped by the coordinator", metadata: ["code": "\(code.name)", "reason": "\(reason)"])
                     throw Stopped(code: code, reason: reason)
                 case .reconnect(let reason):
                     if Task.isShuttingDownGracefully || Task.isCancelled { return }
+                    guard rotation.ended(established: established) else {
+                        logger.warning("disconnected; trying the next coordinator", metadata: [
+                            "reason": "\(reason)", "from": "\(target)", "to": "\(rotation.current)",
+                        ])
+                        continue
+                    }
                     let delay = backoff.nextDelay()
                     logger.warning("disconnected; reconnecting", metadata: [
                         "reason": "\(reason)", "delay_ms": "\(delay.milliseconds)",
@@ -73,8 +82,7 @@ public final class NodeAgent: Service, Sendable {
     }
 
     /// One connection, from dialling to its end.
-    private func connectOnce(onEstablished: () -> Void) async -> NodeConnectionStateMachine.Ending {
-        let target = config.coordinator
+    private func connectOnce(to target: HostPort, onEstablished: () -> Void) async -> NodeConnectionStateMachine.Ending {
         let serverName = config.serverName ?? (IPAddressCheck.isIPAddress(target.host) ? nil : target.host)
         let connection: FrameChannel.Async
         do {

@@ -49,7 +49,7 @@ public final class Database: Sendable {
         }
     }
 
-    private let url: String
+    let url: String
     let configuration: Configuration
     let logger: Logger
     private let state = Mutex(PoolState())

@@ -117,10 +117,15 @@ public struct LeaseRelease: Sendable, Hashable {
 public struct LeaseStore: Sendable {
     let database: Database
     public let policy: LeasePolicy
+    /// The coordinator whose sessions this store grants and resumes leases for
+    /// (`segments.coordinator`): when that coordinator dies, a survivor takes exactly
+    /// these leases back (``CoordinatorStore/takeOverExpired(by:limit:)``). Nil: not recorded.
+    public let coordinator: String?
 
-    public init(database: Database, policy: LeasePolicy = LeasePolicy()) {
+    public init(database: Database, policy: LeasePolicy = LeasePolicy(), coordinator: String? = nil) {
         self.database = database
         self.policy = policy
+        self.coordinator = coordinator
     }
 
     /// Whether any segment could be claimed now by some node (pending, due,
@@ -174,7 +179,7 @@ public struct LeaseStore: Sendable {
         let ttl = policy.ttl.seconds
         let limit = min(limit, 10_000)
         return try await database.transaction { conn in
-            try conn.query(prepared: Self.claimStatement, node, limit, ttl, Self.claimSlack)
+            try conn.query(prepared: Self.claimStatement, node, limit, ttl, Self.claimSlack, coordinator)
                 .rows.map(Self.grantedLease(row:))
         }
     }
@@ -191,7 +196,7 @@ public struct LeaseStore: Sendable {
     static let schedulableSQL = JobStatus.allCases.filter(\.isSchedulable).map { "'\($0.rawValue)'" }
         .joined(separator: ", ")
 
-    /// `$1` node, `$2` limit, `$3` TTL in seconds, `$4` slack; see ``claim(node:limit:)``.
+    /// `$1` node, `$2` limit, `$3` TTL in seconds, `$4` slack, `$5` coordinator; see ``claim(node:limit:)``.
     static let claimStatement = """
         WITH me AS (
             SELECT labels FROM nodes WHERE name = $1 AND admin_state = 'enabled'
@@ -241,7 +246,8 @@ public struct LeaseStore: Sendable {
         ), granted AS (
             UPDATE segments s
             SET state = 'leased', node = $1, epoch = s.epoch + 1, attempts = s.attempts + 1,
-                lease_expires_at = now() + make_interval(secs => $3::float8), resumable_by = NULL
+                lease_expires_at = now() + make_interval(secs => $3::float8), resumable_by = NULL,
+                coordinator = $5::text
             FROM picked p
             WHERE s.job_id = p.job_id AND s.idx = p.idx
             RETURNING s.job_id, s.idx, s.epoch, s.attempts, s.spec, s.lease_expires_at, p.turn, p.created_at
@@ -414,9 +420,10 @@ public struct LeaseStore: Sendable {
                 try conn.query("""
                     UPDATE segments SET state = 'leased', node = $3, resumable_by = NULL,
                         lease_expires_at = now() + make_interval(secs => $4::float8),
-                        attempts = attempts + $5::int, node_losses = greatest(node_losses - $5::int, 0)
+                        attempts = attempts + $5::int, node_losses = greatest(node_losses - $5::int, 0),
+                        coordinator = $6::text
                     WHERE job_id = $1::uuid AND idx = $2::int
-                    """, ref.jobID, ref.segment, node, ttl, wasPending ? 1 : 0)
+                    """, ref.jobID, ref.segment, node, ttl, wasPending ? 1 : 0, self.coordinator)
                 try conn.recordEvent(
                     job: ref.jobID, kind: .leaseResumed, segment: ref.segment, node: node, epoch: ref.epoch,
                     reason: "node reconnected",

@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration11]
+    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8, migration11]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -360,5 +360,35 @@ public enum Migrations {
             ADD COLUMN assembly_claim_expires_at timestamptz,
             ADD COLUMN assembly_upload_id        text
         """,
+    ])
+
+    /// Several coordinators on one database (issue 14). Version 7 is another branch's.
+    ///
+    /// - `coordinators`: one liveness row per running coordinator process, renewed every
+    ///   few seconds; a row past `expires_at` is a dead coordinator, whose leases a survivor
+    ///   takes back (``CoordinatorStore/takeOverExpired(by:limit:)``) before deleting the row.
+    /// - `segments.coordinator`: the coordinator whose node session holds the lease (set by
+    ///   the claim and by a resume), so that a survivor requeues exactly a dead one's leases.
+    /// - `nodes.coordinator`: the coordinator the node is connected to; a stale session's end on
+    ///   another coordinator does not mark a node offline that has moved on.
+    /// - `jobs.assembling_by`, `assembling_since`: the assembly claim
+    ///   (``JobStore/claimAssembly(job:coordinator:)``): one coordinator builds a job's archive;
+    ///   another takes the claim over only when the claimer's liveness row is gone or expired.
+    static let migration8 = Migration(version: 8, name: "several coordinators", statements: [
+        """
+        CREATE TABLE coordinators (
+            id              text PRIMARY KEY,
+            http_address    text NOT NULL DEFAULT '',
+            cluster_address text NOT NULL DEFAULT '',
+            started_at      timestamptz NOT NULL DEFAULT now(),
+            renewed_at      timestamptz NOT NULL DEFAULT now(),
+            expires_at      timestamptz NOT NULL
+        )
+        """,
+        "CREATE INDEX coordinators_expiry ON coordinators (expires_at)",
+        "ALTER TABLE segments ADD COLUMN coordinator text",
+        "CREATE INDEX segments_leased_coordinator ON segments (coordinator) WHERE state = 'leased'",
+        "ALTER TABLE nodes ADD COLUMN coordinator text",
+        "ALTER TABLE jobs ADD COLUMN assembling_by text, ADD COLUMN assembling_since timestamptz",
     ])
 }

@@ -78,9 +78,12 @@ public struct NodeRecord: Sendable, Codable, Hashable {
 /// which is what makes revocation stick.
 public struct NodeStore: Sendable {
     let database: Database
+    /// The coordinator whose sessions this store records (`nodes.coordinator`); nil: not recorded.
+    public let coordinator: String?
 
-    public init(database: Database) {
+    public init(database: Database, coordinator: String? = nil) {
         self.database = database
+        self.coordinator = coordinator
     }
 
     static let columns = """
@@ -106,17 +109,17 @@ public struct NodeStore: Sendable {
         return try await database.withConnection { conn in
             let row = try conn.query("""
                 INSERT INTO nodes AS n (name, state, slots, labels, software_version, address,
-                                        connected_at, last_heartbeat_at, active_leases)
-                VALUES ($1, 'online', $2::int, $3::jsonb, $4, $5, now(), now(), 0)
+                                        connected_at, last_heartbeat_at, active_leases, coordinator)
+                VALUES ($1, 'online', $2::int, $3::jsonb, $4, $5, now(), now(), 0, $6::text)
                 ON CONFLICT (name) DO UPDATE SET
                     state = CASE WHEN n.admin_state = 'revoked' THEN 'offline' ELSE 'online' END,
                     slots = EXCLUDED.slots, labels = EXCLUDED.labels,
                     software_version = EXCLUDED.software_version, address = EXCLUDED.address,
                     connected_at = CASE WHEN n.admin_state = 'revoked' THEN n.connected_at ELSE now() END,
                     last_heartbeat_at = CASE WHEN n.admin_state = 'revoked' THEN n.last_heartbeat_at ELSE now() END,
-                    active_leases = 0, updated_at = now()
+                    active_leases = 0, updated_at = now(), coordinator = EXCLUDED.coordinator
                 RETURNING \(Self.columns)
-                """, name, slots, labelsJSON, softwareVersion, address).first!
+                """, name, slots, labelsJSON, softwareVersion, address, coordinator).first!
             return try NodeRecord(row: row)
         }
     }
@@ -162,12 +165,26 @@ public struct NodeStore: Sendable {
         }
     }
 
-    /// Marks a node's session as gone; unknown names are ignored.
+    /// Marks a node's session as gone; unknown names are ignored. With several coordinators,
+    /// only the coordinator the node is connected to may: a node that has moved on to another
+    /// coordinator stays online when its old session's end is recorded late.
     public func markOffline(name: String) async throws {
         try await database.withConnection { conn in
             try conn.query("""
-                UPDATE nodes SET state = 'offline', active_leases = 0, updated_at = now() WHERE name = $1
-                """, name)
+                UPDATE nodes SET state = 'offline', active_leases = 0, updated_at = now()
+                WHERE name = $1 AND ($2::text IS NULL OR coordinator IS NULL OR coordinator = $2::text)
+                """, name, coordinator)
+        }
+    }
+
+    /// Nodes online through another coordinator whose liveness row has not expired.
+    public func connectedElsewhere() async throws -> Set<String> {
+        guard let coordinator else { return [] }
+        return try await database.withConnection { conn in
+            Set(try conn.query("""
+                SELECT n.name FROM nodes n JOIN coordinators c ON c.id = n.coordinator
+                WHERE n.state = 'online' AND n.coordinator <> $1 AND c.expires_at > now()
+                """, coordinator).rows.map { try $0.string("name") })
         }
     }
 

@@ -272,3 +272,41 @@ public final class PostgresConnection {
         return String(cString: p).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
+
+extension PostgresConnection {
+    /// Waits up to `timeout` for notifications on the channels this connection LISTENs to and
+    /// returns those that arrived (maybe none). Blocks the calling thread: only ever called on
+    /// a ``PostgresListener``'s own thread.
+    func waitForNotifications(timeout: Duration) throws(StoreError) -> [PostgresNotification] {
+        guard let c = conn, !isBroken else { throw .unavailable("the listening connection is closed") }
+        var found = Self.drainNotifications(c)
+        guard found.isEmpty else { return found }
+        var pfd = pollfd(fd: PQsocket(c), events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, Int32(clamping: max(0, timeout.milliseconds)))
+        if ready < 0 && errno != EINTR {
+            isBroken = true
+            throw .unavailable("poll on the database socket failed (errno \(errno))")
+        }
+        if ready > 0 {
+            // EOF (server restart, connection killed) shows as a failed read here.
+            if PQconsumeInput(c) == 0 || PQstatus(c) != CONNECTION_OK {
+                isBroken = true
+                throw .unavailable(Self.trimmed(PQerrorMessage(c)))
+            }
+        }
+        found = Self.drainNotifications(c)
+        return found
+    }
+
+    private static func drainNotifications(_ c: OpaquePointer) -> [PostgresNotification] {
+        var found: [PostgresNotification] = []
+        while let note = PQnotifies(c) {
+            let n = note.pointee
+            found.append(PostgresNotification(
+                channel: String(cString: n.relname), payload: n.extra.map { String(cString: $0) } ?? "",
+                senderPID: Int(n.be_pid)))
+            PQfreemem(note)
+        }
+        return found
+    }
+}

@@ -29,7 +29,7 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(name: .customLong("set"), help: "Override a cluster.yaml key, e.g. node.slots=4 (repeatable).")
     var overrides: [String] = []
 
-    @Option(help: "Coordinator address HOST:PORT (node.coordinator).")
+    @Option(help: "Coordinator address HOST:PORT (node.coordinator), or several, comma-separated (node.coordinators).")
     var coordinator: String?
 
     @Option(help: "Node certificate PEM (node.tls.cert).")
@@ -62,7 +62,9 @@ struct NodeCommand: AsyncParsableCommand {
             return
         }
         var sets = overrides
-        if let coordinator { sets.append("node.coordinator=\(coordinator)") }
+        if let coordinator {
+            sets.append(coordinator.contains(",") ? "node.coordinators=\(coordinator)" : "node.coordinator=\(coordinator)")
+        }
         if let cert { sets.append("node.tls.cert=\(cert)") }
         if let key { sets.append("node.tls.key=\(key)") }
         if let ca { sets.append("node.tls.ca=\(ca)") }

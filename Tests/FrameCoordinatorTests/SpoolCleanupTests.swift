@@ -2,6 +2,7 @@ import FrameCore
 import FrameStore
 import FrameTestSupport
 import Foundation
+import Logging
 import Testing
 @testable import FrameCoordinator
 
@@ -113,6 +114,38 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: keep.path))
         #expect(FileManager.default.fileExists(atPath: layout.input(live.id, ext: "mp4").path))
         #expect(FileManager.default.fileExists(atPath: foreign.path))
+        await h.stop()
+    }
+    /// Two coordinators share the data directories: what looks left over may be a live peer's
+    /// work in flight (an upload not yet committed, a frame being renamed, an assembly).
+    @Test func startupRecoveryWithALivePeerSparesFreshFilesInFlight() async throws {
+        let h = try await H.makeHarness()
+        let layout = h.service.layout
+        let inFlight = UUID()
+        try FileManager.default.createDirectory(at: layout.uploadDirectory(inFlight), withIntermediateDirectories: true)
+        try Data(repeating: 1, count: 1000).write(to: layout.input(inFlight, ext: "mp4"))
+        try FileManager.default.createDirectory(at: layout.results, withIntermediateDirectories: true)
+        let assembling = layout.results.appendingPathComponent(".\(UUID().uuidString.lowercased()).zip.abc.partial")
+        try Data([4]).write(to: assembling)
+        // An old one (untouched for two hours) is left over whoever is alive.
+        let stale = UUID()
+        try FileManager.default.createDirectory(at: layout.uploadDirectory(stale), withIntermediateDirectories: true)
+        try Data([5]).write(to: layout.input(stale, ext: "mp4"))
+        let old = Date().addingTimeInterval(-7200)
+        for path in [layout.input(stale, ext: "mp4").path, layout.uploadDirectory(stale).path] {
+            try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: path)
+        }
+
+        let withPeer = StorageRecovery(database: h.database, layout: layout, logger: Logger(label: "test"), peersAlive: { true })
+        let report = try await withPeer.run()
+        #expect(report.orphanUploads == [stale])
+        #expect(report.partialFiles == 0)
+        #expect(FileManager.default.fileExists(atPath: layout.input(inFlight, ext: "mp4").path))
+        #expect(FileManager.default.fileExists(atPath: assembling.path))
+        // Alone (the peer is gone), the same files are left overs.
+        let alone = StorageRecovery(database: h.database, layout: layout, logger: Logger(label: "test"), peersAlive: { false })
+        let second = try await alone.run()
+        #expect(second.orphanUploads == [inFlight] && second.partialFiles == 1)
         await h.stop()
     }
 }

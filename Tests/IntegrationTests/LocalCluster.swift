@@ -45,11 +45,15 @@ final class LocalCluster: @unchecked Sendable {
 
     var admin: AdminClient { AdminClient(baseURL: URL(string: "http://127.0.0.1:\(httpPort)")!, token: adminToken) }
 
-    func startCoordinator(extra: [String] = [], log: String = "coordinator.log") throws {
+    /// Starts a coordinator; `httpPort`/`clusterPort` default to the cluster's own (a second
+    /// coordinator on the same database and data directory takes others).
+    func startCoordinator(
+        extra: [String] = [], log: String = "coordinator.log", httpPort: Int? = nil, clusterPort: Int? = nil
+    ) throws {
         let args = [
             "--config", dir.appendingPathComponent("cluster.yaml").path,
-            "--set", "coordinator.http_listen=127.0.0.1:\(httpPort)",
-            "--set", "coordinator.cluster_listen=\(clusterListenHost):\(clusterPort)",
+            "--set", "coordinator.http_listen=127.0.0.1:\(httpPort ?? self.httpPort)",
+            "--set", "coordinator.cluster_listen=\(clusterListenHost):\(clusterPort ?? self.clusterPort)",
             "--set", "coordinator.tls.ca=\(certs.appendingPathComponent("ca.pem").path)",
             "--set", "coordinator.tls.cert=\(certs.appendingPathComponent("coordinator.pem").path)",
             "--set", "coordinator.tls.key=\(certs.appendingPathComponent("coordinator.key").path)",
@@ -71,14 +75,15 @@ final class LocalCluster: @unchecked Sendable {
 
     @discardableResult
     func startNode(_ name: String, extra: [String] = [], coordinatorHost: String = "127.0.0.1",
-                   launcher: [String] = []) throws -> ChildProcess {
+                   launcher: [String] = [], coordinators: String? = nil) throws -> ChildProcess {
         if !FileManager.default.fileExists(atPath: certs.appendingPathComponent("\(name).pem").path) { try issue(name) }
         // `launcher` runs the node through another program (e.g. `ip netns exec NS`).
         let executable = launcher.isEmpty ? Binaries.url("frameflow-node") : URL(fileURLWithPath: launcher[0])
         let prefix = launcher.isEmpty ? [] : Array(launcher.dropFirst()) + [Binaries.url("frameflow-node").path]
         let node = try ChildProcess(executable, prefix + [
             "--config", dir.appendingPathComponent("cluster.yaml").path,
-            "--coordinator", "\(coordinatorHost):\(clusterPort)",
+            // `coordinators`: several addresses, comma-separated (node.coordinators).
+            "--coordinator", coordinators ?? "\(coordinatorHost):\(clusterPort)",
             "--ca", certs.appendingPathComponent("ca.pem").path,
             "--cert", certs.appendingPathComponent("\(name).pem").path,
             "--key", certs.appendingPathComponent("\(name).key").path,

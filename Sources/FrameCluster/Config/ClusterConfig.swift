@@ -205,7 +205,14 @@ public struct ClusterConfig: Sendable {
         guard shutdownGrace >= .zero, shutdownGrace <= .seconds(3600) else {
             throw fail("node.shutdown_grace", "must be between 0 and 1h")
         }
-        let node = NodeConfig(
+        var coordinators: [HostPort] = []
+        for text in s.list("node.coordinators") {
+            guard let address = HostPort(parsing: text) else {
+                throw fail("node.coordinators", "'\(text)' is not HOST:PORT")
+            }
+            coordinators.append(address)
+        }
+        var node = NodeConfig(
             name: s.string("node.name"),
             coordinator: s.hostPort("node.coordinator")!,
             serverName: s.string("node.server_name"),
@@ -220,6 +227,7 @@ public struct ClusterConfig: Sendable {
             directReads: s.bool("node.direct_reads"),
             logging: logging
         )
+        node.coordinators = coordinators
         return ClusterConfig(coordinator: coordinator, node: node)
     }
 

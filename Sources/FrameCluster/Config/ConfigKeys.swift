@@ -95,6 +95,7 @@ enum ConfigKeys {
         // node
         .init(path: "node.name", kind: .string, defaultValue: nil),
         .init(path: "node.coordinator", kind: .hostPort, defaultValue: "127.0.0.1:7070"),
+        .init(path: "node.coordinators", kind: .stringList, defaultValue: ""),
         .init(path: "node.server_name", kind: .string, defaultValue: nil),
         .init(path: "node.tls.ca", kind: .path, defaultValue: "run/certs/ca.pem"),
         .init(path: "node.tls.cert", kind: .path, defaultValue: nil),

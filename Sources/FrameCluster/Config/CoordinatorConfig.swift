@@ -126,6 +126,11 @@ public struct NodeConfig: Sendable {
     /// The node's name; must equal its certificate's common name. Nil: taken from the certificate.
     public var name: String?
     public var coordinator: HostPort
+    /// Several coordinators (`node.coordinators`): tried in turn, moving on when one goes away;
+    /// empty means just `coordinator`. A name resolving to several addresses is tried at each of them.
+    public var coordinators: [HostPort] = []
+    /// Where the node may connect, in order: `coordinators`, or `coordinator` alone.
+    public var coordinatorAddresses: [HostPort] { coordinators.isEmpty ? [coordinator] : coordinators }
     /// The name the coordinator's certificate is verified against; defaults to the coordinator's host.
     public var serverName: String?
     public var tls: TLSFiles

@@ -11,19 +11,33 @@ import ServiceLifecycle
 /// coalesced: ten progress steps while a read is in flight become one) and publishes its
 /// current record to the job's owner.
 ///
-/// With several coordinators, a LISTEN/NOTIFY reader would call ``changed(_:)`` with the ids
-/// other coordinators announce; nothing else changes. On graceful shutdown the hub is closed,
+/// With several coordinators (a `coordinatorID` given), the ids changed here are also sent
+/// with PostgreSQL NOTIFY on ``channel`` (payload `<coordinator> <job id>`, batched), and a
+/// dedicated LISTEN connection (``PostgresListener``, on its own thread) hands the ids other
+/// coordinators announce to the same loop: a browser sees every change whichever coordinator
+/// it talks to, read from the database like a local one. A broken listening connection is
+/// reopened after a second; changes announced meanwhile are missed (the next change of the
+/// same job, or a reload, shows the current state). On graceful shutdown the hub is closed,
 /// which ends every open event stream so they do not hold the HTTP server open.
 public final class JobChangeFeed: Service, Sendable {
     let hub: EventHub
     let jobs: JobStore
     let logger: Logger
+    /// The NOTIFY channel coordinators announce job changes on.
+    public static let channel = "frameflow_job_changes"
     private let pending = NIOLockedValueBox<Set<UUID>>([])
+    /// Changed here, to be announced to the other coordinators.
+    private let outbound = NIOLockedValueBox<Set<UUID>>([])
+    let database: Database
+    /// Present with several coordinators: relay changes through LISTEN/NOTIFY.
+    let coordinatorID: String?
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 
-    public init(hub: EventHub, database: Database, logger: Logger) {
+    public init(hub: EventHub, database: Database, logger: Logger, coordinatorID: String? = nil) {
         self.hub = hub
+        self.database = database
+        self.coordinatorID = coordinatorID
         jobs = JobStore(database: database)
         self.logger = logger
         (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -32,13 +46,67 @@ public final class JobChangeFeed: Service, Sendable {
     /// The job `id` changed (status, progress, error); its owner will hear of it.
     public func changed(_ id: UUID) {
         pending.withLockedValue { _ = $0.insert(id) }
+        if coordinatorID != nil { outbound.withLockedValue { _ = $0.insert(id) } }
+        wakeContinuation.yield()
+    }
+
+    /// Another coordinator announced that job `id` changed: publish it here, without announcing it again.
+    func heardFromPeer(_ id: UUID) {
+        pending.withLockedValue { _ = $0.insert(id) }
         wakeContinuation.yield()
     }
 
     public func run() async throws {
         defer { hub.close() }
+        await withDiscardingTaskGroup { group in
+            if let me = coordinatorID {
+                group.addTask { await self.listenToPeers(me: me) }
+            }
+            await publish()
+            group.cancelAll()
+        }
+    }
+
+    /// Reads other coordinators' announcements until cancelled, reopening a broken connection.
+    private func listenToPeers(me: String) async {
+        while !Task.isCancelled {
+            do {
+                let listener = try await database.listen(to: [Self.channel])
+                do {
+                    while !Task.isCancelled {
+                        // Short waits: cancellation is seen between them.
+                        for note in try await listener.next(timeout: .milliseconds(500)) {
+                            let parts = note.payload.split(separator: " ", maxSplits: 1).map(String.init)
+                            guard parts.count == 2, parts[0] != me, let id = UUID(uuidString: parts[1]) else { continue }
+                            heardFromPeer(id)
+                        }
+                    }
+                } catch {
+                    await listener.close()
+                    throw error
+                }
+                await listener.close()
+            } catch {
+                logger.warning("job change listener failed; reopening", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func publish() async {
         for await _ in wake.cancelOnGracefulShutdown() {
             let ids = pending.withLockedValue { set in defer { set = [] }; return set }
+            let announce = outbound.withLockedValue { set in defer { set = [] }; return set }
+            if let me = coordinatorID, !announce.isEmpty {
+                do {
+                    try await database.notify(
+                        channel: Self.channel, payloads: announce.map { "\(me) \($0.uuidString.lowercased())" }.sorted())
+                } catch {
+                    logger.warning("cannot announce job changes to other coordinators", metadata: [
+                        "jobs": "\(announce.count)", "error": "\(error)",
+                    ])
+                }
+            }
             for id in ids {
                 do {
                     if let job = try await jobs.get(id: id) { hub.publishJob(job) }

@@ -67,10 +67,12 @@ extension CoordinatorService {
             configuration: apiConfig, database: database, ingestor: publishing,
             canceller: SchedulerCanceller(scheduler: scheduler, sources: sources, logger: logger), logger: logger, archives: archives)
         return CoordinatorService(
-            config: config, directory: PostgresNodeDirectory(database: database), scheduler: scheduler,
-            ingestor: ingestor, sweeper: base.sweeper, recovery: base.recovery, layout: base.layout, logger: logger, api: api,
+            config: config, directory: PostgresNodeDirectory(database: database, coordinator: base.coordinatorID),
+            scheduler: scheduler, ingestor: ingestor, sweeper: base.sweeper, recovery: base.recovery, layout: base.layout,
+            logger: base.logger, api: api,
             metrics: base.metrics, jobCounts: { try await JobStore(database: database).statusCounts() },
             notifier: base.notifier, events: base.events, jobFeed: base.jobFeed, monitorDatabase: database,
+            coordinatorID: base.coordinatorID, presence: base.presence,
             ready: { await database.ping() })
     }
 }

@@ -17,9 +17,15 @@ public protocol NodeDirectory: Sendable {
     func adminState(name: String) async throws -> NodeAdminState?
     /// Every node ever seen, with its persisted figures.
     func list() async throws -> [NodeStatus]
+    /// Nodes connected to another live coordinator on the same database (several coordinators):
+    /// online, though this coordinator has no session with them.
+    func connectedElsewhere() async throws -> Set<String>
 }
 
 extension NodeDirectory {
+    /// A directory of one coordinator's own: no other coordinator.
+    public func connectedElsewhere() async throws -> Set<String> { [] }
+
     /// One write per node; directories with a batch statement override it.
     public func heartbeats(_ batch: [NodeStore.HeartbeatFigures]) async throws {
         for figures in batch {

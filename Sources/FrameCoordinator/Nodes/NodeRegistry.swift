@@ -196,6 +196,8 @@ public actor NodeRegistry {
     public func statuses() async throws -> [NodeStatus] {
         var byName: [String: NodeStatus] = [:]
         for record in try await directory.list() { byName[record.name] = record }
+        // Several coordinators: a node connected to another live one is online, not just ours.
+        let elsewhere = (try? await directory.connectedElsewhere()) ?? []
         for node in live.values {
             var s = byName[node.name] ?? NodeStatus(
                 name: node.name, state: "online", adminState: .enabled, online: true, slots: node.slots,
@@ -215,7 +217,7 @@ public actor NodeRegistry {
         }
         return byName.values.map { status in
             var s = status
-            if live[s.name] == nil { s.online = false }
+            if live[s.name] == nil { s.online = elsewhere.contains(s.name) }
             s.state = switch (s.adminState, s.online) {
             case (.revoked, _): "revoked"
             case (.draining, true): drained[s.name] == nil ? "draining" : "drained"

@@ -8,8 +8,9 @@ import Foundation
 public struct PostgresNodeDirectory: NodeDirectory {
     let store: NodeStore
 
-    public init(database: Database) {
-        self.store = NodeStore(database: database)
+    /// `coordinator`: recorded on the nodes this coordinator's sessions register (several coordinators).
+    public init(database: Database, coordinator: String? = nil) {
+        self.store = NodeStore(database: database, coordinator: coordinator)
     }
 
     public func register(name: String, softwareVersion: String, slots: Int, labels: [String: String], address: String) async throws {
@@ -22,6 +23,10 @@ public struct PostgresNodeDirectory: NodeDirectory {
 
     public func heartbeats(_ batch: [NodeStore.HeartbeatFigures]) async throws {
         try await store.heartbeats(batch)
+    }
+
+    public func connectedElsewhere() async throws -> Set<String> {
+        try await store.connectedElsewhere()
     }
 
     public func markOffline(name: String) async throws {

@@ -54,8 +54,6 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     /// With `storage.kind: s3`: each done segment becomes a slice object, and archives are
     /// assembled from the slices (docs/distributed-assembly.md) instead of by libzip from the spool.
     private let slices: SliceArchiver?
-    /// Who this coordinator is in the assembly claim (`jobs.assembly_claimed_by`).
-    public nonisolated let coordinatorID: String
     /// How long an assembly claim lasts without renewal (it is renewed after every part).
     private let assemblyClaimTTL: Duration = .seconds(60)
     private let retention: TimeInterval
@@ -71,6 +69,9 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private var storeOutages: [LeaseRef: ContinuousClock.Instant] = [:]
     private let threadPool: NIOThreadPool
     private var assembling: Set<UUID> = []
+    /// This coordinator's identity: recorded on the leases it grants and on the assembly claims it
+    /// takes (`jobs.assembling_by` on the local path, `jobs.assembly_claimed_by` on the slice path).
+    public nonisolated let coordinatorID: String
     /// Where the round of claims starts: rotated, so no node is always last.
     private var dispatchCursor = 0
     /// This coordinator's counters (leases, requeues, fences, frames, claim latency).
@@ -95,18 +96,17 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
         renewInterval: Duration = .milliseconds(250), tickInterval: Duration = .seconds(1),
         observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil, sources: (any SourceStore)? = nil,
-        slices: SliceArchiver? = nil, coordinatorID: String? = nil, sourceURLs: SourceURLSigner? = nil
+        slices: SliceArchiver? = nil, coordinatorID: String = CoordinatorIdentity.generate(), sourceURLs: SourceURLSigner? = nil
     ) {
         self.sourceURLs = sourceURLs
         self.archives = archives ?? DirectoryArchiveStore(resultsDirectory: layout.results)
         self.slices = slices
         self.coordinatorID = coordinatorID
-            ?? "\(ProcessInfo.processInfo.hostName)/\(ProcessInfo.processInfo.processIdentifier)/\(UUID().uuidString.prefix(8).lowercased())"
         self.book = Book(progressDeadline: progressDeadline, resumeGrace: resumeGrace)
         self.sources = sources ?? LocalSourceStore(layout: layout, threadPool: threadPool)
         self.threadPool = threadPool
         self.metrics = metrics
-        self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL))
+        self.leases = LeaseStore(database: database, policy: LeasePolicy(ttl: leaseTTL), coordinator: coordinatorID)
         self.jobs = JobStore(database: database)
         self.layout = layout
         self.retention = TimeInterval(retentionDays) * 86_400
@@ -767,6 +767,11 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         do {
             // Already assembled (by the periodic check racing a SEGMENT_DONE) or no longer wanted.
             guard let job = try await jobs.get(id: jobID), job.status == .processing else { return }
+            // Exactly one coordinator assembles a job: the claim is taken over only from a dead one.
+            guard try await jobs.claimAssembly(job: jobID, coordinator: coordinatorID) else {
+                logger.debug("another coordinator is assembling the job", metadata: ["job": "\(jobID.lowercased)"])
+                return
+            }
             let segments = try await jobs.segments(jobID: jobID)
             let assembler = JobAssembler(layout: layout)
             let started = ContinuousClock.now

@@ -1,0 +1,132 @@
+import FrameClient
+import Foundation
+import FrameTestSupport
+import Testing
+
+/// Two coordinators on one PostgreSQL sharing one data directory, three nodes
+/// that know both: the coordinator an upload went through is SIGKILLed mid-job,
+/// and with it one of its nodes (so that one lease has nobody to resume it).
+/// The survivor takes back (or its nodes resume) the dead one's leases, every
+/// job completes with the ZIP `frameflow extract` makes, downloads work from
+/// the survivor, every segment is accepted and every job assembled exactly once.
+@Suite(.serialized, .timeLimit(.minutes(8))) struct MultiCoordinatorFaultTests {
+    /// One JWT secret for both: a token from one coordinator is good on the other.
+    static let settings = [
+        "--set", "coordinator.segment_seconds=2", "--set", "coordinator.jwt_secret=fault-tests-secret-0123456789abcdef",
+    ]
+
+    @Test func sigkillOfOneCoordinatorMidJobIsTakenOverByTheOther() async throws {
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        let (httpA, clusterA) = (cluster.httpPort, cluster.clusterPort)
+        let (httpB, clusterB) = (freePort(), freePort())
+        try cluster.startCoordinator(extra: Self.settings, log: "coordinator-a.log")
+        let a = try #require(cluster.coordinator)
+        try await cluster.waitUntilReady()
+        try cluster.startCoordinator(extra: Self.settings, log: "coordinator-b.log", httpPort: httpB, clusterPort: clusterB)
+        let b = try #require(cluster.coordinator)
+        let adminB = AdminClient(baseURL: URL(string: "http://127.0.0.1:\(httpB)")!, token: cluster.adminToken)
+        try await eventually(60, "coordinator B HTTP") { (try? await adminB.nodes()) != nil }
+        let idA = try FaultChecks.psql(cluster.databaseURL, "SELECT id FROM coordinators WHERE http_address = '127.0.0.1:\(httpA)'")
+        let idB = try FaultChecks.psql(cluster.databaseURL, "SELECT id FROM coordinators WHERE http_address = '127.0.0.1:\(httpB)'")
+        #expect(!idA.isEmpty && !idB.isEmpty && idA != idB, "liveness rows: A '\(idA)', B '\(idB)'")
+
+        // Two nodes prefer A, one prefers B; each knows both.
+        let toA = "127.0.0.1:\(clusterA),127.0.0.1:\(clusterB)", toB = "127.0.0.1:\(clusterB),127.0.0.1:\(clusterA)"
+        let names = ["mc-1", "mc-2", "mc-3"]
+        for (name, list) in zip(names, [toA, toA, toB]) {
+            try cluster.startNode(name, extra: ["--slots", "1"], coordinators: list)
+        }
+        try await eventually(30, "nodes online\n\(Self.logs(cluster, a, b))") {
+            let nodes = (try? await adminB.nodes()) ?? []
+            return names.allSatisfy { n in nodes.contains { $0.name == n && $0.state == "online" } }
+        }
+        let onA = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM nodes WHERE coordinator = '\(idA)'")
+        #expect(onA == "2", "nodes connected to A: \(onA)")
+
+        // Upload through A.
+        let apiA = try CurlAPI.login(port: httpA)
+        let videos = [try Fixtures.video(seconds: 40, name: "multi-1.mp4", size: "640x480"),
+                      try Fixtures.video(seconds: 20, name: "multi-2.mp4", size: "640x480")]
+        var ids: [String] = []
+        for video in videos {
+            let answer = try apiA.upload(video, fps: "10")
+            #expect(answer.status == 201, "\(answer.body)")
+            ids.append(try #require(CurlAPI.jobID(answer)))
+        }
+        // Mid-job: segments done, and leases held through A, one of them by mc-1.
+        try await eventually(120, "segments done and leases on A\n\(Self.logs(cluster, a, b))") {
+            let done = Int(try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")) ?? 0
+            let viaA = Int(try FaultChecks.psql(cluster.databaseURL, """
+                SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(idA)' AND node = 'mc-1'
+                """)) ?? 0
+            return done >= 1 && viaA >= 1
+        }
+        let heldViaA = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(idA)'")
+        let doneAtKill = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")
+        let total = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments")
+        a.signal(SIGKILL)
+        let killedAt = Date()
+        // mc-1 dies too: its lease is not resumed by anyone, B's take-over must requeue it
+        // (well before the 30 s lease TTL after which the reaper would).
+        cluster.nodes["mc-1"]?.signal(SIGKILL)
+        _ = await a.waitForExit(timeout: 10)
+
+        // Failover: no lease is held through A any more (resumed on B by its node, or requeued by B).
+        try await eventually(60, "A's leases taken back\n\(Self.logs(cluster, a, b))") {
+            try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(idA)'") == "0"
+        }
+        let leasesBack = Date().timeIntervalSince(killedAt)
+        // And A is buried: its liveness row expired and B deleted it after the take-over.
+        try await eventually(30, "A's liveness row taken over\n\(Self.logs(cluster, a, b))") {
+            try FaultChecks.psql(cluster.databaseURL, "SELECT string_agg(id, ',') FROM coordinators") == idB
+        }
+        let buried = Date().timeIntervalSince(killedAt)
+        try await eventually(30, "the surviving nodes on B\n\(Self.logs(cluster, a, b))") {
+            try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM nodes WHERE state = 'online' AND coordinator = '\(idB)'") == "2"
+        }
+        let takenOver = try FaultChecks.psql(cluster.databaseURL, """
+            SELECT count(*) FROM job_events WHERE kind = 'lease_requeued' AND node = 'mc-1' AND reason LIKE 'coordinator % stopped renewing%'
+            """)
+        #expect(takenOver != "0", "mc-1's lease was not requeued by the take-over")
+        print(String(format: "measured: multi-coordinator sigkill leases-resumed-or-requeued %.2f s, dead-coordinator-taken-over %.2f s (at the kill: %@ of %@ segments done, %@ leased through the killed coordinator)",
+                     leasesBack, buried, doneAtKill, total, heldViaA))
+        #expect(leasesBack < 30, "took longer than the lease TTL: the reaper did it, not the take-over")
+
+        // The survivor finishes every job and serves the downloads.
+        let apiB = CurlAPI(base: "http://127.0.0.1:\(httpB)", token: apiA.token)
+        for id in ids {
+            let status = try await apiB.waitUntilFinished(id, timeout: 240)
+            #expect(status == "COMPLETED", "job \(id): \(status)\n\(Self.logs(cluster, a, b))")
+        }
+        print("measured: multi-coordinator sigkill all-jobs-completed \(FaultChecks.seconds(since: killedAt)) s")
+        for (id, video) in zip(ids, videos) {
+            try FaultChecks.expectSameZipAsExtract(apiB, id, video: video, fps: "10", dir: cluster.dir)
+        }
+        // Exactly once: each segment accepted once and never after its lease was taken back;
+        // each job completed (assembled) once.
+        let done = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")
+        let doneEvents = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM job_events WHERE kind = 'segment_done'")
+        #expect(done == total && doneEvents == total, "done \(done), done events \(doneEvents), segments \(total)")
+        let afterTakeBack = try FaultChecks.psql(cluster.databaseURL, """
+            SELECT count(*) FROM job_events d JOIN job_events r
+              ON r.job_id = d.job_id AND r.segment = d.segment AND r.epoch = d.epoch
+             AND r.kind IN ('lease_requeued', 'lease_expired') AND r.id < d.id
+             AND NOT EXISTS (SELECT 1 FROM job_events s WHERE s.job_id = d.job_id AND s.segment = d.segment
+                             AND s.epoch = d.epoch AND s.kind = 'lease_resumed' AND s.id > r.id AND s.id < d.id)
+            WHERE d.kind = 'segment_done'
+            """)
+        #expect(afterTakeBack == "0", "\(afterTakeBack) segments accepted from a lease taken back and not resumed")
+        let completions = try FaultChecks.psql(cluster.databaseURL, """
+            SELECT count(*) FROM job_events WHERE kind = 'status' AND detail LIKE '%->COMPLETED'
+            """)
+        #expect(completions == "\(ids.count)", "completions: \(completions)")
+        let resumed = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM job_events WHERE kind = 'lease_resumed'")
+        print("measured: multi-coordinator sigkill leases resumed on the survivor: \(resumed)")
+        #expect(FaultChecks.entries(cluster.dir.appendingPathComponent("data/spool")).isEmpty)
+    }
+
+    static func logs(_ cluster: LocalCluster, _ a: ChildProcess, _ b: ChildProcess) -> String {
+        "--- coordinator A\n\(a.output.suffix(3000))\n--- coordinator B\n\(b.output.suffix(3000))\n" + cluster.logs
+    }
+}
