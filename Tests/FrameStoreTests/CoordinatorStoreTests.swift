@@ -15,7 +15,8 @@ struct CoordinatorStoreTests {
             try await f.node("n-a")
             try await f.node("n-b")
             let store = CoordinatorStore(database: db)
-            try await store.announce(id: "A", httpAddress: "a:1", clusterAddress: "a:2", ttl: .milliseconds(300))
+            // A's row outlives the setup however loaded the machine is; it dies by `expire` below.
+            try await store.announce(id: "A", httpAddress: "a:1", clusterAddress: "a:2", ttl: .seconds(60))
             try await store.announce(id: "B", httpAddress: "b:1", clusterAddress: "b:2", ttl: .seconds(60))
             try await store.announce(id: "C", httpAddress: "c:1", clusterAddress: "c:2", ttl: .seconds(60))
             let viaA = LeaseStore(database: db, coordinator: "A")
@@ -30,7 +31,7 @@ struct CoordinatorStoreTests {
             // Nothing has expired yet.
             #expect(try await store.takeOverExpired(by: "B").isEmpty)
             #expect(try await store.live().map(\.id) == ["A", "B", "C"])
-            try await Task.sleep(for: .milliseconds(400))
+            try await store.expire(ids: ["A"])
             #expect(try await store.live().map(\.id) == ["B", "C"])
 
             // Two survivors at once: only one buries A and requeues its leases.
@@ -63,9 +64,10 @@ struct CoordinatorStoreTests {
     func renewAndRetire() async throws {
         try await TestDatabase.withFresh { db, _ in
             let store = CoordinatorStore(database: db)
-            try await store.announce(id: "A", httpAddress: "", clusterAddress: "", ttl: .milliseconds(100))
-            #expect(try await store.renew(id: "A", ttl: .milliseconds(100)))
-            try await Task.sleep(for: .milliseconds(200))
+            try await store.announce(id: "A", httpAddress: "", clusterAddress: "", ttl: .seconds(60))
+            #expect(try await store.renew(id: "A", ttl: .seconds(60)))
+            // Expired by hand, not by sleeping past a short TTL: a loaded machine made that race.
+            try await store.expire(ids: ["A"])
             _ = try await store.takeOverExpired(by: "B")
             #expect(try await store.renew(id: "A", ttl: .seconds(10)) == false)
             try await store.announce(id: "A", httpAddress: "", clusterAddress: "", ttl: .seconds(10))
@@ -82,7 +84,7 @@ struct CoordinatorStoreTests {
             let job = try await f.job(for: try await f.user(), segments: 1)
             try await f.node("n")
             let store = CoordinatorStore(database: db)
-            try await store.announce(id: "A", httpAddress: "", clusterAddress: "", ttl: .milliseconds(300))
+            try await store.announce(id: "A", httpAddress: "", clusterAddress: "", ttl: .seconds(60))
             try await store.announce(id: "B", httpAddress: "", clusterAddress: "", ttl: .seconds(60))
             // Not claimable while a segment is unfinished.
             #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "A") == false)
@@ -95,7 +97,7 @@ struct CoordinatorStoreTests {
             #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "A"))
             #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "B") == false, "A is alive")
             #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "A"), "the claimer may retry")
-            try await Task.sleep(for: .milliseconds(400))
+            try await store.expire(ids: ["A"])
             #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "B"), "A died: B takes over")
             #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "A") == false, "B holds it now")
             try await f.jobs.releaseAssembly(job: job.id, coordinator: "B")
