@@ -69,6 +69,10 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private var storeOutages: [LeaseRef: ContinuousClock.Instant] = [:]
     private let threadPool: NIOThreadPool
     private var assembling: Set<UUID> = []
+    /// Jobs whose spool was dropped (cancelled, failed, assembled), most recent last, bounded: a
+    /// frame whose write was already on the thread pool can land after the drop (the recursive
+    /// removal then fails on the new file and leaves the folder), so such a write drops it again.
+    private var droppedSpools: (order: [UUID], set: Set<UUID>) = ([], [])
     /// This coordinator's identity: recorded on the leases it grants and on the assembly claims it
     /// takes (`jobs.assembling_by` on the local path, `jobs.assembly_claimed_by` on the slice path).
     public nonisolated let coordinatorID: String
@@ -498,6 +502,10 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             logger.error("cannot spool a frame", metadata: meta(frame.lease, node: node, ["error": "\(error)"]))
             return
         }
+        if droppedSpools.set.contains(frame.lease.jobID) {
+            await removeSpool(frame.lease.jobID)
+            return
+        }
         // The lease may have ended while the write ran: then the frame does not count.
         if book.frameSpooled(frame, node: node, at: .now) {
             metrics.framesReceived.increment()
@@ -866,12 +874,21 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
 
     private func dropJobFiles(_ jobID: UUID, keepUpload: Bool = true) async {
         book.forgetJob(jobID)
+        if droppedSpools.set.insert(jobID).inserted {
+            droppedSpools.order.append(jobID)
+            if droppedSpools.order.count > 4096 { droppedSpools.set.remove(droppedSpools.order.removeFirst()) }
+        }
         let spool = layout.spoolDirectory(jobID)
         let upload = layout.uploadDirectory(jobID)
         _ = try? await threadPool.runIfActive {
             try? FileManager.default.removeItem(at: spool)
             if !keepUpload { try? FileManager.default.removeItem(at: upload) }
         }
+    }
+
+    private func removeSpool(_ jobID: UUID) async {
+        let spool = layout.spoolDirectory(jobID)
+        _ = try? await threadPool.runIfActive { try? FileManager.default.removeItem(at: spool) }
     }
 
     private func meta(_ ref: LeaseRef, node: String, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
