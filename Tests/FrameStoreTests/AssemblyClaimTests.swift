@@ -60,14 +60,20 @@ struct AssemblyClaimTests {
             let job = try await Self.finishedJob(f)
             #expect(try await f.jobs.segmentSlices(jobID: job.id).map(\.segment) == [0, 1, 2])
 
-            let claim = try #require(try await f.jobs.claimAssembly(id: job.id, claimer: "c1", ttl: .milliseconds(600)))
+            let claim = try #require(try await f.jobs.claimAssembly(id: job.id, claimer: "c1", ttl: .seconds(30)))
             #expect(claim.tookOverFrom == nil && claim.abandonedUploadID == nil)
             #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "c2", ttl: .seconds(30)) == nil)
             #expect(try await f.jobs.claimAssemblies(claimer: "c2", ttl: .seconds(30)).isEmpty)
-            #expect(try await f.jobs.renewAssemblyClaim(id: job.id, claimer: "c1", ttl: .milliseconds(600), uploadID: "upload-1"))
+            #expect(try await f.jobs.renewAssemblyClaim(id: job.id, claimer: "c1", ttl: .seconds(30), uploadID: "upload-1"))
 
             // c1 stops renewing (it died): once the claim expires c2 takes it, and learns c1's upload.
-            try await Task.sleep(for: .milliseconds(900))
+            // The expiry is set in the past here rather than waited for: a short TTL raced the checks
+            // above on a loaded machine.
+            try await db.withConnection { conn in
+                _ = try conn.query(
+                    "UPDATE jobs SET assembly_claim_expires_at = now() - interval '1 millisecond' WHERE id = $1::uuid",
+                    job.id)
+            }
             let takeover = try #require(try await f.jobs.claimAssemblies(claimer: "c2", ttl: .seconds(30)).first)
             #expect(takeover.jobID == job.id && takeover.tookOverFrom == "c1" && takeover.abandonedUploadID == "upload-1")
             #expect(try await f.jobs.renewAssemblyClaim(id: job.id, claimer: "c1", ttl: .seconds(30)) == false)
