@@ -19,18 +19,6 @@ import Testing
         let client: S3Client
     }
 
-    func curl(_ args: [String]) throws -> String {
-        let r = try runCommand(URL(fileURLWithPath: "/usr/bin/curl"), ["-sS", "--fail-with-body"] + args)
-        guard r.status == 0 else { throw LocalCluster.Failure(description: "curl \(args): \(r.output)") }
-        return r.output
-    }
-
-    func field(_ json: String, _ name: String) -> String? {
-        guard let data = json.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return object[name].map { "\($0)" }
-    }
-
     /// A coordinator on the store with direct node reads, and one uploaded video (no node yet,
     /// so nothing is leased before the test has arranged the source); nil without a store.
     func submit(_ stem: String) async throws -> Job? {
@@ -59,14 +47,14 @@ import Testing
         try await cluster.waitUntilReady()
         let api = "http://127.0.0.1:\(cluster.httpPort)"
         let video = try Fixtures.video(seconds: 20, name: "direct-\(stem).mp4")
-        _ = try curl(["-X", "POST", "\(api)/auth/register", "-H", "Content-Type: application/json",
+        _ = try CurlAPI.body(["-X", "POST", "\(api)/auth/register", "-H", "Content-Type: application/json",
                       "-d", #"{"email":"direct@example.com","password":"Sixty-Seconds-1"}"#])
-        let login = try curl(["-X", "POST", "\(api)/auth/login", "-H", "Content-Type: application/json",
+        let login = try CurlAPI.body(["-X", "POST", "\(api)/auth/login", "-H", "Content-Type: application/json",
                               "-d", #"{"email":"direct@example.com","password":"Sixty-Seconds-1"}"#])
-        let token = try #require(field(login, "accessToken"))
+        let token = try #require(CurlAPI.field(login, "accessToken"))
         let auth = ["-H", "Authorization: Bearer \(token)"]
-        let created = try curl(["-X", "POST", "\(api)/videos"] + auth + ["-F", "file=@\(video.path)", "-F", "fps=1"])
-        let id = try #require(field(created, "id")).lowercased()
+        let created = try CurlAPI.body(["-X", "POST", "\(api)/videos"] + auth + ["-F", "file=@\(video.path)", "-F", "fps=1"])
+        let id = try #require(CurlAPI.field(created, "id")).lowercased()
         return Job(cluster: cluster, api: api, auth: auth, id: id, video: video, client: client)
     }
 
@@ -80,7 +68,7 @@ import Testing
         var status = ""
         let deadline = Date().addingTimeInterval(180)
         while Date() < deadline {
-            status = field(try curl(["\(job.api)/videos/\(job.id)"] + job.auth), "status") ?? ""
+            status = CurlAPI.field(try CurlAPI.body(["\(job.api)/videos/\(job.id)"] + job.auth), "status") ?? ""
             if ["COMPLETED", "FAILED", "CANCELLED"].contains(status) { break }
             try await Task.sleep(for: .milliseconds(250))
         }
@@ -88,7 +76,7 @@ import Testing
         guard status == "COMPLETED" else { return }
         let zip = job.cluster.dir.appendingPathComponent("download.zip")
         // -L: with storage.kind s3 the download is a redirect to the store.
-        _ = try curl(["-L", "-o", zip.path, "\(job.api)/videos/\(job.id)/download"] + job.auth)
+        _ = try CurlAPI.body(["-L", "-o", zip.path, "\(job.api)/videos/\(job.id)/download"] + job.auth)
         let reference = job.cluster.dir.appendingPathComponent("reference.zip")
         let extract = try runCommand(Binaries.url("frameflow"), ["extract", job.video.path, "--fps", "1", "--output", reference.path])
         #expect(extract.status == 0, "\(extract.output)")

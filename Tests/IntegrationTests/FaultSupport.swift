@@ -24,6 +24,13 @@ struct CurlAPI {
         return Answer(status: code, body: lines.dropLast().joined(separator: "\n"))
     }
 
+    /// Runs curl and returns the body; an HTTP error status or a failed transfer throws with curl's output.
+    static func body(_ args: [String]) throws -> String {
+        let r = try runCommand(URL(fileURLWithPath: "/usr/bin/curl"), ["-sS", "--fail-with-body"] + args)
+        guard r.status == 0 else { throw LocalCluster.Failure(description: "curl \(args): \(r.output)") }
+        return r.output
+    }
+
     /// The job id of an upload's answer, lower-case as in the storage folders.
     static func jobID(_ answer: Answer) -> String? { field(answer.body, "id")?.lowercased() }
 
@@ -75,6 +82,27 @@ struct CurlAPI {
 }
 
 enum FaultChecks {
+    /// Every one of the `total` segments was accepted exactly once, and never from a lease that had
+    /// been taken back (requeued or expired) unless its node resumed it since under the same epoch.
+    static func expectEachSegmentAcceptedOnce(
+        databaseURL: String, total: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let done = try psql(databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")
+        let doneEvents = try psql(databaseURL, "SELECT count(*) FROM job_events WHERE kind = 'segment_done'")
+        #expect(done == total && doneEvents == total, "done \(done), done events \(doneEvents), segments \(total)",
+                sourceLocation: sourceLocation)
+        let afterTakeBack = try psql(databaseURL, """
+            SELECT count(*) FROM job_events d JOIN job_events r
+              ON r.job_id = d.job_id AND r.segment = d.segment AND r.epoch = d.epoch
+             AND r.kind IN ('lease_requeued', 'lease_expired') AND r.id < d.id
+             AND NOT EXISTS (SELECT 1 FROM job_events s WHERE s.job_id = d.job_id AND s.segment = d.segment
+                             AND s.epoch = d.epoch AND s.kind = 'lease_resumed' AND s.id > r.id AND s.id < d.id)
+            WHERE d.kind = 'segment_done'
+            """)
+        #expect(afterTakeBack == "0", "\(afterTakeBack) segments accepted from a lease taken back and not resumed",
+                sourceLocation: sourceLocation)
+    }
+
     /// The ZIP the cluster produced for `id` holds exactly the entries `frameflow extract` makes for the same file
     /// and options (the fault-free reference).
     static func expectSameZipAsExtract(

@@ -6,18 +6,6 @@ import Testing
 /// with PostgreSQL and two `frameflow-node`s. The ZIP must hold the same images
 /// as `frameflow extract` on the same file.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct HTTPJobTests {
-    func curl(_ args: [String]) throws -> String {
-        let r = try runCommand(URL(fileURLWithPath: "/usr/bin/curl"), ["-sS", "--fail-with-body"] + args)
-        guard r.status == 0 else { throw LocalCluster.Failure(description: "curl \(args): \(r.output)") }
-        return r.output
-    }
-
-    func field(_ json: String, _ name: String) -> String? {
-        guard let data = json.data(using: .utf8),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        return object[name].map { "\($0)" }
-    }
-
     @Test func uploadedVideoComesBackAsTheSameZipAsExtract() async throws {
         let cluster = try LocalCluster()
         defer { cluster.stop() }
@@ -32,26 +20,26 @@ import Testing
         let api = "http://127.0.0.1:\(cluster.httpPort)"
         let video = try Fixtures.video(seconds: 60, name: "http.mp4")
 
-        _ = try curl(["-X", "POST", "\(api)/auth/register", "-H", "Content-Type: application/json",
+        _ = try CurlAPI.body(["-X", "POST", "\(api)/auth/register", "-H", "Content-Type: application/json",
                       "-d", #"{"email":"it@example.com","password":"Sixty-Seconds-1"}"#])
-        let login = try curl(["-X", "POST", "\(api)/auth/login", "-H", "Content-Type: application/json",
+        let login = try CurlAPI.body(["-X", "POST", "\(api)/auth/login", "-H", "Content-Type: application/json",
                               "-d", #"{"email":"it@example.com","password":"Sixty-Seconds-1"}"#])
-        let token = try #require(field(login, "accessToken"))
+        let token = try #require(CurlAPI.field(login, "accessToken"))
         let auth = ["-H", "Authorization: Bearer \(token)"]
-        let created = try curl(["-X", "POST", "\(api)/videos"] + auth + ["-F", "file=@\(video.path)", "-F", "fps=1"])
-        let id = try #require(field(created, "id"))
+        let created = try CurlAPI.body(["-X", "POST", "\(api)/videos"] + auth + ["-F", "file=@\(video.path)", "-F", "fps=1"])
+        let id = try #require(CurlAPI.field(created, "id"))
 
         var status = ""
         let deadline = Date().addingTimeInterval(180)
         while Date() < deadline {
-            status = field(try curl(["\(api)/videos/\(id)"] + auth), "status") ?? ""
+            status = CurlAPI.field(try CurlAPI.body(["\(api)/videos/\(id)"] + auth), "status") ?? ""
             if ["COMPLETED", "FAILED", "CANCELLED"].contains(status) { break }
             try await Task.sleep(for: .milliseconds(250))
         }
         #expect(status == "COMPLETED", "\(cluster.logs)")
 
         let zip = cluster.dir.appendingPathComponent("download.zip")
-        _ = try curl(["-o", zip.path, "\(api)/videos/\(id)/download"] + auth)
+        _ = try CurlAPI.body(["-o", zip.path, "\(api)/videos/\(id)/download"] + auth)
         let reference = cluster.dir.appendingPathComponent("reference.zip")
         let extract = try runCommand(Binaries.url("frameflow"), ["extract", video.path, "--fps", "1", "--output", reference.path])
         #expect(extract.status == 0, "\(extract.output)")

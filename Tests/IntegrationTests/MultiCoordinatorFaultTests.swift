@@ -105,18 +105,7 @@ import Testing
         }
         // Exactly once: each segment accepted once and never after its lease was taken back;
         // each job completed (assembled) once.
-        let done = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")
-        let doneEvents = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM job_events WHERE kind = 'segment_done'")
-        #expect(done == total && doneEvents == total, "done \(done), done events \(doneEvents), segments \(total)")
-        let afterTakeBack = try FaultChecks.psql(cluster.databaseURL, """
-            SELECT count(*) FROM job_events d JOIN job_events r
-              ON r.job_id = d.job_id AND r.segment = d.segment AND r.epoch = d.epoch
-             AND r.kind IN ('lease_requeued', 'lease_expired') AND r.id < d.id
-             AND NOT EXISTS (SELECT 1 FROM job_events s WHERE s.job_id = d.job_id AND s.segment = d.segment
-                             AND s.epoch = d.epoch AND s.kind = 'lease_resumed' AND s.id > r.id AND s.id < d.id)
-            WHERE d.kind = 'segment_done'
-            """)
-        #expect(afterTakeBack == "0", "\(afterTakeBack) segments accepted from a lease taken back and not resumed")
+        try FaultChecks.expectEachSegmentAcceptedOnce(databaseURL: cluster.databaseURL, total: total)
         let completions = try FaultChecks.psql(cluster.databaseURL, """
             SELECT count(*) FROM job_events WHERE kind = 'status' AND detail LIKE '%->COMPLETED'
             """)
