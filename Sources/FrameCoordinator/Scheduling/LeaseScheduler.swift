@@ -499,7 +499,12 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
                 }
             }
         } catch {
-            logger.error("cannot spool a frame", metadata: meta(frame.lease, node: node, ["error": "\(error)"]))
+            // A frame that raced its job's cancel or completion finds the spool gone: expected, not an error.
+            if droppedSpools.set.contains(frame.lease.jobID) {
+                logger.debug("frame arrived after its job's spool was dropped", metadata: meta(frame.lease, node: node))
+            } else {
+                logger.error("cannot spool a frame", metadata: meta(frame.lease, node: node, ["error": "\(error)"]))
+            }
             return
         }
         if droppedSpools.set.contains(frame.lease.jobID) {
