@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # scripts/quickstart --scale-out: the scale-out shape on this machine (README "Scaling out").
 #
-# PostgreSQL (run/pg), the object store for the archives (OpenStack Swift + s3api, run/s3; local
-# archives if it cannot be installed), two coordinators on the one database sharing run/data, three
-# nodes that are given both coordinators' addresses. The demo uploads a video through coordinator A
-# and one through B, follows each job on the other coordinator and downloads each ZIP from the
-# other. Argument: "true" to stop after the demo (--once). Ctrl-C stops everything.
+# PostgreSQL (run/pg), the object store (OpenStack Swift + s3api, run/s3), two coordinators on the
+# one database, three nodes that are given both coordinators' addresses. With the object store, it
+# is the only storage the coordinators share: each has its own data directory (run/data-a,
+# run/data-b: staging, spool), the uploaded videos, the segment slices and the ZIPs live in the
+# bucket, and nodes read their ranges straight from it (presigned URLs in the LEASE). When the
+# object store cannot be installed, the coordinators share run/data instead. The demo uploads a
+# video through coordinator A and one through B, follows each job on the other coordinator and
+# downloads each ZIP from the other. Argument: "true" to stop after the demo (--once). Ctrl-C
+# stops everything.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 root=$(pwd)
@@ -72,7 +76,8 @@ if os_install_if_missing; then
     storage=(--set coordinator.storage.kind=s3 --set "coordinator.storage.s3.endpoint=$FRAMEFLOW_S3_URL"
              --set coordinator.storage.s3.region=us-east-1 --set coordinator.storage.s3.bucket=frameflow-quickstart
              --set coordinator.storage.s3.path_style=true
-             --set "coordinator.storage.s3.access_key_id=$FRAMEFLOW_S3_ACCESS_KEY_ID")
+             --set "coordinator.storage.s3.access_key_id=$FRAMEFLOW_S3_ACCESS_KEY_ID"
+             --set coordinator.storage.s3.uploads=s3 --set coordinator.storage.s3.node_reads=direct)
   else
     s3dir=""
     ff_log "the object store did not start: archives stay in run/data/results"
@@ -85,15 +90,19 @@ token_file="$run/admin-token"
 [[ -f "$token_file" ]] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token_file"
 export FRAMEFLOW_ADMIN_TOKEN=$(cat "$token_file")
 
-# Two coordinators: same database, same cluster.yaml (so the same run/data and JWT secret file).
+# Two coordinators: same database, same cluster.yaml, one JWT secret file (tokens and signed links
+# work on both). With the object store each has its own data directory: nothing else is shared.
 http=() listen=()
 for c in a b; do
   h=$(ff_free_port $((8080 + ${#http[@]} * 10))) l=$(ff_free_port $((7070 + ${#http[@]} * 10)))
   http+=("$h") listen+=("$l")
-  ff_log "starting coordinator $c (HTTP :$h, nodes :$l)"
+  if [[ -n $s3dir ]]; then data="$run/data-$c"; else data="$run/data"; fi
+  dirs=(--set "coordinator.storage.uploads_dir=$data/uploads" --set "coordinator.storage.spool_dir=$data/spool"
+        --set "coordinator.storage.results_dir=$data/results" --set "coordinator.jwt_secret_file=$run/jwt_secret")
+  ff_log "starting coordinator $c (HTTP :$h, nodes :$l, data $data)"
   "$bin/frameflow-coordinator" --config cluster.yaml \
     --http "127.0.0.1:$h" --listen "127.0.0.1:$l" --database-url "$DATABASE_URL" \
-    --set "coordinator.admin_token=$FRAMEFLOW_ADMIN_TOKEN" "${storage[@]}" >"$run/logs/coordinator-$c.log" 2>&1 &
+    --set "coordinator.admin_token=$FRAMEFLOW_ADMIN_TOKEN" "${storage[@]}" "${dirs[@]}" >"$run/logs/coordinator-$c.log" 2>&1 &
   pids+=($!)
   for i in $(seq 1 150); do
     curl -fsS "http://127.0.0.1:$h/health" >/dev/null 2>&1 && break
@@ -169,8 +178,8 @@ Scale-out cluster running:
   coordinator A  $a   (nodes: 127.0.0.1:${listen[0]})
   coordinator B  $b   (nodes: 127.0.0.1:${listen[1]})
   database       $DATABASE_URL
-  archives       $([[ -n $s3dir ]] && echo "object store $FRAMEFLOW_S3_URL, bucket frameflow-quickstart" || echo "run/data/results")
-  shared data    run/data (uploads, spool, results)
+  storage        $([[ -n $s3dir ]] && echo "object store $FRAMEFLOW_S3_URL, bucket frameflow-quickstart (videos, slices, ZIPs; nodes read it directly)" || echo "run/data/results")
+  local data     $([[ -n $s3dir ]] && echo "run/data-a, run/data-b (each coordinator's own staging and spool; nothing shared)" || echo "run/data (shared: uploads, spool, results)")
   logs           run/logs/
   try            kill -9 ${pids[0]}   (coordinator A) and watch its nodes move to B:
                  FRAMEFLOW_URL=$b FRAMEFLOW_ADMIN_TOKEN=\$(cat run/admin-token) $bin/frameflow nodes list
