@@ -90,6 +90,9 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private let sourceURLs: SourceURLSigner?
     /// The protocol version of each node's current session (what its LEASE may be).
     private var protocolVersions: [String: UInt16] = [:]
+    /// Jobs other coordinators ended, from the change feed (``JobChangeFeed``): handled by
+    /// ``jobEndedElsewhere(_:)`` in ``run()``'s task group.
+    private nonisolated let peerEndings: AsyncStream<JobRecord>?
     /// Background work for ``run()``'s task group.
     private nonisolated let work: AsyncStream<@Sendable () async -> Void>
     private nonisolated let workInput: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -100,8 +103,10 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
         renewInterval: Duration = .milliseconds(250), tickInterval: Duration = .seconds(1),
         observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil, sources: (any SourceStore)? = nil,
-        slices: SliceArchiver? = nil, coordinatorID: String = CoordinatorIdentity.generate(), sourceURLs: SourceURLSigner? = nil
+        slices: SliceArchiver? = nil, coordinatorID: String = CoordinatorIdentity.generate(), sourceURLs: SourceURLSigner? = nil,
+        peerEndings: AsyncStream<JobRecord>? = nil
     ) {
+        self.peerEndings = peerEndings
         self.sourceURLs = sourceURLs
         self.archives = archives ?? DirectoryArchiveStore(resultsDirectory: layout.results)
         self.slices = slices
@@ -131,6 +136,9 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.runTicks() }
                 group.addTask { await self.runRenewals() }
+                if let peerEndings = self.peerEndings {
+                    group.addTask { for await job in peerEndings { await self.jobEndedElsewhere(job) } }
+                }
                 for await job in work { group.addTask { await job() } }
                 // Shutdown: timers and retry back-offs end now; writes in flight finish.
                 group.cancelAll()
@@ -355,6 +363,25 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         observer?.jobChanged(JobChange(jobID: jobID, status: outcome.job.status))
         await dispatchAll()
         return outcome
+    }
+
+    /// Another coordinator ended job `job` (a cancel through its API, or a failure there): its
+    /// record, as the change feed re-read it. This coordinator does what its own cancel does for
+    /// the leases its nodes hold (CANCEL, slots freed, the local spool dropped) without writing
+    /// the job again: the peer's transaction already ended every lease in the store.
+    public func jobEndedElsewhere(_ job: JobRecord) async {
+        guard let ended = book.jobEndedElsewhere(job.id, status: job.status, code: job.errorCode) else { return }
+        if !ended.leases.isEmpty {
+            logger.notice("a job ended on another coordinator: stopping its leases here", metadata: [
+                "job": "\(job.id.lowercased)", "status": "\(job.status.rawValue)", "leases": "\(ended.leases.count)",
+                "code": "\(ended.reason.name)",
+            ])
+        }
+        for held in ended.leases {
+            await send(.cancel(Cancel(lease: held.ref, reason: ended.reason)), to: held.node)
+        }
+        await dropJobFiles(job.id)
+        await dispatchAll()
     }
 
     // MARK: dispatch
