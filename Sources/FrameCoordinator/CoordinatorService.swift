@@ -74,7 +74,8 @@ public struct CoordinatorService: Sendable {
             resumeGrace: config.leaseResumeGrace,
             progressDeadline: ProgressDeadline(floor: config.progressTimeout, factor: config.progressFactor),
             logger: logger, metrics: metrics, observer: feed, archives: archives, sources: sources,
-            slices: slices, coordinatorID: coordinatorID, sourceURLs: Self.sourceURLSigner(for: config, logger: logger))
+            slices: slices, coordinatorID: coordinatorID, sourceURLs: Self.sourceURLSigner(for: config, logger: logger),
+            peerEndings: feed.peerEndings)
         let jobs = JobStore(database: database)
         let presence = CoordinatorPresence(
             id: coordinatorID, database: database, ttl: config.heartbeatTimeout,

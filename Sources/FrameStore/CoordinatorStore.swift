@@ -109,7 +109,8 @@ public struct CoordinatorStore: Sendable {
     ///
     /// Leases held through a dead coordinator go back to pending uncharged (`resumable_by`
     /// keeps the node, which may resume them elsewhere under the same epoch until someone
-    /// else claims them); the nodes recorded as connected to it go offline. A lease whose node
+    /// else claims them); the nodes recorded as connected to it go offline; its assembly claims
+    /// lapse, so any survivor takes them over (and aborts their uploads). A lease whose node
     /// already resumed it on another coordinator names that coordinator and is left alone.
     public func takeOverExpired(by survivor: String, limit: Int = 1000) async throws -> CoordinatorTakeover {
         try await database.transaction { conn in
@@ -130,6 +131,12 @@ public struct CoordinatorStore: Sendable {
                     WHERE coordinator = $1 AND state = 'online'
                     RETURNING name
                     """, id).rows.map { try $0.string("name") }
+                // Its assembly claims lapse with it: once its row is deleted, nothing else says it
+                // is dead, and the claim rule (``JobStore/claimAssembly(id:claimer:ttl:)``) needs one.
+                try conn.query("""
+                    UPDATE jobs SET assembly_claim_expires_at = now() - interval '1 millisecond'
+                    WHERE assembly_claimed_by = $1 AND assembly_claim_expires_at >= now()
+                    """, id)
                 // More leases than `limit`: keep the row, the next pass takes the rest.
                 if release.released.count < limit {
                     try conn.query("DELETE FROM coordinators WHERE id = $1", id)

@@ -35,13 +35,18 @@ public struct AssemblyClaim: Sendable, Hashable {
 
 extension JobStore {
     /// Claims the assembly of job `id` for `claimer` (a coordinator's id) for `ttl`: exactly one
-    /// coordinator assembles a job at a time, and a claim that was not renewed (its coordinator
-    /// died or hung) may be taken by any other.
+    /// coordinator assembles a job at a time, on either archive path (ZIP from the local spool,
+    /// or from segment slices in the object store). This is the only assembly claim.
     ///
-    /// Succeeds when the job is PROCESSING with every segment done and nobody else holds an
-    /// unexpired claim (the claimer's own claim is renewed). Returns nil otherwise. A takeover
-    /// writes an `assembly_claimed` event naming the previous claimer and returns its recorded
-    /// multipart upload for the new claimer to abort.
+    /// Succeeds when the job is PROCESSING with every segment done and its claim is free: nobody
+    /// holds it, `claimer` itself does (a retry, which renews it), or the holder stopped — its
+    /// claim's TTL lapsed (not renewed: it died or hung) or its coordinator liveness row
+    /// (`coordinators`, migration 8) expired. Returns nil otherwise. A takeover writes an
+    /// `assembly_claimed` event naming the previous claimer and returns its recorded multipart
+    /// upload for the new claimer to abort.
+    ///
+    /// A dead coordinator's row is deleted by ``CoordinatorStore/takeOverExpired(by:limit:)``,
+    /// which lapses its claims in the same transaction, so the rule holds after the row is gone.
     public func claimAssembly(id: UUID, claimer: String, ttl: Duration) async throws -> AssemblyClaim? {
         try await database.transaction { conn in
             try Self.claim(conn, condition: "j.id = $3::uuid", extra: [id.uuidString.lowercased()], claimer: claimer, ttl: ttl, limit: 1)
@@ -66,7 +71,8 @@ extension JobStore {
             WITH candidates AS (
                 SELECT j.id, j.assembly_claimed_by AS previous FROM jobs j
                 WHERE \(condition) AND j.status = 'PROCESSING' AND j.segments_done = j.segment_count
-                  AND (j.assembly_claimed_by IS NULL OR j.assembly_claimed_by = $1 OR j.assembly_claim_expires_at < now())
+                  AND (j.assembly_claimed_by IS NULL OR j.assembly_claimed_by = $1 OR j.assembly_claim_expires_at < now()
+                       OR EXISTS (SELECT 1 FROM coordinators c WHERE c.id = j.assembly_claimed_by AND c.expires_at < now()))
                 ORDER BY j.updated_at, j.id
                 LIMIT $\(params.count)::int
                 FOR UPDATE SKIP LOCKED
@@ -86,7 +92,7 @@ extension JobStore {
             if previous != claimer {
                 try conn.recordEvent(
                     job: claim.jobID, kind: .assemblyClaimed, node: claimer, reason: "archive assembly",
-                    detail: previous.map { "took over the expired claim of \($0)" } ?? "first claim")
+                    detail: previous.map { "took over the lapsed claim of \($0)" } ?? "first claim")
             }
             claims.append(claim)
         }

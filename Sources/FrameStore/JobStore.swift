@@ -194,34 +194,3 @@ public struct JobStore: Sendable {
         }
     }
 }
-
-extension JobStore {
-    /// The assembly claim: `coordinator` may build the archive of job `id` now. One
-    /// statement, so two coordinators that see the last segment done (or whose periodic
-    /// checks find the job at once) never both assemble it: the first sets
-    /// `jobs.assembling_by`; another gets the claim only when that claimer's liveness row
-    /// (`coordinators`, migration 8) is gone or expired, i.e. it died mid-assembly. The
-    /// claimer itself may claim again (a retry after an outage). False when the job is not
-    /// PROCESSING with every segment done, or another live coordinator holds the claim.
-    ///
-    /// Works for any archive path (local disk or object store): it guards who assembles,
-    /// not how.
-    public func claimAssembly(job id: UUID, coordinator: String) async throws -> Bool {
-        try await database.withConnection { conn in
-            try !conn.query("""
-                UPDATE jobs j SET assembling_by = $2, assembling_since = now()
-                WHERE j.id = $1::uuid AND j.status = 'PROCESSING' AND j.segments_done = j.segment_count
-                  AND (j.assembling_by IS NULL OR j.assembling_by = $2 OR NOT EXISTS (
-                      SELECT 1 FROM coordinators c WHERE c.id = j.assembling_by AND c.expires_at > now()))
-                RETURNING j.id
-                """, id, coordinator).rows.isEmpty
-        }
-    }
-
-    /// Gives the assembly claim up (the assembly was postponed), so that any coordinator may retry it.
-    public func releaseAssembly(job id: UUID, coordinator: String) async throws {
-        try await database.withConnection { conn in
-            try conn.query("UPDATE jobs SET assembling_by = NULL WHERE id = $1::uuid AND assembling_by = $2", id, coordinator)
-        }
-    }
-}

@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8, migration11]
+    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8, migration11, migration12]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -371,9 +371,8 @@ public enum Migrations {
     ///   the claim and by a resume), so that a survivor requeues exactly a dead one's leases.
     /// - `nodes.coordinator`: the coordinator the node is connected to; a stale session's end on
     ///   another coordinator does not mark a node offline that has moved on.
-    /// - `jobs.assembling_by`, `assembling_since`: the assembly claim
-    ///   (``JobStore/claimAssembly(job:coordinator:)``): one coordinator builds a job's archive;
-    ///   another takes the claim over only when the claimer's liveness row is gone or expired.
+    /// - `jobs.assembling_by`, `assembling_since`: a second assembly claim, dropped by
+    ///   migration 12 for version 7's columns (one claim for both archive paths).
     static let migration8 = Migration(version: 8, name: "several coordinators", statements: [
         """
         CREATE TABLE coordinators (
@@ -390,5 +389,22 @@ public enum Migrations {
         "CREATE INDEX segments_leased_coordinator ON segments (coordinator) WHERE state = 'leased'",
         "ALTER TABLE nodes ADD COLUMN coordinator text",
         "ALTER TABLE jobs ADD COLUMN assembling_by text, ADD COLUMN assembling_since timestamptz",
+    ])
+
+    /// One assembly claim (issue 14). Version 7 (`assembly_claimed_by`, `assembly_claim_expires_at`,
+    /// `assembly_upload_id`: a TTL claim, for the slice path) and version 8 (`assembling_by`,
+    /// `assembling_since`: a liveness claim, for the local path) came from two branches and gave
+    /// a job two independent "who assembles" claims. Version 7's columns are the one claim now,
+    /// for both paths (``JobStore/claimAssembly(id:claimer:ttl:)``: free when its TTL lapsed or
+    /// its holder's liveness row expired); a version-8 claim in flight is carried over, lasting
+    /// as long as its holder's liveness row says (at once takeable when that row is gone).
+    static let migration12 = Migration(version: 12, name: "one assembly claim", statements: [
+        """
+        UPDATE jobs j SET assembly_claimed_by = j.assembling_by,
+            assembly_claim_expires_at = coalesce(
+                (SELECT c.expires_at FROM coordinators c WHERE c.id = j.assembling_by), now() - interval '1 millisecond')
+        WHERE j.assembling_by IS NOT NULL AND j.assembly_claimed_by IS NULL AND j.status = 'PROCESSING'
+        """,
+        "ALTER TABLE jobs DROP COLUMN assembling_by, DROP COLUMN assembling_since",
     ])
 }

@@ -265,4 +265,44 @@ import Testing
         let v47 = b.takeRenewals()
         #expect(v47.isEmpty)
     }
+
+    @Test func aJobEndedOnAnotherCoordinatorStopsOnlyItsLeasesHereAndFreesTheirSlots() throws {
+        var b = book(node: "a", slots: 3, holding: [2, 0])
+        let other = UUID(uuidString: "00000000-0000-0000-0000-0000000000bb")!
+        let reserved = b.reserve("a")
+        var r = try #require(reserved)
+        let otherLease = Book.Held(ref: LeaseRef(jobID: other, segment: 0, epoch: 1), node: "a", spec: spec(0), format: .png,
+                                   source: URL(fileURLWithPath: "/nonexistent/input.mp4"), sourceSize: 1000,
+                                   expectation: FrameExpectation(format: .png, size: (320, 240)))
+        let granted = b.granted(otherLease, with: &r, at: t0)
+        #expect(granted)
+        b.finish(&r)
+        #expect(b.free("a") == 0)
+
+        // Still running there, or completed: nothing to do here.
+        let running = b.jobEndedElsewhere(job, status: .processing, code: nil)
+        let completed = b.jobEndedElsewhere(job, status: .completed, code: nil)
+        #expect(running == nil && completed == nil)
+        #expect(b.current(ref(0), node: "a") != nil)
+
+        let stopped = b.jobEndedElsewhere(job, status: .cancelled, code: nil)
+        let cancelled = try #require(stopped)
+        #expect(cancelled.reason == .cancelled)
+        #expect(cancelled.leases.map(\.ref) == [ref(0), ref(2)])
+        #expect(cancelled.leases.allSatisfy { $0.node == "a" })
+        #expect(b.current(ref(0), node: "a") == nil && b.current(ref(2), node: "a") == nil)
+        #expect(b.current(otherLease.ref, node: "a") != nil, "another job's lease is untouched")
+        #expect(b.free("a") == 2, "the slots are free again")
+        // A late SEGMENT_DONE of a stopped lease is stale.
+        let late = b.done(done(ref(0)), node: "a")
+        #expect(late == .stale)
+        // Hearing it again (another change of the same job) finds nothing more to stop.
+        let again = b.jobEndedElsewhere(job, status: .cancelled, code: nil)
+        #expect(again?.leases == [])
+
+        // A failure there carries its code to the CANCEL.
+        let stoppedOther = b.jobEndedElsewhere(other, status: .failed, code: .decodeFailed)
+        let failed = try #require(stoppedOther)
+        #expect(failed.reason == .decodeFailed && failed.leases.map(\.ref) == [otherLease.ref])
+    }
 }

@@ -35,11 +35,12 @@ import Testing
     /// stored, given the coordinator's settings (default: its results directory).
     static func makeHarness(
         extra: [String] = [], archives: (CoordinatorConfig, Logger) -> (any ArchiveStore)? = { _, _ in nil },
-        sources: (CoordinatorConfig, Logger) -> (any SourceStore)? = { _, _ in nil }
+        sources: (CoordinatorConfig, Logger) -> (any SourceStore)? = { _, _ in nil }, databaseURL: String? = nil
     ) async throws -> Harness {
         let cluster = try TestCluster()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ff-pipe-\(UUID().uuidString)")
-        let url = try await TestDatabase.create()
+        // Another harness's database: a second coordinator on it.
+        let url = if let databaseURL { databaseURL } else { try await TestDatabase.create() }
         let database = Database(url: url, logger: cluster.logger)
         try await database.migrate()
         let tls = cluster.coordinatorTLS

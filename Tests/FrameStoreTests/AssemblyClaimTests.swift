@@ -118,4 +118,58 @@ struct AssemblyClaimTests {
             #expect(Set(claims.map(\.jobID)) == ids)
         }
     }
+
+    @Test("one claim for both paths: a holder whose liveness row expired is taken over exactly once, and a buried one's claims lapse")
+    func livenessAndTTLAreOneRule() async throws {
+        try await TestDatabase.withFresh(maxConnections: 8) { db, _ in
+            let f = Fixtures(db: db)
+            try await f.node("n")
+            let coordinators = CoordinatorStore(database: db)
+            for id in ["A", "B", "C", "D"] {
+                try await coordinators.announce(id: id, httpAddress: "", clusterAddress: "", ttl: .seconds(60))
+            }
+            let job = try await Self.finishedJob(f, segments: 1)
+            // A holds a claim whose TTL is far off (a long assembly): only its death frees it.
+            _ = try #require(try await f.jobs.claimAssembly(id: job.id, claimer: "A", ttl: .seconds(600)))
+            #expect(try await f.jobs.renewAssemblyClaim(id: job.id, claimer: "A", ttl: .seconds(600), uploadID: "upload-A"))
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "B", ttl: .seconds(60)) == nil, "A is alive")
+            #expect(try await f.jobs.claimAssemblies(claimer: "C", ttl: .seconds(60)).isEmpty, "A is alive")
+
+            // A's liveness row expires (it died): two survivors race, exactly one takes over.
+            try await coordinators.expire(ids: ["A"])
+            let jobs = f.jobs
+            async let byB = jobs.claimAssembly(id: job.id, claimer: "B", ttl: .seconds(60))
+            async let byC = jobs.claimAssemblies(claimer: "C", ttl: .seconds(60))
+            let (b, c) = try await (byB, byC)
+            let takeovers = [b].compactMap { $0 } + c
+            #expect(takeovers.count == 1, "\(takeovers)")
+            #expect(takeovers.first?.tookOverFrom == "A" && takeovers.first?.abandonedUploadID == "upload-A")
+            let events = try await f.jobs.events(jobID: job.id).filter { $0.kind == .assemblyClaimed }
+            #expect(events.map(\.node) == ["A", try #require(takeovers.first?.claimer)])
+
+            // D dies and a survivor buries it (deletes its row): its claim lapses with the row, so
+            // it is taken over at once, though its TTL is far off and no row says it is dead any more.
+            let second = try await Self.finishedJob(f, segments: 1)
+            _ = try #require(try await f.jobs.claimAssembly(id: second.id, claimer: "D", ttl: .seconds(600)))
+            try await coordinators.expire(ids: ["D"])
+            _ = try await coordinators.takeOverExpired(by: "B")
+            #expect(!(try await coordinators.live().map(\.id).contains("D")))
+            let afterBurial = try #require(try await f.jobs.claimAssembly(id: second.id, claimer: "B", ttl: .seconds(60)))
+            #expect(afterBurial.tookOverFrom == "D")
+        }
+    }
+
+    @Test("migration 12 leaves one set of assembly claim columns")
+    func oneSetOfColumns() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let columns = try await db.withConnection { conn in
+                try conn.query("""
+                    SELECT column_name FROM information_schema.columns
+                    WHERE table_name = 'jobs' AND (column_name LIKE 'assembl%')
+                    ORDER BY column_name
+                    """).rows.map { try $0.string("column_name") }
+            }
+            #expect(columns == ["assembly_claim_expires_at", "assembly_claimed_by", "assembly_upload_id"])
+        }
+    }
 }

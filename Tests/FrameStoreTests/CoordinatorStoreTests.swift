@@ -87,22 +87,22 @@ struct CoordinatorStoreTests {
             try await store.announce(id: "A", httpAddress: "", clusterAddress: "", ttl: .seconds(60))
             try await store.announce(id: "B", httpAddress: "", clusterAddress: "", ttl: .seconds(60))
             // Not claimable while a segment is unfinished.
-            #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "A") == false)
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "A", ttl: .seconds(60)) == nil)
             let leases = LeaseStore(database: db, coordinator: "A")
             let lease = try #require(try await leases.claim(node: "n", limit: 1).first)
             guard case .accepted(let progress) = try await leases.complete(lease.ref, node: "n"), progress.allSegmentsDone else {
                 Issue.record("segment not accepted")
                 return
             }
-            #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "A"))
-            #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "B") == false, "A is alive")
-            #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "A"), "the claimer may retry")
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "A", ttl: .seconds(60)) != nil)
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "B", ttl: .seconds(60)) == nil, "A is alive")
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "A", ttl: .seconds(60)) != nil, "the claimer may retry")
             try await store.expire(ids: ["A"])
-            #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "B"), "A died: B takes over")
-            #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "A") == false, "B holds it now")
-            try await f.jobs.releaseAssembly(job: job.id, coordinator: "B")
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "B", ttl: .seconds(60)) != nil, "A died: B takes over")
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "A", ttl: .seconds(60)) == nil, "B holds it now")
+            try await f.jobs.releaseAssemblyClaim(id: job.id, claimer: "B")
             _ = try await f.jobs.markCompleted(id: job.id)
-            #expect(try await f.jobs.claimAssembly(job: job.id, coordinator: "B") == false, "a completed job is not assembled again")
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "B", ttl: .seconds(60)) == nil, "a completed job is not assembled again")
         }
     }
 

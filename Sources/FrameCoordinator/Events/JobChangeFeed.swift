@@ -19,6 +19,9 @@ import ServiceLifecycle
 /// reopened after a second; changes announced meanwhile are missed (the next change of the
 /// same job, or a reload, shows the current state). On graceful shutdown the hub is closed,
 /// which ends every open event stream so they do not hold the HTTP server open.
+///
+/// A job a peer announced that is now finished (cancelled or failed there) is also handed, as
+/// read, to ``peerEndings``: the scheduler stops its own nodes' leases of it.
 public final class JobChangeFeed: Service, Sendable {
     let hub: EventHub
     let jobs: JobStore
@@ -31,6 +34,11 @@ public final class JobChangeFeed: Service, Sendable {
     let database: Database
     /// Present with several coordinators: relay changes through LISTEN/NOTIFY.
     let coordinatorID: String?
+    /// Ids heard from other coordinators since the last round.
+    private let fromPeers = NIOLockedValueBox<Set<UUID>>([])
+    private let peerEndingsInput: AsyncStream<JobRecord>.Continuation
+    /// Finished jobs heard from other coordinators, for the scheduler (one consumer).
+    public let peerEndings: AsyncStream<JobRecord>
     private let wake: AsyncStream<Void>
     private let wakeContinuation: AsyncStream<Void>.Continuation
 
@@ -41,6 +49,8 @@ public final class JobChangeFeed: Service, Sendable {
         jobs = JobStore(database: database)
         self.logger = logger
         (wake, wakeContinuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        // Bounded: only finished jobs go in, and the scheduler drains it as fast as they come.
+        (peerEndings, peerEndingsInput) = AsyncStream<JobRecord>.makeStream(bufferingPolicy: .bufferingNewest(4096))
     }
 
     /// The job `id` changed (status, progress, error); its owner will hear of it.
@@ -53,6 +63,7 @@ public final class JobChangeFeed: Service, Sendable {
     /// Another coordinator announced that job `id` changed: publish it here, without announcing it again.
     func heardFromPeer(_ id: UUID) {
         pending.withLockedValue { _ = $0.insert(id) }
+        fromPeers.withLockedValue { _ = $0.insert(id) }
         wakeContinuation.yield()
     }
 
@@ -96,6 +107,7 @@ public final class JobChangeFeed: Service, Sendable {
     private func publish() async {
         for await _ in wake.cancelOnGracefulShutdown() {
             let ids = pending.withLockedValue { set in defer { set = [] }; return set }
+            let heard = fromPeers.withLockedValue { set in defer { set = [] }; return set }
             let announce = outbound.withLockedValue { set in defer { set = [] }; return set }
             if let me = coordinatorID, !announce.isEmpty {
                 do {
@@ -109,7 +121,10 @@ public final class JobChangeFeed: Service, Sendable {
             }
             for id in ids {
                 do {
-                    if let job = try await jobs.get(id: id) { hub.publishJob(job) }
+                    if let job = try await jobs.get(id: id) {
+                        hub.publishJob(job)
+                        if heard.contains(id), job.status.isFinished { peerEndingsInput.yield(job) }
+                    }
                 } catch {
                     logger.warning("cannot read a changed job for its event", metadata: ["job": "\(id.uuidString.lowercased())", "error": "\(error)"])
                 }

@@ -286,6 +286,32 @@ struct LeaseBook<Instant: InstantProtocol & Sendable>: Sendable where Instant.Du
         return lease
     }
 
+    /// What this coordinator must do about a job another coordinator ended (cancelled or failed
+    /// there; the store already ended every lease of it): the leases its own nodes still hold,
+    /// with the CANCEL reason to send, so that they stop decoding now instead of when a frame is
+    /// refused.
+    struct EndedElsewhere: Sendable, Equatable {
+        var reason: ErrorCode
+        var leases: [Held]
+    }
+
+    /// A peer reports job `job` now `status` (with `code` when it failed): when that status ends
+    /// the job's work, its leases held here are dropped (slots freed, frames kept for a resume
+    /// forgotten) and returned for CANCEL, in segment order; nil when the status ends nothing
+    /// here (still queued or running, or completed, which no lease outlives).
+    mutating func jobEndedElsewhere(_ job: UUID, status: JobStatus, code: ErrorCode?) -> EndedElsewhere? {
+        let reason: ErrorCode
+        switch status {
+        case .queued, .processing, .completed: return nil
+        case .cancelled, .expired: reason = .cancelled
+        case .failed: reason = code ?? .cancelled
+        }
+        let keys = active.keys.filter { $0.job == job }.sorted { $0.segment < $1.segment }
+        let leases = keys.compactMap { drop($0) }
+        forgetJob(job)
+        return EndedElsewhere(reason: reason, leases: leases)
+    }
+
     /// A job is finished, failed or cancelled: frames kept for its requeued leases are no longer needed.
     mutating func forgetJob(_ job: UUID) {
         for key in released.keys where key.job == job { released[key] = nil }

@@ -74,7 +74,7 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     /// removal then fails on the new file and leaves the folder), so such a write drops it again.
     private var droppedSpools: (order: [UUID], set: Set<UUID>) = ([], [])
     /// This coordinator's identity: recorded on the leases it grants and on the assembly claims it
-    /// takes (`jobs.assembling_by` on the local path, `jobs.assembly_claimed_by` on the slice path).
+    /// takes (`jobs.assembly_claimed_by`, one claim for both archive paths).
     public nonisolated let coordinatorID: String
     /// Where the round of claims starts: rotated, so no node is always last.
     private var dispatchCursor = 0
@@ -90,6 +90,9 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private let sourceURLs: SourceURLSigner?
     /// The protocol version of each node's current session (what its LEASE may be).
     private var protocolVersions: [String: UInt16] = [:]
+    /// Jobs other coordinators ended, from the change feed (``JobChangeFeed``): handled by
+    /// ``jobEndedElsewhere(_:)`` in ``run()``'s task group.
+    private nonisolated let peerEndings: AsyncStream<JobRecord>?
     /// Background work for ``run()``'s task group.
     private nonisolated let work: AsyncStream<@Sendable () async -> Void>
     private nonisolated let workInput: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -100,8 +103,10 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         logger: Logger, metrics: CoordinatorMetrics = CoordinatorMetrics(), threadPool: NIOThreadPool = .singleton,
         renewInterval: Duration = .milliseconds(250), tickInterval: Duration = .seconds(1),
         observer: (any JobChangeObserver)? = nil, archives: (any ArchiveStore)? = nil, sources: (any SourceStore)? = nil,
-        slices: SliceArchiver? = nil, coordinatorID: String = CoordinatorIdentity.generate(), sourceURLs: SourceURLSigner? = nil
+        slices: SliceArchiver? = nil, coordinatorID: String = CoordinatorIdentity.generate(), sourceURLs: SourceURLSigner? = nil,
+        peerEndings: AsyncStream<JobRecord>? = nil
     ) {
+        self.peerEndings = peerEndings
         self.sourceURLs = sourceURLs
         self.archives = archives ?? DirectoryArchiveStore(resultsDirectory: layout.results)
         self.slices = slices
@@ -131,6 +136,9 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.runTicks() }
                 group.addTask { await self.runRenewals() }
+                if let peerEndings = self.peerEndings {
+                    group.addTask { for await job in peerEndings { await self.jobEndedElsewhere(job) } }
+                }
                 for await job in work { group.addTask { await job() } }
                 // Shutdown: timers and retry back-offs end now; writes in flight finish.
                 group.cancelAll()
@@ -355,6 +363,25 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         observer?.jobChanged(JobChange(jobID: jobID, status: outcome.job.status))
         await dispatchAll()
         return outcome
+    }
+
+    /// Another coordinator ended job `job` (a cancel through its API, or a failure there): its
+    /// record, as the change feed re-read it. This coordinator does what its own cancel does for
+    /// the leases its nodes hold (CANCEL, slots freed, the local spool dropped) without writing
+    /// the job again: the peer's transaction already ended every lease in the store.
+    public func jobEndedElsewhere(_ job: JobRecord) async {
+        guard let ended = book.jobEndedElsewhere(job.id, status: job.status, code: job.errorCode) else { return }
+        if !ended.leases.isEmpty {
+            logger.notice("a job ended on another coordinator: stopping its leases here", metadata: [
+                "job": "\(job.id.lowercased)", "status": "\(job.status.rawValue)", "leases": "\(ended.leases.count)",
+                "code": "\(ended.reason.name)",
+            ])
+        }
+        for held in ended.leases {
+            await send(.cancel(Cancel(lease: held.ref, reason: ended.reason)), to: held.node)
+        }
+        await dropJobFiles(job.id)
+        await dispatchAll()
     }
 
     // MARK: dispatch
@@ -780,10 +807,17 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         do {
             // Already assembled (by the periodic check racing a SEGMENT_DONE) or no longer wanted.
             guard let job = try await jobs.get(id: jobID), job.status == .processing else { return }
-            // Exactly one coordinator assembles a job: the claim is taken over only from a dead one.
-            guard try await jobs.claimAssembly(job: jobID, coordinator: coordinatorID) else {
+            // Exactly one coordinator assembles a job (the same claim as the slice path's): it is
+            // taken over only from a claimer that stopped renewing it or whose liveness row expired.
+            let me = coordinatorID
+            guard let claim = try await jobs.claimAssembly(id: jobID, claimer: me, ttl: assemblyClaimTTL) else {
                 logger.debug("another coordinator is assembling the job", metadata: ["job": "\(jobID.lowercased)"])
                 return
+            }
+            if let previous = claim.tookOverFrom {
+                logger.notice("took over the assembly of a job from a claimer that stopped", metadata: [
+                    "job": "\(jobID.lowercased)", "previous": "\(previous)", "coordinator": "\(me)",
+                ])
             }
             let segments = try await jobs.segments(jobID: jobID)
             let assembler = JobAssembler(layout: layout)
@@ -791,14 +825,18 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             // A ZIP only ever appears by rename of a finished archive, so one that exists is
             // complete: an earlier assembly got that far before the crash or the outage.
             let existing = layout.result(jobID)
-            // libzip and the file system block: keep them off the cooperative pool, which runs the sessions.
-            let zip = try await threadPool.runIfActive {
-                FileManager.default.fileExists(atPath: existing.path) ? existing : try assembler.assemble(job: job, segments: segments)
+            let (threadPool, archives) = (self.threadPool, self.archives)
+            let zip = try await renewingClaim(jobID) {
+                // libzip and the file system block: keep them off the cooperative pool, which runs the sessions.
+                let zip = try await threadPool.runIfActive {
+                    FileManager.default.fileExists(atPath: existing.path) ? existing : try assembler.assemble(job: job, segments: segments)
+                }
+                // COMPLETED only once the archive is where downloads will find it (for a bucket: the
+                // multipart upload completed); the local ZIP stays until then, so a retry re-publishes it.
+                try await archives.publish(job: jobID, file: zip)
+                return zip
             }
-            // COMPLETED only once the archive is where downloads will find it (for a bucket: the
-            // multipart upload completed); the local ZIP stays until then, so a retry re-publishes it.
-            try await archives.publish(job: jobID, file: zip)
-            _ = try await jobs.markCompleted(id: jobID, expiresAt: Date().addingTimeInterval(retention))
+            _ = try await jobs.completeAssembly(id: jobID, claimer: me, expiresAt: Date().addingTimeInterval(retention))
             await archives.released(job: jobID)
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip": "\(zip.path)",
@@ -806,6 +844,10 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             ])
             observer?.jobChanged(JobChange(jobID: jobID, status: .completed, framesDone: Int64(job.frameCount),
                                            frameCount: Int64(job.frameCount)))
+        } catch StoreError.invalidState(let why) {
+            // The claim was taken over (this coordinator stalled past its TTL) or the job was
+            // cancelled meanwhile: whoever holds the claim now completes it.
+            logger.notice("assembly not recorded", metadata: ["job": "\(jobID.lowercased)", "why": "\(why)"])
         } catch StoreError.unavailable(let reason) {
             // Not the job's fault: the periodic check assembles it once the database is back.
             logger.warning("assembly postponed: database unavailable", metadata: [
@@ -823,6 +865,32 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
             let code = failure.code == .internalError ? ErrorCode.archiveFailed : failure.code
             _ = try? await jobs.fail(id: jobID, code: code, message: "cannot assemble the archive: \(failure.message)")
             observer?.jobChanged(JobChange(jobID: jobID, status: .failed, code: code))
+        }
+    }
+
+    /// Runs `work` (the local path's libzip assembly and publication, which has no hook of its
+    /// own) while a child task renews this coordinator's assembly claim every third of its TTL,
+    /// so that a long assembly by a live coordinator is not taken over.
+    private func renewingClaim<T: Sendable>(_ jobID: UUID, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        let (jobs, me, ttl, logger) = (self.jobs, coordinatorID, assemblyClaimTTL, self.logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: ttl / 3)
+                    guard !Task.isCancelled else { break }
+                    // A lost claim is detected by completeAssembly; the renewal only keeps a live one.
+                    do { _ = try await jobs.renewAssemblyClaim(id: jobID, claimer: me, ttl: ttl) } catch {
+                        logger.warning("cannot renew the assembly claim", metadata: ["job": "\(jobID.lowercased)", "error": "\(error)"])
+                    }
+                }
+                return nil
+            }
+            group.addTask { try await work() }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
         }
     }
 
