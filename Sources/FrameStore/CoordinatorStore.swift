@@ -24,6 +24,8 @@ public struct CoordinatorTakeover: Sendable, Hashable {
     public var release = LeaseRelease(released: [], failedJobs: [])
     /// Nodes that were connected to a dead coordinator, now marked offline until they reconnect.
     public var nodesOffline: [String] = []
+    /// Jobs whose archive assembly a dead coordinator had claimed: the claim expired now, for a survivor to take.
+    public var assemblyClaimsEnded: [UUID] = []
 
     public var isEmpty: Bool { deadCoordinators.isEmpty }
 }
@@ -109,7 +111,8 @@ public struct CoordinatorStore: Sendable {
     ///
     /// Leases held through a dead coordinator go back to pending uncharged (`resumable_by`
     /// keeps the node, which may resume them elsewhere under the same epoch until someone
-    /// else claims them); the nodes recorded as connected to it go offline. A lease whose node
+    /// else claims them); the nodes recorded as connected to it go offline; its archive-assembly
+    /// claims (`jobs.assembly_claimed_by`) expire at once. A lease whose node
     /// already resumed it on another coordinator names that coordinator and is left alone.
     public func takeOverExpired(by survivor: String, limit: Int = 1000) async throws -> CoordinatorTakeover {
         try await database.transaction { conn in
@@ -130,6 +133,14 @@ public struct CoordinatorStore: Sendable {
                     WHERE coordinator = $1 AND state = 'online'
                     RETURNING name
                     """, id).rows.map { try $0.string("name") }
+                // Its archive-assembly claims (the slice path's, which expire only by TTL) end now, so
+                // a survivor's next check takes the job over (and aborts the recorded upload) instead
+                // of waiting out the dead claimer's TTL.
+                takeover.assemblyClaimsEnded += try conn.query("""
+                    UPDATE jobs SET assembly_claim_expires_at = now() - interval '1 millisecond'
+                    WHERE assembly_claimed_by = $1 AND status = 'PROCESSING'
+                    RETURNING id
+                    """, id).rows.map { try $0.uuid("id") }
                 // More leases than `limit`: keep the row, the next pass takes the rest.
                 if release.released.count < limit {
                     try conn.query("DELETE FROM coordinators WHERE id = $1", id)
