@@ -24,6 +24,8 @@ public struct CoordinatorTakeover: Sendable, Hashable {
     public var release = LeaseRelease(released: [], failedJobs: [])
     /// Nodes that were connected to a dead coordinator, now marked offline until they reconnect.
     public var nodesOffline: [String] = []
+    /// Jobs whose archive assembly a dead coordinator had claimed: the claim expired now, for a survivor to take.
+    public var assemblyClaimsEnded: [UUID] = []
 
     public var isEmpty: Bool { deadCoordinators.isEmpty }
 }
@@ -133,10 +135,12 @@ public struct CoordinatorStore: Sendable {
                     """, id).rows.map { try $0.string("name") }
                 // Its assembly claims lapse with it: once its row is deleted, nothing else says it
                 // is dead, and the claim rule (``JobStore/claimAssembly(id:claimer:ttl:)``) needs one.
-                try conn.query("""
+                // A survivor's next check then takes the job over instead of waiting out the TTL.
+                takeover.assemblyClaimsEnded += try conn.query("""
                     UPDATE jobs SET assembly_claim_expires_at = now() - interval '1 millisecond'
-                    WHERE assembly_claimed_by = $1 AND assembly_claim_expires_at >= now()
-                    """, id)
+                    WHERE assembly_claimed_by = $1 AND status = 'PROCESSING'
+                    RETURNING id
+                    """, id).rows.map { try $0.uuid("id") }
                 // More leases than `limit`: keep the row, the next pass takes the rest.
                 if release.released.count < limit {
                     try conn.query("DELETE FROM coordinators WHERE id = $1", id)

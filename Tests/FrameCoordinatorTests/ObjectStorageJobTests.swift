@@ -145,6 +145,26 @@ import Testing
         await h.pipe.stop()
     }
 
+    /// A slice no row names (its coordinator was killed between the slice's upload and the
+    /// segment's record, and the segment was redone under a later epoch) goes with the others
+    /// when the job completes, not days later with retention.
+    @Test func anUnrecordedSliceIsDeletedWhenTheJobCompletes() async throws {
+        guard let h = try await Self.makeHarness(stem: "orphan") else { return }
+        let video = try Fixtures.video(seconds: 4, name: "orphan.mp4")
+        let job = try await PipelineTests.submit(h.pipe, video: video, rate: Rational(1, 1))
+        let orphan = SliceArchiver.slicePrefix(job.id) + "0-999.zipslice"
+        _ = try await h.store.client.putObject(orphan, body: ByteBuffer(string: "a dead coordinator's slice"))
+        let a = try PipelineTests.startAgent(h.pipe, name: "s3-orphan", slots: 2)
+        defer { a.cancel() }
+        let done = try await PipelineTests.waitForStatus(h.pipe, job.id, [.completed, .failed])
+        #expect(done.status == .completed, "\(String(describing: done.errorCode)): \(done.errorMessage ?? "")")
+        let client = h.store.client
+        try await TestCluster.eventually("every slice of the job deleted") {
+            try await client.listObjects(prefix: SliceArchiver.slicePrefix(job.id)).objects.isEmpty
+        }
+        #expect(try await client.headObject(S3ArchiveStore.key(job.id)) != nil)
+    }
+
     @Test func aStoreThatCannotTakeTheArchiveLeavesTheJobWaitingThenItCompletes() async throws {
         guard let h = try await Self.makeHarness(archives: { FlakyArchives(base: $0, failures: 1) }, stem: "flaky") else { return }
         let a = try PipelineTests.startAgent(h.pipe, name: "s3-flaky", slots: 2)

@@ -88,6 +88,33 @@ struct AssemblyClaimTests {
         }
     }
 
+    @Test("a dead coordinator's slice-assembly claim ends with the take-over: a survivor claims at once, not after the TTL")
+    func deadClaimerIsTakenOver() async throws {
+        try await TestDatabase.withFresh { db, _ in
+            let f = Fixtures(db: db)
+            try await f.node("n")
+            let job = try await Self.finishedJob(f, segments: 1)
+            let other = try await Self.finishedJob(f, segments: 1)
+            let store = CoordinatorStore(database: db)
+            try await store.announce(id: "A", httpAddress: "", clusterAddress: "", ttl: .seconds(60))
+            try await store.announce(id: "B", httpAddress: "", clusterAddress: "", ttl: .seconds(60))
+            // A claims both, records an upload for one, and dies with a claim good for ten minutes.
+            _ = try #require(try await f.jobs.claimAssembly(id: job.id, claimer: "A", ttl: .seconds(600)))
+            _ = try #require(try await f.jobs.claimAssembly(id: other.id, claimer: "A", ttl: .seconds(600)))
+            #expect(try await f.jobs.renewAssemblyClaim(id: job.id, claimer: "A", ttl: .seconds(600), uploadID: "upload-a"))
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "B", ttl: .seconds(60)) == nil, "A is alive")
+            try await store.expire(ids: ["A"])
+            let takeover = try await store.takeOverExpired(by: "B")
+            #expect(Set(takeover.assemblyClaimsEnded) == [job.id, other.id])
+            let claim = try #require(try await f.jobs.claimAssembly(id: job.id, claimer: "B", ttl: .seconds(60)))
+            #expect(claim.tookOverFrom == "A" && claim.abandonedUploadID == "upload-a")
+            #expect(try await f.jobs.claimAssemblies(claimer: "B", ttl: .seconds(60)).map(\.jobID).contains(other.id))
+            // A live coordinator's claims are left alone by a later pass.
+            #expect(try await store.takeOverExpired(by: "B").assemblyClaimsEnded.isEmpty)
+            #expect(try await f.jobs.claimAssembly(id: job.id, claimer: "C", ttl: .seconds(60)) == nil, "B holds it")
+        }
+    }
+
     @Test("a released claim can be claimed again at once")
     func releasedClaim() async throws {
         try await TestDatabase.withFresh { db, _ in

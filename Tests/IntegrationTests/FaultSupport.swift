@@ -75,8 +75,9 @@ struct CurlAPI {
         return status
     }
 
+    /// GET /videos/{id}/download; follows a redirect (with `storage.kind: s3`, a presigned URL of the store).
     func download(_ id: String, to zip: URL) throws {
-        let r = try Self.call(["-o", zip.path, "\(base)/videos/\(id)/download"] + auth)
+        let r = try Self.call(["-L", "-o", zip.path, "\(base)/videos/\(id)/download"] + auth)
         guard r.status == 200 else { throw LocalCluster.Failure(description: "download \(id): \(r.status)") }
     }
 }

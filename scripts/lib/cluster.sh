@@ -18,20 +18,22 @@
 #     CLUSTER_DATABASE_URL, CLUSTER_COORDINATOR_PID, CLUSTER_NODE_PIDS (space
 #     separated), FRAMEFLOW_URL and FRAMEFLOW_ADMIN_TOKEN (for `frameflow nodes ...`).
 #     Without CLUSTER_DATABASE_SERVER it also exports DATABASE_URL (pg_start).
-#   cluster_down                   stops the processes and PostgreSQL (or drops the database)
+#     Called again (another DIR), it starts a second cluster beside the first: the exports then
+#     describe the newest one (copy them first); cluster_down stops them all.
+#   cluster_down                   stops every cluster's processes and PostgreSQL (or drops the databases)
 #   cluster_token EMAIL PASSWORD   registers (if new) and logs in; prints the access token
 #   cluster_cpu_seconds PID...     user+system CPU seconds the processes have used so far
 #
 # Functions return non-zero with a message on stderr instead of exiting.
 
 CLUSTER_PIDS=()
-CLUSTER_DIR=""
-CLUSTER_DB_NAME=""
+# The directories whose PostgreSQL cluster_up started, and the databases it made on CLUSTER_DATABASE_SERVER.
+CLUSTER_PG_DIRS=()
+CLUSTER_DB_NAMES=()
 
 cluster_up() {
     local dir=$1 bin=$2 nodes=$3 slots=$4
     shift 4
-    CLUSTER_DIR=$dir
     local data=${CLUSTER_DATA_DIR:-$dir/data}
     mkdir -p "$dir/logs" "$data"
     if [[ ! -f $dir/certs/ca.pem ]]; then
@@ -46,11 +48,14 @@ cluster_up() {
     cluster_port=$(ff_free_port 17070)
     pg_port=$(ff_free_port 57432)
     if [[ -n ${CLUSTER_DATABASE_SERVER:-} ]]; then
-        CLUSTER_DB_NAME="ff_cluster_$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-        psql "$CLUSTER_DATABASE_SERVER" -qc "CREATE DATABASE $CLUSTER_DB_NAME" >/dev/null || return 1
-        CLUSTER_DATABASE_URL="${CLUSTER_DATABASE_SERVER%/*}/$CLUSTER_DB_NAME"
+        local db_name
+        db_name="ff_cluster_$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        psql "$CLUSTER_DATABASE_SERVER" -qc "CREATE DATABASE $db_name" >/dev/null || return 1
+        CLUSTER_DB_NAMES+=("$db_name")
+        CLUSTER_DATABASE_URL="${CLUSTER_DATABASE_SERVER%/*}/$db_name"
     else
         pg_start "$dir/pg" "$pg_port" || return 1
+        CLUSTER_PG_DIRS+=("$dir/pg")
         CLUSTER_DATABASE_URL=$DATABASE_URL
     fi
     export CLUSTER_DATABASE_URL
@@ -74,7 +79,7 @@ logging:
 EOF
     "$bin/frameflow-coordinator" --config "$dir/cluster.yaml" "$@" >"$dir/logs/coordinator.log" 2>&1 &
     CLUSTER_COORDINATOR_PID=$!
-    CLUSTER_PIDS=("$CLUSTER_COORDINATOR_PID")
+    CLUSTER_PIDS+=("$CLUSTER_COORDINATOR_PID")
     CLUSTER_API="http://127.0.0.1:$http_port"
     CLUSTER_NODE_ADDRESS="127.0.0.1:$cluster_port"
     export CLUSTER_NODE_ADDRESS
@@ -110,12 +115,12 @@ cluster_down() {
     for pid in "${CLUSTER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${CLUSTER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     CLUSTER_PIDS=()
-    if [[ -n $CLUSTER_DB_NAME ]]; then
-        psql "$CLUSTER_DATABASE_SERVER" -qc "DROP DATABASE IF EXISTS $CLUSTER_DB_NAME" >/dev/null 2>&1
-        CLUSTER_DB_NAME=""
-    elif [[ -n $CLUSTER_DIR ]]; then
-        pg_stop "$CLUSTER_DIR/pg" >/dev/null 2>&1
-    fi
+    local name pg
+    for name in "${CLUSTER_DB_NAMES[@]}"; do
+        psql "$CLUSTER_DATABASE_SERVER" -qc "DROP DATABASE IF EXISTS $name" >/dev/null 2>&1
+    done
+    for pg in "${CLUSTER_PG_DIRS[@]}"; do pg_stop "$pg" >/dev/null 2>&1; done
+    CLUSTER_DB_NAMES=() CLUSTER_PG_DIRS=()
     return 0
 }
 

@@ -13,6 +13,7 @@
 #                              # connection may hold one and the servers cannot bind)
 #   os_stop DIR                # stop every server started from DIR; no-op when none runs
 #   os_status DIR              # exit 0 if the proxy started from DIR answers /healthcheck
+#   os_create_bucket NAME      # creates bucket NAME (idempotent) on the store FRAMEFLOW_S3_URL names
 #
 # The S3 endpoint is http://127.0.0.1:PORT (path-style addressing, region us-east-1), access key
 # `test:tester`, secret `testing` (tempauth's test user: a throwaway, never point it at data you
@@ -190,6 +191,20 @@ _os_ensure_owner() {
     id swift >/dev/null 2>&1 && return 0
     useradd --system --user-group --no-create-home --shell /usr/sbin/nologin swift 2>/dev/null ||
         id swift >/dev/null 2>&1 || { echo "objectstore.sh: could not create the swift user" >&2; return 1; }
+}
+
+# A bucket is a Swift container: made with Swift's own API (tempauth), so no S3 client is needed.
+os_create_bucket() {
+    local name=${1:?usage: os_create_bucket NAME} auth token url
+    auth=$(curl -fsS -D - -o /dev/null -H "X-Auth-User: ${FRAMEFLOW_S3_ACCESS_KEY_ID:-test:tester}" \
+        -H "X-Auth-Key: ${FRAMEFLOW_S3_SECRET_ACCESS_KEY:-testing}" "${FRAMEFLOW_S3_URL:?os_start first}/auth/v1.0" | tr -d '\r') || {
+        echo "objectstore.sh: tempauth at $FRAMEFLOW_S3_URL refused us" >&2; return 1
+    }
+    token=$(echo "$auth" | sed -n 's/^X-Auth-Token: //Ip')
+    url=$(echo "$auth" | sed -n 's/^X-Storage-Url: //Ip')
+    curl -fsS -o /dev/null -X PUT -H "X-Auth-Token: $token" "$url/$name" || {
+        echo "objectstore.sh: cannot create bucket $name" >&2; return 1
+    }
 }
 
 os_status() {

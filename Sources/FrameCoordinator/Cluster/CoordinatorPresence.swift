@@ -116,6 +116,7 @@ public struct CoordinatorPresence: Service {
             logger.warning("took over dead coordinators", metadata: [
                 "coordinator": "\(id)", "dead": "\(takeover.deadCoordinators)",
                 "leases_requeued": "\(takeover.release.released.count)", "nodes_offline": "\(takeover.nodesOffline.count)",
+                "assembly_claims_ended": "\(takeover.assemblyClaimsEnded.count)",
             ])
             for released in takeover.release.released {
                 logger.notice("requeued a lease of a dead coordinator", metadata: [

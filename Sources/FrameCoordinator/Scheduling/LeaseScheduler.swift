@@ -916,7 +916,7 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
                 try await jobs.renewAssemblyClaim(id: jobID, claimer: me, ttl: ttl, uploadID: uploadID)
             }
             _ = try await jobs.completeAssembly(id: jobID, claimer: me, expiresAt: Date().addingTimeInterval(retention))
-            await slices.delete(keys: records.map(\.key))
+            await slices.deleteSlices(job: jobID)
             await dropJobFiles(jobID)
             logger.info("job completed", metadata: [
                 "job": "\(jobID.lowercased)", "frames": "\(job.frameCount)", "zip_bytes": "\(size)", "coordinator": "\(me)",

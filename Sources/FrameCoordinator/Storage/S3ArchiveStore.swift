@@ -84,17 +84,21 @@ public struct S3ArchiveStore: ArchiveStore {
     /// that failed or was cancelled before assembly, which deletes them otherwise).
     public func delete(job: UUID) async throws {
         try await client.deleteObject(Self.key(job))
-        let prefix = "parts/\(job.uuidString.lowercased())/"
-        var token: String?
-        repeat {
-            let page = try await client.listObjects(prefix: prefix, continuationToken: token)
-            for object in page.objects { try await client.deleteObject(object.key) }
-            token = page.next
-        } while token != nil
+        try await client.deleteAll(prefix: SliceArchiver.slicePrefix(job))
     }
 }
 
 extension S3Client {
+    /// Deletes every object under `prefix`, page by page; throws on the first failure.
+    func deleteAll(prefix: String) async throws {
+        var token: String?
+        repeat {
+            let page = try await listObjects(prefix: prefix, continuationToken: token)
+            for object in page.objects { try await deleteObject(object.key) }
+            token = page.next
+        } while token != nil
+    }
+
     /// The client for `storage.s3`, its secret given only to the signer.
     init(_ config: ObjectStorageConfig, logger: Logger) throws {
         try self.init(

@@ -101,8 +101,11 @@ public struct SliceArchiver: Sendable {
 
     /// `parts/<job>/<segment>-<epoch>.zipslice`: the epoch keeps a superseded lease's slice apart.
     public static func sliceKey(_ ref: LeaseRef) -> String {
-        "parts/\(ref.jobID.uuidString.lowercased())/\(ref.segment)-\(ref.epoch).zipslice"
+        slicePrefix(ref.jobID) + "\(ref.segment)-\(ref.epoch).zipslice"
     }
+
+    /// `parts/<job>/`: every slice of the job, recorded or not.
+    public static func slicePrefix(_ job: UUID) -> String { "parts/\(job.uuidString.lowercased())/" }
 
     /// Writes the slice of segment `ref` from the frames spooled at `frameURL(sample)`, in sample
     /// order; returns its manifest row. `samples` maps each sample to its presentation time.
@@ -228,6 +231,17 @@ public struct SliceArchiver: Sendable {
             do { try await client.deleteObject(key) } catch {
                 logger.warning("cannot delete a slice", metadata: ["key": "\(key)", "error": "\(error)"])
             }
+        }
+    }
+
+    /// Removes every slice object of `job` once it is COMPLETED: the recorded ones, and any that
+    /// no row names (a coordinator killed between a slice's upload and its record, a superseded
+    /// epoch's whose delete failed), which would otherwise stay until retention; best effort.
+    func deleteSlices(job: UUID) async {
+        do { try await client.deleteAll(prefix: Self.slicePrefix(job)) } catch {
+            logger.warning("cannot delete the job's slices; retention deletes them", metadata: [
+                "job": "\(job.uuidString.lowercased())", "error": "\(error)",
+            ])
         }
     }
 
