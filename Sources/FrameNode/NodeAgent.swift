@@ -26,8 +26,15 @@ public final class NodeAgent: Service, Sendable {
     private let logger: Logger
     private let softwareVersion: String
     private let tls: NIOSSLContext
+    private let resolver: any CoordinatorResolver
 
-    public init(config: NodeConfig, runner: any LeaseRunner, softwareVersion: String, logger: Logger) throws {
+    /// `resolver` turns each configured coordinator host into the addresses to dial (default:
+    /// the system's; tests give their own).
+    public init(
+        config: NodeConfig, runner: any LeaseRunner, softwareVersion: String, logger: Logger,
+        resolver: any CoordinatorResolver = SystemCoordinatorResolver()
+    ) throws {
+        self.resolver = resolver
         let certName = try? PeerIdentity.commonName(pemFile: config.tls.certificate.path)
         guard let name = config.name ?? certName else {
             throw ConfigError(key: "node.name", problem: "not set and the certificate has no common name",
@@ -55,7 +62,18 @@ public final class NodeAgent: Service, Sendable {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 var established = false
                 let target = rotation.current
-                let ending = await connectOnce(to: target, onEstablished: { backoff.reset(); established = true })
+                if case .resolve = rotation.next {
+                    do { rotation.resolved(try await resolver.addresses(of: target.host)) } catch {
+                        rotation.resolved([])
+                        logger.warning("cannot resolve a coordinator's name", metadata: ["coordinator": "\(target)", "error": "\(error)"])
+                    }
+                }
+                let ending: NodeConnectionStateMachine.Ending
+                if case .dial(_, let address) = rotation.next {
+                    ending = await connectOnce(to: target, address: address, onEstablished: { backoff.reset(); established = true })
+                } else {
+                    ending = .reconnect("\(target.host) resolves to no address")
+                }
                 switch ending {
                 case .stop(let code, let reason):
                     logger.critical("node stopped by the coordinator", metadata: ["code": "\(code.name)", "reason": "\(reason)"])
@@ -81,8 +99,12 @@ public final class NodeAgent: Service, Sendable {
         }
     }
 
-    /// One connection, from dialling to its end.
-    private func connectOnce(to target: HostPort, onEstablished: () -> Void) async -> NodeConnectionStateMachine.Ending {
+    /// One connection to `address` (one of `target`'s resolved addresses), from dialling to its end.
+    private func connectOnce(
+        to target: HostPort, address: String, onEstablished: () -> Void
+    ) async -> NodeConnectionStateMachine.Ending {
+        // The certificate is verified against the configured name, never the address it
+        // resolved to (an IP literal name: against the IP, with no SNI).
         let serverName = config.serverName ?? (IPAddressCheck.isIPAddress(target.host) ? nil : target.host)
         let connection: FrameChannel.Async
         do {
@@ -92,7 +114,7 @@ public final class NodeAgent: Service, Sendable {
                 // TCP level: .socketOption(.tcp_nodelay) would set SOL_SOCKET option 1, SO_DEBUG,
                 // which needs CAP_NET_ADMIN: as the service user every connect failed with EACCES.
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                .connect(host: target.host, port: target.port) { channel in
+                .connect(host: address, port: target.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
                             try NIOSSLClientHandler(context: tls, serverHostname: serverName))
@@ -102,7 +124,7 @@ public final class NodeAgent: Service, Sendable {
                     }
                 }
         } catch {
-            return .reconnect("cannot connect to \(target): \(error)")
+            return .reconnect("cannot connect to \(target) at \(address): \(error)")
         }
 
         var ending: NodeConnectionStateMachine.Ending = .reconnect("connection closed by the coordinator")
