@@ -279,10 +279,10 @@ import Testing
         b.finish(&r)
         #expect(b.free("a") == 0)
 
-        // Still running there, or completed: nothing to do here.
+        // Still queued or running there: nothing to do here.
         let running = b.jobEndedElsewhere(job, status: .processing, code: nil)
-        let completed = b.jobEndedElsewhere(job, status: .completed, code: nil)
-        #expect(running == nil && completed == nil)
+        let queued = b.jobEndedElsewhere(job, status: .queued, code: nil)
+        #expect(running == nil && queued == nil)
         #expect(b.current(ref(0), node: "a") != nil)
 
         let stopped = b.jobEndedElsewhere(job, status: .cancelled, code: nil)
@@ -304,5 +304,10 @@ import Testing
         let stoppedOther = b.jobEndedElsewhere(other, status: .failed, code: .decodeFailed)
         let failed = try #require(stoppedOther)
         #expect(failed.reason == .decodeFailed && failed.leases.map(\.ref) == [otherLease.ref])
+
+        // Completed there: ended here too (the caller drops its spool of the job), with nothing
+        // left to stop once no lease is held.
+        let completed = b.jobEndedElsewhere(job, status: .completed, code: nil)
+        #expect(completed == Book.EndedElsewhere(reason: .cancelled, leases: []))
     }
 }

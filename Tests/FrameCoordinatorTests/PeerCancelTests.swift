@@ -77,4 +77,31 @@ import Testing
         await a.stop()
         await b.stop()
     }
+
+    /// A coordinator keeps no spool for a job another one completed: frames of leases it lost
+    /// to a take-over would otherwise stay on its disk until it restarts.
+    @Test func aJobCompletedThroughAnotherCoordinatorLeavesNoSpoolHere() async throws {
+        let url = try await TestDatabase.create()
+        let a = try await PipelineTests.makeHarness(databaseURL: url)
+        let b = try await PipelineTests.makeHarness(databaseURL: url)
+        defer { try? FileManager.default.removeItem(at: a.dir); try? FileManager.default.removeItem(at: b.dir) }
+        let node = try PipelineTests.startAgent(a, name: "peer-a-node", slots: 2)
+        defer { node.cancel() }
+        try await TestCluster.eventually("the node connected to A") {
+            await a.service.registry.liveNodes().map(\.name).contains("peer-a-node")
+        }
+        let video = try Fixtures.video(seconds: 4, name: "peercomplete.mp4")
+        let job = try await PipelineTests.submit(a, video: video, rate: Rational(1, 1))
+        // As if B had spooled frames of a lease it then lost: they must go once the job is done.
+        let spool = b.service.layout.spoolDirectory(job.id)
+        try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
+        try Data("frame".utf8).write(to: spool.appendingPathComponent("0.png"))
+        let done = try await PipelineTests.waitForStatus(a, job.id, [.completed, .failed])
+        #expect(done.status == .completed)
+        try await TestCluster.eventually(timeout: .seconds(10), "B dropped its spool for the completed job") {
+            !FileManager.default.fileExists(atPath: spool.path)
+        }
+        await a.stop()
+        await b.stop()
+    }
 }

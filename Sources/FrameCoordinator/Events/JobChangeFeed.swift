@@ -20,7 +20,7 @@ import ServiceLifecycle
 /// same job, or a reload, shows the current state). On graceful shutdown the hub is closed,
 /// which ends every open event stream so they do not hold the HTTP server open.
 ///
-/// A job a peer announced that is now finished (cancelled or failed there) is also handed, as
+/// A job a peer announced that is now finished (completed, cancelled or failed there) is also handed, as
 /// read, to ``peerEndings``: the scheduler stops its own nodes' leases of it.
 public final class JobChangeFeed: Service, Sendable {
     let hub: EventHub

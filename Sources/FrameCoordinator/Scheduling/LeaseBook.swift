@@ -297,13 +297,15 @@ struct LeaseBook<Instant: InstantProtocol & Sendable>: Sendable where Instant.Du
 
     /// A peer reports job `job` now `status` (with `code` when it failed): when that status ends
     /// the job's work, its leases held here are dropped (slots freed, frames kept for a resume
-    /// forgotten) and returned for CANCEL, in segment order; nil when the status ends nothing
-    /// here (still queued or running, or completed, which no lease outlives).
+    /// forgotten) and returned for CANCEL, in segment order; nil when the job is still queued or
+    /// running. Completed counts as ended too: normally no lease here outlives it, but the
+    /// caller still drops its local spool of the job (frames of leases this coordinator lost to
+    /// a take-over), and a lease it still believes held is useless work.
     mutating func jobEndedElsewhere(_ job: UUID, status: JobStatus, code: ErrorCode?) -> EndedElsewhere? {
         let reason: ErrorCode
         switch status {
-        case .queued, .processing, .completed: return nil
-        case .cancelled, .expired: reason = .cancelled
+        case .queued, .processing: return nil
+        case .completed, .cancelled, .expired: reason = .cancelled
         case .failed: reason = code ?? .cancelled
         }
         let keys = active.keys.filter { $0.job == job }.sorted { $0.segment < $1.segment }
