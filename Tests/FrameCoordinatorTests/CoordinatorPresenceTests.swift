@@ -30,4 +30,38 @@ import Testing
         #expect(!random.isEarlierRun(row("web-1-0000dead", http: "127.0.0.1:0", cluster: "127.0.0.1:0")))
         #expect(CoordinatorIdentity.host(of: CoordinatorIdentity.generate(host: "a-b.example")) == "a-b.example")
     }
+
+    func ns(_ d: Duration) -> Int64 { d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000 }
+
+    /// The take-over bound, simulated on a timeline: whenever the kill falls and whatever the
+    /// survivor's phase, its first check that sees the row expired is at most `ttl` after the
+    /// kill; a live coordinator that misses one renewal is never judged dead.
+    @Test(arguments: [Duration.seconds(3), .seconds(1), .seconds(10), .milliseconds(300)])
+    func aKilledCoordinatorIsTakenOverWithinTheHeartbeatTimeout(ttl: Duration) {
+        let t = PresenceTimings(ttl: ttl)
+        let check = ns(t.checkEvery), validity = ns(t.validity), limit = ns(ttl)
+        #expect(t.renewEvery == t.checkEvery * 2)
+        var worst: Int64 = 0
+        for killStep in 0..<(4 * 7) {
+            // Kill times on and between beats, over two renewal periods.
+            let kill = 4 * check + Int64(killStep) * check / 7
+            // The last renewal: the latest even beat at or before the kill.
+            var beat: Int64 = 0, lastRenewal: Int64 = 0
+            while beat * check <= kill {
+                if t.renews(onBeat: Int(beat)) { lastRenewal = beat * check }
+                beat += 1
+            }
+            let expiresAt = lastRenewal + validity
+            for phaseStep in 0..<5 {
+                let phase = check * Int64(2 * phaseStep + 1) / 10
+                var seen = phase
+                while seen <= expiresAt { seen += check }  // a row is dead once expires_at < now
+                worst = max(worst, seen - kill)
+                #expect(seen - kill <= limit, "kill at \(kill) ns, survivor phase \(phase) ns: taken over \(seen - kill) ns after")
+            }
+        }
+        #expect(worst > limit / 2, "the bound is not vacuous: \(worst) ns")
+        // One renewal lost (beat 2 fails): the renewal after it (beat 4) comes before the row expires.
+        #expect(4 * check < 0 + validity)
+    }
 }

@@ -22,21 +22,37 @@ public enum CoordinatorIdentity {
     }
 }
 
+/// The liveness timings one heartbeat timeout `ttl` implies, chosen so that a survivor takes a
+/// SIGKILLed coordinator's leases back within `ttl` of the kill, like a dead node's.
+///
+/// A beat comes every ``checkEvery`` (a sixth of `ttl`); every second beat renews the row
+/// (``renewEvery``, a third: two renewals may fail before peers judge a live coordinator dead),
+/// every beat looks for expired peers. The row is valid for ``validity`` = `ttl` - one beat, so
+/// the worst case (last renewal just before the kill, the peer's check just before expiry) is
+/// ``validity`` + one beat = `ttl`.
+struct PresenceTimings: Sendable, Equatable {
+    let ttl: Duration
+    var checkEvery: Duration { max(ttl / 6, .milliseconds(50)) }
+    var renewEvery: Duration { checkEvery * 2 }
+    var validity: Duration { max(ttl - checkEvery, renewEvery * 2) }
+    /// Whether beat `n` (0, 1, 2, ...) renews the row; every beat checks for dead peers.
+    func renews(onBeat n: Int) -> Bool { n % 2 == 0 }
+}
+
 /// This coordinator's liveness row, and the take-over of dead coordinators' leases, as a
 /// service.
 ///
 /// ``announce()`` writes the row before the coordinator serves anything. ``run()`` then
-/// renews it every `renewInterval` (a third of `ttl`: two renewals may fail before peers
-/// judge it dead) and, on the same beat, lets ``CoordinatorStore/takeOverExpired(by:limit:)``
-/// requeue the leases of any coordinator whose row expired: within `ttl` (the nodes'
-/// heartbeat timeout) plus one beat of a SIGKILL, a survivor has the dead one's leases back
-/// in the queue (or its nodes have already resumed them here). On graceful shutdown the row
-/// is deleted, after the sessions have given their leases back.
+/// renews it and lets ``CoordinatorStore/takeOverExpired(by:limit:)`` requeue the leases of any
+/// coordinator whose row expired, on the beats of ``PresenceTimings``: within `ttl` (the nodes'
+/// heartbeat timeout) of a SIGKILL, a survivor has the dead one's leases back in the queue (or
+/// its nodes have already resumed them here). On graceful shutdown the row is deleted, after
+/// the sessions have given their leases back.
 public struct CoordinatorPresence: Service {
     public let id: String
     let store: CoordinatorStore
     let ttl: Duration
-    let renewInterval: Duration
+    let timings: PresenceTimings
     let httpAddress: String
     let clusterAddress: String
     let logger: Logger
@@ -50,7 +66,7 @@ public struct CoordinatorPresence: Service {
         self.id = id
         self.store = CoordinatorStore(database: database)
         self.ttl = ttl
-        self.renewInterval = max(ttl / 3, .milliseconds(100))
+        self.timings = PresenceTimings(ttl: ttl)
         self.httpAddress = httpAddress
         self.clusterAddress = clusterAddress
         self.logger = logger
@@ -62,7 +78,7 @@ public struct CoordinatorPresence: Service {
     /// though not yet expired, e.g. after a SIGKILL and restart: it is expired now, so that
     /// its leases are taken over at the first beat instead of after the TTL.
     public func announce() async throws {
-        try await store.announce(id: id, httpAddress: httpAddress, clusterAddress: clusterAddress, ttl: ttl)
+        try await store.announce(id: id, httpAddress: httpAddress, clusterAddress: clusterAddress, ttl: timings.validity)
         logger.notice("coordinator announced", metadata: ["coordinator": "\(id)", "liveness_ttl_ms": "\(ttl.milliseconds)"])
         let earlier = try await store.live().filter(isEarlierRun)
         guard !earlier.isEmpty else { return }
@@ -86,9 +102,11 @@ public struct CoordinatorPresence: Service {
 
     public func run() async throws {
         await cancelWhenGracefulShutdown {
+            var n = 0
             while !Task.isCancelled {
-                await beat()
-                try? await Task.sleep(for: renewInterval)
+                await beat(renew: timings.renews(onBeat: n))
+                n += 1
+                try? await Task.sleep(for: timings.checkEvery)
             }
         }
         do { try await store.retire(id: id) } catch {
@@ -97,10 +115,10 @@ public struct CoordinatorPresence: Service {
         }
     }
 
-    /// One renewal and one take-over pass.
-    func beat() async {
+    /// One renewal (when `renew`) and one take-over pass.
+    func beat(renew: Bool = true) async {
         do {
-            if try await !store.renew(id: id, ttl: ttl) {
+            if renew, try await !store.renew(id: id, ttl: timings.validity) {
                 // Peers judged us dead (renewals failed for a whole TTL) and requeued our leases:
                 // results for them are now refused as stale, and the nodes resume or redo them.
                 logger.error("this coordinator's liveness row was taken over; announcing again", metadata: ["coordinator": "\(id)"])
