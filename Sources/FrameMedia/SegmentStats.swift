@@ -8,6 +8,9 @@ public struct SegmentStats: Sendable, Hashable {
     /// Times decoding jumped ahead to a keyframe instead of decoding the gap (by seeking, or
     /// by dropping read-ahead packets), including the initial positioning.
     public var seeks: Int
+    /// Times the rest of a GOP was left undecoded: the last sample before the next sample's
+    /// keyframe was in the decoder, so it was drained instead of fed further packets.
+    public var gopTailsSkipped: Int
     /// Seeking and reading up to the keyframe sought.
     public var seekSeconds: Double
     /// Demuxing and decoding (everything else the walk did).
@@ -19,13 +22,14 @@ public struct SegmentStats: Sendable, Hashable {
     /// Handing frames to the caller (for `frameflow extract`: spooling them to disk).
     public var deliverSeconds: Double
 
-    public init(decodedFrames: Int = 0, emittedFrames: Int = 0, bytesRead: Int64 = 0, seeks: Int = 0,
+    public init(decodedFrames: Int = 0, emittedFrames: Int = 0, bytesRead: Int64 = 0, seeks: Int = 0, gopTailsSkipped: Int = 0,
                 seekSeconds: Double = 0, decodeSeconds: Double = 0, convertSeconds: Double = 0, encodeSeconds: Double = 0,
                 deliverSeconds: Double = 0) {
         self.decodedFrames = decodedFrames
         self.emittedFrames = emittedFrames
         self.bytesRead = bytesRead
         self.seeks = seeks
+        self.gopTailsSkipped = gopTailsSkipped
         self.seekSeconds = seekSeconds
         self.decodeSeconds = decodeSeconds
         self.convertSeconds = convertSeconds
@@ -39,6 +43,7 @@ public struct SegmentStats: Sendable, Hashable {
         emittedFrames += other.emittedFrames
         bytesRead += other.bytesRead
         seeks += other.seeks
+        gopTailsSkipped += other.gopTailsSkipped
         seekSeconds += other.seekSeconds
         decodeSeconds += other.decodeSeconds
         convertSeconds += other.convertSeconds

@@ -15,6 +15,9 @@ typealias SampleSink = (UnsafeMutablePointer<AVFrame>, _ pts: Int64, _ samples: 
 /// A small lookahead queue of packets tells which non-key packets are certainly not samples
 /// (a later packet falls in the same or an earlier slot): those are decoded with
 /// `skip_frame = AVDISCARD_NONREF`, which skips them unless other frames reference them.
+/// Once the pending sample's packet is in the decoder and the next sample needs a keyframe
+/// not fed yet, the rest of the GOP cannot be any sample: the decoder is drained (so the
+/// sample leaves its reorder buffer without more packets) and the walk jumps to that keyframe.
 final class SegmentWalk {
     static let lookahead = 24
 
@@ -24,6 +27,9 @@ final class SegmentWalk {
         var skipNonReference = true
         /// Emit samples and end segments from packet timestamps in the lookahead.
         var decideFromLookahead = true
+        /// Drain the decoder once the last sample a GOP holds has been fed, instead of
+        /// decoding the GOP's remaining (reference) frames (needs `decideFromLookahead`).
+        var skipGOPTails = true
     }
 
     let input: InputContainer
@@ -77,6 +83,12 @@ final class SegmentWalk {
     /// Frames without a timestamp that came out of the final drain so far.
     private var drainedWithoutTimestamp = 0
     private var drainTimestamps: DrainTimestamps?
+    /// While draining after a sample (``skipGOPTail()``): the sample's timestamp. Only that
+    /// frame is kept; the frames after it are the next GOP's business or not samples at all.
+    private var drainingFor: Int64?
+    /// Set when a drained sample did not come out of the decoder (never expected): the GOP
+    /// is decoded again the ordinary way, and no further tail is skipped in this segment.
+    private var tailSkipFailed = false
     /// True until this demuxer has read anything after opening.
     var fresh: Bool
 
@@ -131,11 +143,30 @@ final class SegmentWalk {
                 try finish()
                 break
             }
+            if tuning.decideFromLookahead, tuning.skipGOPTails, try skipGOPTail() { continue }
             let packet = queue.removeFirst()
             defer { var p: UnsafeMutablePointer<AVPacket>? = packet; av_packet_free(&p) }
             try feed(packet)
             try checkDamage()
         }
+        discardDecoderFrames()
+    }
+
+    /// Empties the decoder before a jump (and at the end of the segment): the pictures still in
+    /// it were decoded, so they are counted in `decodedFrames` (otherwise the count would hide
+    /// the frames decoded past a sample), then dropped. Outputting already decoded pictures
+    /// costs no decoding.
+    private func discardDecoderFrames() {
+        codec.pointee.skip_frame = AVDISCARD_DEFAULT
+        let flags = codec.pointee.flags
+        codec.pointee.flags |= AV_CODEC_FLAG_OUTPUT_CORRUPT
+        _ = avcodec_send_packet(codec, nil)
+        while avcodec_receive_frame(codec, scratch) >= 0 {
+            stats.decodedFrames += 1
+            av_frame_unref(scratch)
+        }
+        codec.pointee.flags = flags
+        avcodec_flush_buffers(codec)
     }
 
     private func checkDamage() throws(MediaError) {
@@ -173,7 +204,7 @@ final class SegmentWalk {
     /// Continues decoding at `keyframe`: from the lookahead queue if it is already there,
     /// otherwise by seeking. Frames decoded so far cannot be the pending sample any more.
     private func jump(to keyframe: Keyframe) throws(MediaError) {
-        avcodec_flush_buffers(codec)
+        discardDecoderFrames()
         av_frame_unref(held)
         heldPTS = nil
         lastFedKeyPTS = nil
@@ -215,7 +246,7 @@ final class SegmentWalk {
     private func rewind() throws(MediaError) {
         clearQueue()
         reachedEOF = false
-        avcodec_flush_buffers(codec)
+        discardDecoderFrames()
         pending.removeAll()
         positionedKeyPTS = nil
         if fresh { return }
@@ -340,6 +371,70 @@ final class SegmentWalk {
         }
     }
 
+    /// The frame sample slot `k` shows and the next frame after it in presentation order,
+    /// from the frames held, fed but not output, and queued; nil unless the lookahead is
+    /// complete (frames not read yet come after all of these) and that next frame is known
+    /// (or the file's end is read, then the next is nil). The choice is ``SampleClock``'s
+    /// rule: the last frame whose slot is `<= k`.
+    private func sampleFrame(forSlot k: Int64) -> (sample: Int64, next: Int64?)? {
+        guard lookaheadIsComplete else { return nil }
+        var sample: Int64?
+        func consider(_ t: Int64) {
+            if t != ff_nopts_value(), clock.slot(t) <= k, t > (sample ?? .min) { sample = t }
+        }
+        if let heldPTS { consider(heldPTS) }
+        for t in pending { consider(t) }
+        for q in queue where q.pointee.flags & AV_PKT_FLAG_DISCARD == 0 { consider(packetPTS(q)) }
+        guard let sample, sample >= spec.startPTS, sample < spec.endPTS else { return nil }
+        let next = nextFrame(after: sample)
+        if next == nil && !reachedEOF { return nil }
+        return (sample, next)
+    }
+
+    /// Skips the rest of a GOP once it holds no more samples: if the pending sample's frame has
+    /// been fed (its references were fed before it, in decode order) and the sample after it
+    /// needs a keyframe not fed yet (or there is none in this segment), drains the decoder to
+    /// get the frame out, emits it and jumps to that keyframe. The GOP's remaining packets are
+    /// never decoded. Returns whether it did.
+    private func skipGOPTail() throws(MediaError) -> Bool {
+        guard !tailSkipFailed, !packetsLackPresentationTimes, !timestampsDisagree else { return false }
+        let k = baseSlot + Int64(nextSample)
+        guard let current = keyframeIndex(forSlot: k),
+              let (sample, next) = sampleFrame(forSlot: k), sample != heldPTS, pending.contains(sample) else { return false }
+        let bound: UInt32
+        if let next, next < spec.endPTS {
+            bound = UInt32(clamping: min(Int64(endSample), clock.slot(next) - baseSlot))
+        } else {
+            bound = endSample
+        }
+        guard bound > nextSample else { return false }
+        var target: Keyframe?
+        if bound < endSample {
+            // The next sample's keyframe must be one the decoder has not seen: otherwise the
+            // frames after this sample are that sample's references and must be decoded.
+            guard let m = keyframeIndex(forSlot: baseSlot + Int64(bound)),
+                  spec.keyframes[m].pts > max(lastFedKeyPTS ?? .min, positionedKeyPTS ?? .min) else { return false }
+            target = spec.keyframes[m]
+        }
+        drainingFor = sample
+        try drain()
+        drainingFor = nil
+        if heldPTS == sample { try emit(held, sample, upTo: bound) }
+        guard nextSample >= bound else {
+            // The decoder did not give the frame back: decode this GOP again, all of it.
+            tailSkipFailed = true
+            try jump(to: spec.keyframes[current])
+            return true
+        }
+        stats.gopTailsSkipped += 1
+        if let target {
+            try jump(to: target)
+        } else {
+            done = true
+        }
+        return true
+    }
+
     private func clearQueue() {
         for p in queue { var q: UnsafeMutablePointer<AVPacket>? = p; av_packet_free(&q) }
         queue.removeAll()
@@ -401,7 +496,7 @@ final class SegmentWalk {
 
     private func drain() throws(MediaError) {
         codec.pointee.skip_frame = AVDISCARD_DEFAULT
-        if reachedEOF, let lastFed, let st = input.stream(Int(streamIndex)) {
+        if drainingFor == nil, reachedEOF, let lastFed, let st = input.stream(Int(streamIndex)) {
             let rate = Rational(st.pointee.avg_frame_rate.num > 0 ? st.pointee.avg_frame_rate : st.pointee.r_frame_rate)
             drainTimestamps = DrainTimestamps(timeBase: spec.timeBase, lastDTS: lastFed.dts, lastDuration: lastFed.duration,
                                               codec: codec, streamRate: rate)
@@ -450,6 +545,15 @@ final class SegmentWalk {
     /// Applies the sampling rule to one decoded frame (in presentation order).
     private func accept(_ frame: UnsafeMutablePointer<AVFrame>, pts: Int64) throws(MediaError) {
         guard pts != ff_nopts_value(), pts >= spec.startPTS else { return }
+        if let drainingFor {
+            // Draining after a sample: keep that frame only (``skipGOPTail()`` emits it).
+            if pts == drainingFor {
+                av_frame_unref(held)
+                av_frame_move_ref(held, frame)
+                heldPTS = pts
+            }
+            return
+        }
         if pts >= spec.endPTS {
             try finish()
             return

@@ -72,8 +72,8 @@ public struct ExtractCommand: ParsableCommand {
                     Double(summary.bytesRead) / 1e6, Date().timeIntervalSince(started)).utf8))
                 let p = summary.profile, w = p.workers
                 FileHandle.standardError.write(Data(String(
-                    format: "extract profile: open+probe %.2f s, plan %.2f s, workers %.2f s wall (%d threads: seek %.2f s, decode %.2f s, convert %.2f s, encode %.2f s, spool %.2f s), archive %.2f s, total %.2f s\n",
-                    p.openProbe, p.plan, p.workersWall, request.jobs, w.seekSeconds, w.decodeSeconds, w.convertSeconds,
+                    format: "extract profile: open+probe %.2f s, plan %.2f s, workers %.2f s wall (%d threads: %d seeks, %d GOP tails skipped; seek %.2f s, decode %.2f s, convert %.2f s, encode %.2f s, spool %.2f s), archive %.2f s, total %.2f s\n",
+                    p.openProbe, p.plan, p.workersWall, request.jobs, w.seeks, w.gopTailsSkipped, w.seekSeconds, w.decodeSeconds, w.convertSeconds,
                     w.encodeSeconds, w.deliverSeconds, p.archive, p.total).utf8))
             }
         } catch {

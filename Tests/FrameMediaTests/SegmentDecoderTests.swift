@@ -46,13 +46,70 @@ struct SegmentDecoderTests {
 
     /// Decoded frames and digests over all segments with the given tuning.
     static func decode(_ path: String, rate: Rational, segmentSeconds: Double, tuning: SegmentWalk.Tuning) throws -> (Int, [String]) {
+        let (stats, digests) = try decodeStats(path, rate: rate, segmentSeconds: segmentSeconds, tuning: tuning)
+        return (stats.decodedFrames, digests)
+    }
+
+    /// Summed statistics and digests over all segments with the given tuning.
+    static func decodeStats(_ path: String, rate: Rational, segmentSeconds: Double,
+                            tuning: SegmentWalk.Tuning) throws -> (SegmentStats, [String]) {
         let plan = try SegmentPlanner.plan(MediaProbe.probe(path: path), rate: rate, segmentSeconds: segmentSeconds)
         let decoder = try SegmentDecoder(path: path)
         decoder.tuning = tuning
-        var decoded = 0
+        var stats = SegmentStats()
         var digests: [String] = []
-        for spec in plan { decoded += try decoder.runDigests(spec) { digests.append($0.md5) }.decodedFrames }
-        return (decoded, digests)
+        for spec in plan { stats.add(try decoder.runDigests(spec) { digests.append($0.md5) }) }
+        return (stats, digests)
+    }
+
+    /// GOP shapes for the tail skip: open and closed GOPs (H.264 non-IDR I-frames, HEVC CRA with
+    /// RASL pictures), with and without B-frames, scene cuts making GOPs irregular.
+    /// Without B-frames a picture leaves the decoder as soon as it is fed, so the walk already
+    /// stops at the sample: nothing to save there, but the frames must still be right.
+    static let tailSkipCases: [VideoCase] = [
+        .scenes("h264 open gop, 3 b-frames, keyint 30", "tail-h264-og.mkv", seconds: 12, VideoCase.x264(bf: 3, keyint: 30, openGOP: true)),
+        .scenes("h264 closed gop, 3 b-frames, keyint 24", "tail-h264-cg.mp4", seconds: 12, VideoCase.x264(bf: 3, keyint: 24, openGOP: false)),
+        .scenes("h264 closed gop, no b-frames, keyint 30", "tail-h264-b0.mp4", seconds: 12, VideoCase.x264(bf: 0, keyint: 30, openGOP: false)),
+        .scenes("hevc open gop (CRA), 3 b-frames, keyint 30", "tail-hevc-og.mkv", seconds: 12, VideoCase.x265(bf: 3, keyint: 30, openGOP: true)),
+        .scenes("hevc closed gop, 2 b-frames, keyint 24", "tail-hevc-cg.mp4", seconds: 12, VideoCase.x265(bf: 2, keyint: 24, openGOP: false)),
+    ]
+
+    /// Rates whose samples land on every kind of picture (I, P, reference and plain B, an open
+    /// GOP's leading B before the next I) and at every distance from the next keyframe.
+    static let tailSkipRates = ["0.1", "0.37", "0.7", "1", "1.3", "3"]
+
+    @Test("skipping a GOP's tail after its last sample decodes less and picks ffmpeg's frames", arguments: tailSkipCases)
+    func gopTailSkip(_ video: VideoCase) throws {
+        let dir = try Fixtures.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = try video.make(in: dir)
+        let reorders = !video.name.contains("no b-frames")
+        var skippedAtSparseRates = 0
+        var decodedAtSparseRates = (on: 0, off: 0)
+        for rate in Self.tailSkipRates {
+            let reference = try Fixtures.referenceDigests(path, rate: rate)
+            let r = Rational(parsing: rate)!
+            for segmentSeconds in [1.0, 1000] {
+                let on = try Self.decodeStats(path, rate: r, segmentSeconds: segmentSeconds, tuning: .init())
+                let off = try Self.decodeStats(path, rate: r, segmentSeconds: segmentSeconds, tuning: .init(skipGOPTails: false))
+                #expect(on.1 == reference, "\(video.name) at \(rate), \(segmentSeconds) s segments: frames")
+                #expect(off.1 == reference, "\(video.name) at \(rate), \(segmentSeconds) s segments: frames without the skip")
+                #expect(on.0.decodedFrames <= off.0.decodedFrames,
+                        "\(video.name) at \(rate): \(on.0.decodedFrames) decoded vs \(off.0.decodedFrames) without the skip")
+                #expect(off.0.gopTailsSkipped == 0)
+                if r.doubleValue <= 1 && segmentSeconds > 1 {
+                    // Sparse samples: nearly every sample ends its GOP's useful part.
+                    decodedAtSparseRates.on += on.0.decodedFrames
+                    decodedAtSparseRates.off += off.0.decodedFrames
+                    skippedAtSparseRates += on.0.gopTailsSkipped
+                }
+            }
+        }
+        if reorders {
+            #expect(skippedAtSparseRates > 0)
+            #expect(decodedAtSparseRates.on < decodedAtSparseRates.off,
+                    "\(video.name): \(decodedAtSparseRates.on) decoded vs \(decodedAtSparseRates.off) without the skip")
+        }
     }
 
     @Test("skipping non-reference frames and deciding from the lookahead each save decoding, same frames")
