@@ -9,29 +9,43 @@ public enum FrameChannel {
     /// The async channel type sessions work with.
     public typealias Async = NIOAsyncChannel<Message, Message>
 
-    /// Adds the codec handlers (and a read-idle closer when `readTimeout` is
-    /// set, a ``HeartbeatBeacon`` when `heartbeatInterval` is) after an
-    /// already-added TLS handler. Must run on the channel's event loop.
+    /// Adds the codec handlers after an already-added TLS handler, then, for the side that
+    /// watches its peer: with `heartbeats`, a ``HeartbeatBeacon`` on that shared clock (beats
+    /// and read-idle detection from one timer pair per event loop, the coordinator's way); else
+    /// with `readTimeout`, an `IdleStateHandler` of its own. Either ends in a ``ReadIdleCloser``.
+    /// Must run on the channel's event loop.
     public static func addCodec(
-        to channel: any Channel, maxFrameLength: Int, readTimeout: TimeAmount?, heartbeatInterval: TimeAmount? = nil
+        to channel: any Channel, maxFrameLength: Int, readTimeout: TimeAmount?, heartbeats: HeartbeatClock? = nil
     ) throws {
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(ByteToMessageHandler(MessageDecoder(maxFrameLength: maxFrameLength)))
         try ops.addHandler(MessageToByteHandler(MessageEncoder()))
         try ops.addHandler(ProtocolErrorResponder())
-        if let readTimeout {
+        if let heartbeats {
+            try ops.addHandler(HeartbeatBeacon(clock: heartbeats))
+            if heartbeats.readTimeout != nil { try ops.addHandler(ReadIdleCloser()) }
+        } else if let readTimeout {
             try ops.addHandler(IdleStateHandler(readTimeout: readTimeout))
             try ops.addHandler(ReadIdleCloser())
         }
-        if let heartbeatInterval {
-            try ops.addHandler(HeartbeatBeacon(interval: heartbeatInterval))
-        }
     }
 
-    /// Wraps a fully configured channel for structured-concurrency use.
-    public static func wrap(_ channel: any Channel) throws -> Async {
-        try NIOAsyncChannel<Message, Message>(wrappingChannelSynchronously: channel)
+    /// Wraps a fully configured channel for structured-concurrency use. The channel stops
+    /// reading once `inboundBuffer.upperBound` messages wait for the session and reads again
+    /// when they are down to `inboundBuffer.lowerBound`; NIO's default (2...10) suits one
+    /// connection, while a coordinator with thousands of busy nodes holds that many FRAMEs per
+    /// node (``sessionInboundBuffer``).
+    public static func wrap(_ channel: any Channel, inboundBuffer: ClosedRange<Int> = 2...10) throws -> Async {
+        try NIOAsyncChannel<Message, Message>(
+            wrappingChannelSynchronously: channel,
+            configuration: .init(backPressureStrategy: .init(
+                lowWatermark: inboundBuffer.lowerBound, highWatermark: inboundBuffer.upperBound)))
     }
+
+    /// What the coordinator buffers per node session: its session handles one message at a time,
+    /// so more waiting messages only cost memory (ten 20 KB FRAMEs per node was 200 MB at a
+    /// thousand nodes) while the node's own TCP window keeps the next ones coming.
+    public static let sessionInboundBuffer: ClosedRange<Int> = 2...4
 }
 
 /// Closes the connection when the peer has been silent for the read timeout.
