@@ -30,22 +30,10 @@ public enum FrameChannel {
         }
     }
 
-    /// Wraps a fully configured channel for structured-concurrency use. The channel stops
-    /// reading once `inboundBuffer.upperBound` messages wait for the session and reads again
-    /// when they are down to `inboundBuffer.lowerBound`; NIO's default (2...10) suits one
-    /// connection, while a coordinator with thousands of busy nodes holds that many FRAMEs per
-    /// node (``sessionInboundBuffer``).
-    public static func wrap(_ channel: any Channel, inboundBuffer: ClosedRange<Int> = 2...10) throws -> Async {
-        try NIOAsyncChannel<Message, Message>(
-            wrappingChannelSynchronously: channel,
-            configuration: .init(backPressureStrategy: .init(
-                lowWatermark: inboundBuffer.lowerBound, highWatermark: inboundBuffer.upperBound)))
+    /// Wraps a fully configured channel for structured-concurrency use.
+    public static func wrap(_ channel: any Channel) throws -> Async {
+        try NIOAsyncChannel<Message, Message>(wrappingChannelSynchronously: channel)
     }
-
-    /// What the coordinator buffers per node session: its session handles one message at a time,
-    /// so more waiting messages only cost memory (ten 20 KB FRAMEs per node was 200 MB at a
-    /// thousand nodes) while the node's own TCP window keeps the next ones coming.
-    public static let sessionInboundBuffer: ClosedRange<Int> = 2...4
 }
 
 /// Closes the connection when the peer has been silent for the read timeout.

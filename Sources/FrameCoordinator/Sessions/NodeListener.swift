@@ -48,7 +48,7 @@ public final class NodeListener: Service, Sendable {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     try FrameChannel.addCodec(
                         to: channel, maxFrameLength: maxFrame, readTimeout: nil, heartbeats: heartbeats)
-                    return try FrameChannel.wrap(channel, inboundBuffer: FrameChannel.sessionInboundBuffer)
+                    return try FrameChannel.wrap(channel)
                 }
             }
         return NodeListener(server: server, registry: registry, work: work, settings: settings, logger: logger)
