@@ -117,11 +117,20 @@ extension ByteBuffer {
         return String(decoding: view, as: UTF8.self)
     }
 
-    /// Reads u32-prefixed raw bytes as a slice of this buffer (no copy).
+    /// Reads u32-prefixed raw bytes into a buffer of their own.
+    ///
+    /// Not a slice: a slice would keep the whole receive buffer it came from alive (the TLS
+    /// handler's and the decoder's cumulation, often several times the payload) for as long as
+    /// the message lives, queued for a session, a spool write or a slice upload; and the decoder,
+    /// finding its buffer shared, copies all of it on the next read. At a thousand busy nodes
+    /// those pinned buffers were most of the coordinator's memory. One copy of the payload is
+    /// cheaper than both.
     mutating func readWireBytes(_ what: String) throws(WireError) -> ByteBuffer {
         let length = Int(try readWire(UInt32.self, what))
         guard let slice = readSlice(length: length) else { throw .truncated(what) }
-        return slice
+        var own = ByteBufferAllocator().buffer(capacity: length)
+        own.writeImmutableBuffer(slice)
+        return own
     }
 
     mutating func readWireUUID(_ what: String) throws(WireError) -> UUID {

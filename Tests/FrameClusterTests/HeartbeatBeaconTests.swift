@@ -1,6 +1,8 @@
+import FrameCore
 import FrameWire
 import NIOCore
 import NIOEmbedded
+import Synchronization
 import Testing
 @testable import FrameCluster
 
@@ -43,5 +45,97 @@ import Testing
         #expect(throws: ChannelError.operationUnsupported) { try channel.triggerUserOutboundEvent(Other()).wait() }
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
         #expect(try heartbeats(channel) == [])
+    }
+}
+
+/// One clock for all of a listener's sessions: per event loop one beat timer and one silence
+/// sweep, heartbeats from nodes noted on the event loop (issue 13: the idle cost of a node).
+@Suite struct HeartbeatClockTests {
+    func sequences(_ channel: EmbeddedChannel) throws -> [UInt64] {
+        var sequences: [UInt64] = []
+        while let message = try channel.readOutbound(as: Message.self) {
+            if case .heartbeat(let hb) = message { sequences.append(hb.sequence) }
+        }
+        return sequences
+    }
+
+    @Test func everySessionOfALoopBeatsFromTheSameTwoTimers() throws {
+        let loop = EmbeddedEventLoop()
+        let clock = HeartbeatClock(interval: .seconds(1), readTimeout: .seconds(5))
+        var channels: [EmbeddedChannel] = []
+        for _ in 0..<50 {
+            let channel = EmbeddedChannel(handler: HeartbeatBeacon(clock: clock), loop: loop)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try channel.triggerUserOutboundEvent(HeartbeatBeacon.Start()).wait()
+            channels.append(channel)
+        }
+        #expect(clock.scheduledTimers == 2, "one beat timer and one sweep for the loop, not one per session")
+        loop.advanceTime(by: .seconds(1))
+        for channel in channels { #expect(try sequences(channel) == [1]) }
+        loop.advanceTime(by: .seconds(2))
+        for channel in channels { #expect(try sequences(channel) == [2, 3]) }
+
+        // Sessions leave as their channels close; the timers go with the last one. (close, not
+        // finish: finish runs every scheduled task of the shared loop at once.)
+        for channel in channels.dropLast() { try channel.close().wait() }
+        #expect(clock.scheduledTimers == 2)
+        loop.advanceTime(by: .seconds(1))
+        #expect(try sequences(channels.last!) == [4])
+        for channel in channels.dropLast() { #expect(try sequences(channel) == []) }
+        try channels.last!.close().wait()
+        #expect(clock.scheduledTimers == 0)
+        for channel in channels { _ = try channel.finish(acceptAlreadyClosed: true) }
+    }
+
+    @Test func aSilentPeerIsReportedWithinTheTimeoutAndAQuarter() throws {
+        let loop = EmbeddedEventLoop()
+        let clock = HeartbeatClock(interval: .milliseconds(300), readTimeout: .seconds(1))
+        #expect(clock.sweepInterval == .milliseconds(250))
+        let channel = EmbeddedChannel(handlers: [HeartbeatBeacon(clock: clock), ReadIdleCloser()], loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+
+        // Any frame is proof of life, before the handshake's end too.
+        loop.advanceTime(by: .milliseconds(900))
+        try channel.writeInbound(Message.heartbeat(Heartbeat(sequence: 0, activeLeases: 0, framesTotal: 0)))
+        _ = try channel.readInbound(as: Message.self)
+        loop.advanceTime(by: .milliseconds(900))
+        #expect(channel.isActive, "heard from 0.9 s ago")
+        // Silent since 0.9 s: the sweep at 2.0 s finds 1.1 s of silence.
+        loop.advanceTime(by: .milliseconds(200))
+        #expect(!channel.isActive)
+        let error = try #require(try channel.readOutbound(as: Message.self))
+        guard case .error(let e) = error else { Issue.record("expected ERROR, got \(error)"); return }
+        #expect(e.code == ErrorCode.heartbeatTimeout.rawValue && e.fatal)
+        #expect(throws: TransportError.heartbeatTimeout) { try channel.throwIfErrorCaught() }
+        #expect(clock.scheduledTimers == 0)
+    }
+
+    @Test func startedWithANoteTakerHeartbeatsStayOnTheLoop() throws {
+        final class Notes: Sendable { let sequences = Mutex<[UInt64]>([]) }
+        let noted = Notes()
+        let channel = EmbeddedChannel(handler: HeartbeatBeacon(interval: .seconds(1)))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        func beat(_ sequence: UInt64, frames: UInt64 = 0) -> Message {
+            .heartbeat(Heartbeat(sequence: sequence, activeLeases: 0, framesTotal: frames))
+        }
+        // Before the start (the handshake), every frame goes to the session.
+        try channel.writeInbound(beat(1))
+        #expect(try channel.readInbound(as: Message.self) == beat(1))
+
+        try channel.triggerUserOutboundEvent(HeartbeatBeacon.Start { hb in
+            guard hb.framesTotal < 1000 else { return false }  // refused: the session must see it
+            noted.sequences.withLock { $0.append(hb.sequence) }
+            return true
+        }).wait()
+        try channel.writeInbound(beat(2))
+        try channel.writeInbound(beat(3))
+        #expect(try channel.readInbound(as: Message.self) == nil, "taken on the loop, not passed on")
+        try channel.writeInbound(beat(4, frames: 5000))
+        #expect(try channel.readInbound(as: Message.self) == beat(4, frames: 5000))
+        let goodbye = Message.goodbye(Goodbye(code: 0, message: "bye"))
+        try channel.writeInbound(goodbye)
+        #expect(try channel.readInbound(as: Message.self) == goodbye)
+        #expect(noted.sequences.withLock { $0 } == [2, 3])
+        _ = try channel.finish()
     }
 }

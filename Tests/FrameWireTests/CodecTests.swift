@@ -1,4 +1,5 @@
 import FrameCore
+import Foundation
 import NIOCore
 import Testing
 
@@ -34,6 +35,24 @@ import Testing
             }
         }
         #expect(decoded == messages)
+    }
+
+    /// A decoded payload owns its bytes: it does not keep the receive buffer it came from (here
+    /// 1 MiB, holding two messages) alive while it waits in a queue (issue 13: memory per node).
+    @Test func payloadsDoNotPinTheBufferTheyWereReadFrom() throws {
+        let lease = LeaseRef(jobID: UUID(), segment: 3, epoch: 1)
+        let frame = Message.frame(Frame(lease: lease, sampleIndex: 0, pts: 0, seconds: 0, format: .jpeg,
+                                        width: 2, height: 2, data: ByteBuffer(repeating: 0xAB, count: 20_000)))
+        let readData = Message.readData(ReadData(requestID: 1, offset: 0, data: ByteBuffer(repeating: 0xCD, count: 30_000)))
+        var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
+        FrameCodec.encode(frame, into: &buffer)
+        FrameCodec.encode(readData, into: &buffer)
+        let first = try #require(try FrameCodec.decodeFrame(from: &buffer, maxFrameLength: limit))
+        let second = try #require(try FrameCodec.decodeFrame(from: &buffer, maxFrameLength: limit))
+        #expect(first == frame && second == readData)
+        guard case .frame(let f) = first, case .readData(let r) = second else { Issue.record("wrong types"); return }
+        #expect(f.data.storageCapacity < 2 * f.data.readableBytes, "FRAME.data holds \(f.data.storageCapacity) bytes")
+        #expect(r.data.storageCapacity < 2 * r.data.readableBytes, "READ_DATA.data holds \(r.data.storageCapacity) bytes")
     }
 
     @Test func oversizedLengthThrowsAsSoonAsThePrefixIsReadable() {

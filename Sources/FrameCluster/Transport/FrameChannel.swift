@@ -9,22 +9,24 @@ public enum FrameChannel {
     /// The async channel type sessions work with.
     public typealias Async = NIOAsyncChannel<Message, Message>
 
-    /// Adds the codec handlers (and a read-idle closer when `readTimeout` is
-    /// set, a ``HeartbeatBeacon`` when `heartbeatInterval` is) after an
-    /// already-added TLS handler. Must run on the channel's event loop.
+    /// Adds the codec handlers after an already-added TLS handler, then, for the side that
+    /// watches its peer: with `heartbeats`, a ``HeartbeatBeacon`` on that shared clock (beats
+    /// and read-idle detection from one timer pair per event loop, the coordinator's way); else
+    /// with `readTimeout`, an `IdleStateHandler` of its own. Either ends in a ``ReadIdleCloser``.
+    /// Must run on the channel's event loop.
     public static func addCodec(
-        to channel: any Channel, maxFrameLength: Int, readTimeout: TimeAmount?, heartbeatInterval: TimeAmount? = nil
+        to channel: any Channel, maxFrameLength: Int, readTimeout: TimeAmount?, heartbeats: HeartbeatClock? = nil
     ) throws {
         let ops = channel.pipeline.syncOperations
         try ops.addHandler(ByteToMessageHandler(MessageDecoder(maxFrameLength: maxFrameLength)))
         try ops.addHandler(MessageToByteHandler(MessageEncoder()))
         try ops.addHandler(ProtocolErrorResponder())
-        if let readTimeout {
+        if let heartbeats {
+            try ops.addHandler(HeartbeatBeacon(clock: heartbeats))
+            if heartbeats.readTimeout != nil { try ops.addHandler(ReadIdleCloser()) }
+        } else if let readTimeout {
             try ops.addHandler(IdleStateHandler(readTimeout: readTimeout))
             try ops.addHandler(ReadIdleCloser())
-        }
-        if let heartbeatInterval {
-            try ops.addHandler(HeartbeatBeacon(interval: heartbeatInterval))
         }
     }
 

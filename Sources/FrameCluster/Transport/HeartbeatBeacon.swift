@@ -1,63 +1,249 @@
 import FrameWire
+import NIOConcurrencyHelpers
 import NIOCore
 
-/// Sends one side's HEARTBEATs from the channel's own event loop, once started.
+/// The coordinator's heartbeat timing for every session of one listener: per event loop, one
+/// beat timer and one read-idle sweep for all of the loop's connections.
 ///
-/// The coordinator owes every node a HEARTBEAT per interval (proto-spec/heartbeats.md). Sent by
-/// a sleeping task per session, each one cost a timer on the global executor, a task wake-up and
-/// a hop through the async writer onto the event loop: with a thousand idle nodes that was a
-/// fifth of the coordinator's CPU. A repeated task on the event loop writes the same 24 bytes
-/// with none of that. Started by the session (``Start``) once WELCOME is written, so nothing
-/// precedes the handshake; stopped when the channel goes inactive or the handler is removed.
-public final class HeartbeatBeacon: ChannelOutboundHandler, RemovableChannelHandler {
+/// proto-spec/heartbeats.md: the coordinator owes every node a HEARTBEAT per `interval`, and
+/// declares a node lost after `readTimeout` without any frame from it. A timer per connection
+/// (a repeated task per beacon, an `IdleStateHandler` per pipeline) put two entries per node in
+/// the loop's timer heap and rescheduled one per node per second: with a thousand idle nodes,
+/// that heap's upkeep was a quarter of the coordinator's CPU. Here each loop has two timers
+/// whatever its number of connections; a beat writes to every started session of the loop,
+/// a sweep checks every session's time since its last inbound frame.
+public final class HeartbeatClock: Sendable {
+    /// How often each started session is sent a HEARTBEAT.
+    public let interval: TimeAmount
+    /// Silence after which a session gets `IdleStateHandler.IdleStateEvent.read`; nil: never.
+    public let readTimeout: TimeAmount?
+    /// How often the loop's sessions are checked for silence: a quarter of the timeout, at most
+    /// 250 ms, so a lost node is noticed within the timeout plus that (proto-spec/heartbeats.md).
+    public let sweepInterval: TimeAmount
+    private let loops = NIOLockedValueBox<[ObjectIdentifier: LoopClock]>([:])
+
+    public init(interval: TimeAmount, readTimeout: TimeAmount?) {
+        self.interval = interval
+        self.readTimeout = readTimeout
+        self.sweepInterval = readTimeout.map { min(.nanoseconds($0.nanoseconds / 4), .milliseconds(250)) } ?? interval
+    }
+
+    /// The clock of `loop` (made on first use; it holds timers only while it has sessions).
+    func clock(for loop: any EventLoop) -> LoopClock {
+        loops.withLockedValue { loops in
+            if let clock = loops[ObjectIdentifier(loop)] { return clock }
+            let clock = LoopClock(loop: loop, interval: interval, readTimeout: readTimeout, sweepInterval: sweepInterval)
+            loops[ObjectIdentifier(loop)] = clock
+            return clock
+        }
+    }
+
+    /// Timers scheduled now over all loops (two per loop with sessions): for tests.
+    var scheduledTimers: Int { loops.withLockedValue { $0.values.reduce(0) { $0 + $1.timerCount } } }
+}
+
+/// One event loop's share of a ``HeartbeatClock``: its sessions, its beat timer and its sweep.
+///
+/// Every mutable field is touched only on `loop` (beacons join and leave from their channel's
+/// handler callbacks; the timers fire there), hence `@unchecked Sendable`.
+final class LoopClock: @unchecked Sendable {
+    private let loop: any EventLoop
+    private let interval: TimeAmount
+    private let readTimeout: TimeAmount?
+    private let sweepInterval: TimeAmount
+    private var members: [HeartbeatBeacon] = []
+    private var beatTimer: Scheduled<Void>?
+    private var sweepTimer: Scheduled<Void>?
+    private var nextBeat = NIODeadline.uptimeNanoseconds(0)
+
+    init(loop: any EventLoop, interval: TimeAmount, readTimeout: TimeAmount?, sweepInterval: TimeAmount) {
+        self.loop = loop
+        self.interval = interval
+        self.readTimeout = readTimeout
+        self.sweepInterval = sweepInterval
+    }
+
+    var timerCount: Int {
+        // Read from tests on the loop's thread (EmbeddedEventLoop) or after the fact.
+        (beatTimer == nil ? 0 : 1) + (sweepTimer == nil ? 0 : 1)
+    }
+
+    func join(_ beacon: HeartbeatBeacon) {
+        loop.preconditionInEventLoop()
+        guard beacon.slot == nil else { return }
+        beacon.slot = members.count
+        members.append(beacon)
+        if members.count == 1 { startTimers() }
+    }
+
+    func leave(_ beacon: HeartbeatBeacon) {
+        loop.preconditionInEventLoop()
+        guard let slot = beacon.slot else { return }
+        beacon.slot = nil
+        let last = members.removeLast()
+        if slot < members.count {
+            members[slot] = last
+            last.slot = slot
+        }
+        if members.isEmpty { stopTimers() }
+    }
+
+    private func startTimers() {
+        nextBeat = loop.now + interval
+        scheduleBeat()
+        if readTimeout != nil { scheduleSweep(at: loop.now + sweepInterval) }
+    }
+
+    private func stopTimers() {
+        beatTimer?.cancel()
+        beatTimer = nil
+        sweepTimer?.cancel()
+        sweepTimer = nil
+    }
+
+    private func scheduleBeat() {
+        // By deadline, not by delay: the beats do not drift later by the time spent writing them.
+        beatTimer = loop.assumeIsolated().scheduleTask(deadline: nextBeat) { [self] in
+            beatTimer = nil
+            // A beacon may leave (its channel closing) while the round writes: iterate a copy.
+            for beacon in members { beacon.beat() }
+            guard !members.isEmpty else { return }
+            nextBeat = nextBeat + interval
+            // After a stall (a blocked loop) the next beat is one interval away, not a burst.
+            let now = loop.now
+            if nextBeat < now { nextBeat = now + interval }
+            scheduleBeat()
+        }
+    }
+
+    private func scheduleSweep(at deadline: NIODeadline) {
+        sweepTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            sweepTimer = nil
+            guard let timeout = readTimeout else { return }
+            let now = loop.now
+            for beacon in members { beacon.checkSilence(now: now, timeout: timeout) }
+            guard !members.isEmpty else { return }
+            scheduleSweep(at: now + sweepInterval)
+        }
+    }
+}
+
+/// One session's heartbeats on the coordinator, driven by its loop's ``HeartbeatClock``.
+///
+/// - Outbound: once started (``Start``, sent by the session once WELCOME is written, so nothing
+///   precedes the handshake), a HEARTBEAT at every beat of the clock.
+/// - Read-idle: from the moment the channel is active, when no frame has arrived for the clock's
+///   `readTimeout`, fires `IdleStateHandler.IdleStateEvent.read` inbound (``ReadIdleCloser``,
+///   after this handler, acts on it), once.
+/// - Inbound: with ``Start/onHeartbeat``, each inbound HEARTBEAT is offered to it on the event
+///   loop; a heartbeat it takes (returns true) goes no further, so an idle node costs the
+///   session's task no wake-up, and its actors no hop, per second. One it refuses is passed on
+///   to the session as before (which then refuses it with its error).
+///
+/// Leaves its clock when the channel goes inactive, is closed or the handler is removed.
+public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = Message
+    public typealias InboundOut = Message
     public typealias OutboundIn = Message
     public typealias OutboundOut = Message
 
-    /// The user outbound event that starts the beacon; a second one is ignored.
+    /// The user outbound event that starts the beats; a second one is ignored.
     public struct Start: Sendable {
-        public init() {}
+        /// Takes an inbound HEARTBEAT on the event loop (true) or hands it to the session (false).
+        public var onHeartbeat: (@Sendable (Heartbeat) -> Bool)?
+        public init(onHeartbeat: (@Sendable (Heartbeat) -> Bool)? = nil) {
+            self.onHeartbeat = onHeartbeat
+        }
     }
 
-    private let interval: TimeAmount
-    private var task: RepeatedTask?
+    private let clock: HeartbeatClock
+    private var loopClock: LoopClock?
+    private var context: ChannelHandlerContext?
+    private var started = false
+    private var onHeartbeat: (@Sendable (Heartbeat) -> Bool)?
     private var sequence: UInt64 = 0
+    private var lastRead = NIODeadline.uptimeNanoseconds(0)
+    private var silenceReported = false
+    /// This beacon's index in its loop clock's members, while it is one (kept by ``LoopClock``).
+    fileprivate(set) var slot: Int?
 
-    public init(interval: TimeAmount) {
-        self.interval = interval
+    /// A beacon on `clock`, shared by every session of a listener.
+    public init(clock: HeartbeatClock) {
+        self.clock = clock
+    }
+
+    /// A beacon with a clock of its own: beats every `interval`, no read-idle detection.
+    public convenience init(interval: TimeAmount) {
+        self.init(clock: HeartbeatClock(interval: interval, readTimeout: nil))
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { join(context) }
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        join(context)
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        leave()
+        context.fireChannelInactive()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        leave()
+        self.context = nil
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        lastRead = context.eventLoop.now
+        if let onHeartbeat, case .heartbeat(let hb) = unwrapInboundIn(data), onHeartbeat(hb) { return }
+        context.fireChannelRead(data)
     }
 
     public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
-        guard event is Start else {
+        guard let start = event as? Start else {
             context.triggerUserOutboundEvent(event, promise: promise)
             return
         }
-        if task == nil, context.channel.isActive {
-            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            task = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-                let (beacon, context) = bound.value
-                beacon.beat(context)
-            }
+        if !started, context.channel.isActive {
+            started = true
+            onHeartbeat = start.onHeartbeat
         }
         promise?.succeed()
     }
 
-    private func beat(_ context: ChannelHandlerContext) {
-        guard context.channel.isActive else { stop(); return }
+    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        if mode == .all { leave() }
+        context.close(mode: mode, promise: promise)
+    }
+
+    private func join(_ context: ChannelHandlerContext) {
+        guard loopClock == nil else { return }
+        lastRead = context.eventLoop.now
+        let loopClock = clock.clock(for: context.eventLoop)
+        self.loopClock = loopClock
+        loopClock.join(self)
+    }
+
+    private func leave() {
+        loopClock?.leave(self)
+        onHeartbeat = nil
+    }
+
+    /// The clock's beat: one HEARTBEAT, if started and still open.
+    fileprivate func beat() {
+        guard started, let context, context.channel.isActive else { return }
         sequence += 1
         context.writeAndFlush(wrapOutboundOut(.heartbeat(Heartbeat(sequence: sequence, activeLeases: 0, framesTotal: 0))), promise: nil)
     }
 
-    private func stop() {
-        task?.cancel()
-        task = nil
-    }
-
-    public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode == .all { stop() }
-        context.close(mode: mode, promise: promise)
-    }
-
-    public func handlerRemoved(context: ChannelHandlerContext) {
-        stop()
+    /// The clock's sweep: reports a silence of at least `timeout`, once.
+    fileprivate func checkSilence(now: NIODeadline, timeout: TimeAmount) {
+        guard !silenceReported, let context, now - lastRead >= timeout else { return }
+        silenceReported = true
+        context.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
     }
 }

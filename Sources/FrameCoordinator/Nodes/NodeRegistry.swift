@@ -3,6 +3,7 @@ import FrameWire
 import FrameStore
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 
 /// The coordinator's view of which nodes are connected right now.
 ///
@@ -37,12 +38,31 @@ public actor NodeRegistry {
     private var drained: [String: Date] = [:]
     /// Heartbeats not yet written to the directory, by node (the latest wins).
     private var pendingHeartbeats: [String: NodeStore.HeartbeatFigures] = [:]
+    /// What the directory was last told of each live node, and when: unchanged figures are
+    /// written again only after ``heartbeatRefresh``.
+    private var writtenHeartbeats: [String: (figures: NodeStore.HeartbeatFigures, at: Date)] = [:]
+    /// How stale a live node's `last_heartbeat_at` may get in the directory while its figures
+    /// do not change. Only the directory's readers see it (other coordinators, offline listings):
+    /// this coordinator answers for its own nodes from memory. Rewriting every idle node's row
+    /// every flush was a thousand row updates a second at a thousand nodes.
+    public let heartbeatRefresh: TimeInterval
+    /// Liveness the sessions noted (from their event loops, without a hop onto this actor),
+    /// applied by ``applyNoted()`` before anything here reads or writes it.
+    private nonisolated let noted = NIOLockedValueBox<[String: Noted]>([:])
     public let directory: any NodeDirectory
     private let logger: Logger
 
-    public init(directory: any NodeDirectory, logger: Logger) {
+    /// A session's latest liveness, not yet applied.
+    private struct Noted: Sendable {
+        var sessionID: UInt64
+        var lastFrameAt: Date
+        var heartbeat: (Heartbeat, at: Date)?
+    }
+
+    public init(directory: any NodeDirectory, logger: Logger, heartbeatRefresh: TimeInterval = 10) {
         self.directory = directory
         self.logger = logger
+        self.heartbeatRefresh = heartbeatRefresh
     }
 
     public func makeSessionID() -> UInt64 {
@@ -59,6 +79,7 @@ public actor NodeRegistry {
     public func attach(_ node: LiveNode) async {
         let previous = live[node.name]
         live[node.name] = node
+        writtenHeartbeats[node.name] = nil
         if let previous, previous.sessionID != node.sessionID {
             logger.warning("node reconnected while an older session was open; closing the older one",
                            metadata: ["node": "\(node.name)"])
@@ -83,18 +104,49 @@ public actor NodeRegistry {
         guard live[name]?.sessionID == sessionID else { return }
         live[name] = nil
         pendingHeartbeats[name] = nil
+        writtenHeartbeats[name] = nil
         try? await directory.markOffline(name: name)
     }
 
-    public func recordFrame(name: String, sessionID: UInt64) {
-        guard live[name]?.sessionID == sessionID else { return }
-        live[name]?.lastFrameAt = Date()
+    /// Notes that a frame arrived on the session; applied with the next read or flush.
+    public nonisolated func recordFrame(name: String, sessionID: UInt64) {
+        let now = Date()
+        noted.withLockedValue { noted in
+            // Session ids only grow: an older session's late frame never hides a newer one's.
+            if let existing = noted[name], existing.sessionID > sessionID { return }
+            if noted[name]?.sessionID == sessionID {
+                noted[name]?.lastFrameAt = now
+            } else {
+                noted[name] = Noted(sessionID: sessionID, lastFrameAt: now)
+            }
+        }
     }
 
-    public func recordHeartbeat(name: String, sessionID: UInt64, _ heartbeat: Heartbeat) async {
-        guard live[name]?.sessionID == sessionID else { return }
+    /// Notes a node's heartbeat (a frame too); applied with the next read or flush. Called on
+    /// the session's event loop for every heartbeat, so it only records it under a lock.
+    public nonisolated func recordHeartbeat(name: String, sessionID: UInt64, _ heartbeat: Heartbeat) {
         let now = Date()
-        live[name]?.lastFrameAt = now
+        noted.withLockedValue { noted in
+            if let existing = noted[name], existing.sessionID > sessionID { return }
+            noted[name] = Noted(sessionID: sessionID, lastFrameAt: now, heartbeat: (heartbeat, now))
+        }
+    }
+
+    /// Applies what the sessions noted since the last call, in the order they arrived per node.
+    /// Every method that reads the live figures, the drain state or the pending heartbeats runs
+    /// it first, so none sees them older than the last frame noted.
+    private func applyNoted() {
+        let batch = noted.withLockedValue { noted in defer { noted = [:] }; return noted }
+        for (name, note) in batch where live[name]?.sessionID == note.sessionID {
+            // Computed first: reading `live` inside an assignment through `live[name]?` is an
+            // overlapping access.
+            let lastFrameAt = max(live[name]?.lastFrameAt ?? note.lastFrameAt, note.lastFrameAt)
+            live[name]?.lastFrameAt = lastFrameAt
+            if let heartbeat = note.heartbeat { apply(heartbeat.0, from: name, at: heartbeat.at) }
+        }
+    }
+
+    private func apply(_ heartbeat: Heartbeat, from name: String, at now: Date) {
         live[name]?.lastHeartbeat = heartbeat
         if let previous = framesHistory[name], now.timeIntervalSince(previous.at) >= 1 {
             let rate = Double(Int64(clamping: heartbeat.framesTotal) - previous.frames) / now.timeIntervalSince(previous.at)
@@ -111,6 +163,7 @@ public actor NodeRegistry {
     /// The frames/s of every connected node, from memory (no directory read): what the
     /// cluster monitor keeps as history while no operator is watching.
     public func frameRates() -> [String: Double] {
+        applyNoted()
         var rates: [String: Double] = [:]
         for name in live.keys { rates[name] = framesHistory[name]?.rate ?? 0 }
         return rates
@@ -119,11 +172,22 @@ public actor NodeRegistry {
     /// Writes the heartbeats recorded since the last flush, in one batch.
     /// Run by ``HeartbeatFlusher`` a few times a second; a flush that waits
     /// on a database outage holds up only the next flush, never a session.
-    public func flushHeartbeats() async {
+    /// A node's row is written when its figures changed since the last write, or when the
+    /// last write is ``heartbeatRefresh`` old.
+    public func flushHeartbeats(now: Date = Date()) async {
+        applyNoted()
         guard !pendingHeartbeats.isEmpty else { return }
-        let batch = pendingHeartbeats.values.sorted { $0.name < $1.name }
+        let batch = pendingHeartbeats.values.filter { figures in
+            guard let written = writtenHeartbeats[figures.name] else { return true }
+            return written.figures != figures || now.timeIntervalSince(written.at) >= heartbeatRefresh
+        }.sorted { $0.name < $1.name }
         pendingHeartbeats = [:]
-        do { try await directory.heartbeats(batch) } catch {
+        guard !batch.isEmpty else { return }
+        do {
+            try await directory.heartbeats(batch)
+            // Only nodes still live: one that left while the statement ran is offline now.
+            for figures in batch where live[figures.name] != nil { writtenHeartbeats[figures.name] = (figures, now) }
+        } catch {
             logger.warning("cannot record heartbeats", metadata: ["nodes": "\(batch.count)", "error": "\(error)"])
         }
     }
@@ -137,15 +201,23 @@ public actor NodeRegistry {
     }
 
     /// When `name` finished draining, nil while it is not (or not yet) drained.
-    public func drainedAt(_ name: String) -> Date? { drained[name] }
+    public func drainedAt(_ name: String) -> Date? {
+        applyNoted()
+        return drained[name]
+    }
 
     public func setDraining(name: String, sessionID: UInt64) {
+        // Heartbeats that came before the DRAIN are from before it.
+        applyNoted()
         guard live[name]?.sessionID == sessionID else { return }
         live[name]?.draining = true
     }
 
     /// Live sessions, by node name.
-    public func liveNodes() -> [LiveNode] { live.values.sorted { $0.name < $1.name } }
+    public func liveNodes() -> [LiveNode] {
+        applyNoted()
+        return live.values.sorted { $0.name < $1.name }
+    }
 
     public func isLive(_ name: String) -> Bool { live[name] != nil }
 
@@ -154,6 +226,7 @@ public actor NodeRegistry {
     /// Finish current segments, take no new ones.
     @discardableResult
     public func drain(_ name: String) async throws -> Bool {
+        applyNoted()
         let known = try await directory.setAdminState(name: name, to: .draining)
         if live[name]?.draining != true { drained[name] = nil }
         if let node = live[name] {
@@ -175,6 +248,8 @@ public actor NodeRegistry {
         let known = try await directory.setAdminState(name: name, to: .revoked)
         if let node = live[name] {
             live[name] = nil
+            pendingHeartbeats[name] = nil
+            writtenHeartbeats[name] = nil
             await node.close(.nodeRevoked, "node revoked by an operator")
             try? await directory.markOffline(name: name)
         }
@@ -185,6 +260,7 @@ public actor NodeRegistry {
     /// Lets a drained or revoked node take work again.
     @discardableResult
     public func enable(_ name: String) async throws -> Bool {
+        applyNoted()
         let known = try await directory.setAdminState(name: name, to: .enabled)
         live[name]?.draining = false
         drained[name] = nil
@@ -198,6 +274,7 @@ public actor NodeRegistry {
         for record in try await directory.list() { byName[record.name] = record }
         // Several coordinators: a node connected to another live one is online, not just ours.
         let elsewhere = (try? await directory.connectedElsewhere()) ?? []
+        applyNoted()
         for node in live.values {
             var s = byName[node.name] ?? NodeStatus(
                 name: node.name, state: "online", adminState: .enabled, online: true, slots: node.slots,

@@ -6,6 +6,7 @@ import FrameStore
 import FrameWire
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -93,6 +94,9 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     /// Jobs other coordinators ended, from the change feed (``JobChangeFeed``): handled by
     /// ``jobEndedElsewhere(_:)`` in ``run()``'s task group.
     private nonisolated let peerEndings: AsyncStream<JobRecord>?
+    /// Nodes that sent a heartbeat since the last renewal flush, noted off this actor
+    /// (``heartbeat(from:)``) and handed to the book by ``flushRenewals()``.
+    private nonisolated let heartbeatsNoted = NIOLockedValueBox<Set<String>>([])
     /// Background work for ``run()``'s task group.
     private nonisolated let work: AsyncStream<@Sendable () async -> Void>
     private nonisolated let workInput: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -178,6 +182,7 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
 
     /// One statement renews the leases of every node that heartbeated since the last flush.
     func flushRenewals() async {
+        for name in heartbeatsNoted.withLockedValue({ noted in defer { noted = [] }; return noted }) { book.heartbeat(name) }
         let names = book.takeRenewals()
         guard !names.isEmpty else { return }
         do {
@@ -333,10 +338,11 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         book.drain(name)
     }
 
-    /// Marks the node for the next renewal flush (one statement for all nodes).
-    public func heartbeat(from node: String) async {
+    /// Notes the node for the next renewal flush (one statement for all nodes). Called on the
+    /// session's event loop: no hop onto this actor per heartbeat; the flush takes the notes.
+    public nonisolated func heartbeat(from node: String) {
         metrics.heartbeats.increment()
-        book.heartbeat(node)
+        heartbeatsNoted.withLockedValue { _ = $0.insert(node) }
     }
 
     public func receive(_ message: Message, from node: String) async {

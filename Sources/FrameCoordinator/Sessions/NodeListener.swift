@@ -37,7 +37,9 @@ public final class NodeListener: Service, Sendable {
     ) async throws -> NodeListener {
         let readTimeout = TimeAmount.milliseconds(settings.heartbeatTimeout.milliseconds)
         let maxFrame = settings.maxFrameLength
-        let beat = TimeAmount.milliseconds(settings.heartbeatInterval.milliseconds)
+        // One clock for all sessions: one beat timer and one silence sweep per event loop.
+        let heartbeats = HeartbeatClock(
+            interval: .milliseconds(settings.heartbeatInterval.milliseconds), readTimeout: readTimeout)
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
@@ -45,7 +47,7 @@ public final class NodeListener: Service, Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     try FrameChannel.addCodec(
-                        to: channel, maxFrameLength: maxFrame, readTimeout: readTimeout, heartbeatInterval: beat)
+                        to: channel, maxFrameLength: maxFrame, readTimeout: nil, heartbeats: heartbeats)
                     return try FrameChannel.wrap(channel)
                 }
             }

@@ -10,10 +10,11 @@ import NIOCore
 /// One node's connection, from the first frame to the close.
 ///
 /// Drives ``NodeSessionStateMachine`` with the inbound messages, performs the
-/// actions it returns, sends coordinator heartbeats every interval, and keeps
-/// the ``NodeRegistry`` and the ``NodeWorkHandler`` informed. Read-idle
-/// detection (heartbeat loss) is done by the pipeline's `ReadIdleCloser`,
-/// which ends the inbound stream with ``TransportError/heartbeatTimeout``.
+/// actions it returns, and keeps the ``NodeRegistry`` and the
+/// ``NodeWorkHandler`` informed. Heartbeats, both ways, are the pipeline's
+/// ``HeartbeatBeacon`` once WELCOME is out; read-idle detection (heartbeat
+/// loss) is its clock's with the pipeline's `ReadIdleCloser`, which ends the
+/// inbound stream with ``TransportError/heartbeatTimeout``.
 struct NodeSession {
     let connection: FrameChannel.Async
     let registry: NodeRegistry
@@ -100,8 +101,17 @@ struct NodeSession {
                             ])
                             // Only now, with WELCOME written and the node registered, may it get a LEASE.
                             await work?.nodeReady(name: hello.nodeName, session: sessionID)
-                            // Our heartbeats come from the channel's event loop (HeartbeatBeacon).
-                            try await channel.triggerUserOutboundEvent(HeartbeatBeacon.Start())
+                            // Heartbeats both ways now stay on the channel's event loop (HeartbeatBeacon):
+                            // ours are sent from its loop's clock, and the node's are noted there, checked
+                            // by the same rule the state machine applies; one that fails it comes on to
+                            // the machine, which refuses it.
+                            let name = hello.nodeName
+                            try await channel.triggerUserOutboundEvent(HeartbeatBeacon.Start { [registry, work] hb in
+                                guard case .accept = NodeMessageRules.check(.heartbeat(hb)) else { return false }
+                                registry.recordHeartbeat(name: name, sessionID: sessionID, hb)
+                                work?.heartbeat(from: name)
+                                return true
+                            })
                         case .reject(let code, let text):
                             logger.warning("node rejected", metadata: ["code": "\(code.name)", "reason": "\(text)"])
                             endReason = "rejected: \(code.name)"
@@ -109,16 +119,17 @@ struct NodeSession {
                             await Self.reject(outbound, channel, code, text)
                             break receiving
                         case .heartbeat(let hb):
-                            // Both only note the heartbeat in memory: the database writes are
-                            // batched (NodeRegistry.flushHeartbeats, LeaseScheduler's renewals), so
-                            // a database outage never stalls this reader into a heartbeat timeout.
+                            // Only those before the beacon took over (above). Both only note the
+                            // heartbeat in memory: the database writes are batched
+                            // (NodeRegistry.flushHeartbeats, LeaseScheduler's renewals), so a
+                            // database outage never stalls this reader into a heartbeat timeout.
                             if let name = nodeName {
-                                await registry.recordHeartbeat(name: name, sessionID: sessionID, hb)
-                                await work?.heartbeat(from: name)
+                                registry.recordHeartbeat(name: name, sessionID: sessionID, hb)
+                                work?.heartbeat(from: name)
                             }
                         case .deliver(let m):
                             if let name = nodeName {
-                                await registry.recordFrame(name: name, sessionID: sessionID)
+                                registry.recordFrame(name: name, sessionID: sessionID)
                                 await work?.receive(m, from: name)
                             }
                         case .startDraining(let reason):

@@ -27,8 +27,9 @@ public protocol NodeWorkHandler: Sendable {
     func nodeDraining(name: String) async
     /// READ, FRAME, SEGMENT_DONE, SEGMENT_FAILED or a non-fatal ERROR from a node.
     func receive(_ message: Message, from node: String) async
-    /// A heartbeat from a node: renew its leases.
-    func heartbeat(from node: String) async
+    /// A heartbeat from a node: renew its leases. Called on the session's event loop for
+    /// every heartbeat of every node, so it must only note it (no waiting, no I/O).
+    func heartbeat(from node: String)
 }
 
 extension NodeWorkHandler {
