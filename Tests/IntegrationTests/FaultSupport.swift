@@ -83,6 +83,56 @@ struct CurlAPI {
 }
 
 enum FaultChecks {
+    /// What the coordinator-kill tests record at the SIGKILL.
+    struct CoordinatorKill {
+        var killedAt: Date
+        /// Segments leased through the killed coordinator, done, and in all, at the kill.
+        var heldViaKilled, doneAtKill, total: String
+    }
+
+    /// Waits until segments are done and `nodeName` holds a lease through coordinator `id`,
+    /// then SIGKILLs that coordinator and that node together (the node's lease can then only
+    /// come back by the survivor's take-over, well before the reaper's lease TTL).
+    static func killMidJob(
+        databaseURL: String, coordinator: ChildProcess, id: String, node: ChildProcess?, nodeName: String,
+        logs: () -> String
+    ) async throws -> CoordinatorKill {
+        try await eventually(120, "segments done and leases on the coordinator to kill\n\(logs())") {
+            let done = Int(try psql(databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")) ?? 0
+            let held = Int(try psql(databaseURL, """
+                SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(id)' AND node = '\(nodeName)'
+                """)) ?? 0
+            return done >= 1 && held >= 1
+        }
+        // Killed at once: every query in between is time for the node to finish its lease.
+        coordinator.signal(SIGKILL)
+        let killedAt = Date()
+        node?.signal(SIGKILL)
+        // Read after the kill: nothing renews or moves the dead coordinator's leases before the
+        // survivor's take-over, at least half a heartbeat timeout later.
+        let held = try psql(databaseURL, "SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(id)'")
+        let done = try psql(databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")
+        let total = try psql(databaseURL, "SELECT count(*) FROM segments")
+        _ = await coordinator.waitForExit(timeout: 10)
+        return CoordinatorKill(killedAt: killedAt, heldViaKilled: held, doneAtKill: done, total: total)
+    }
+
+    /// Seconds from the kill until no lease is held through the dead coordinator `dead` any more
+    /// (resumed on the survivor by its node, or requeued by the survivor), and until the dead
+    /// one is buried (only `survivor`'s liveness row is left).
+    static func awaitTakeover(
+        databaseURL: String, dead: String, survivor: String, since killedAt: Date, logs: () -> String
+    ) async throws -> (leasesBack: TimeInterval, buried: TimeInterval) {
+        try await eventually(60, "the dead coordinator's leases taken back\n\(logs())") {
+            try psql(databaseURL, "SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(dead)'") == "0"
+        }
+        let leasesBack = Date().timeIntervalSince(killedAt)
+        try await eventually(30, "the dead coordinator's liveness row taken over\n\(logs())") {
+            try psql(databaseURL, "SELECT string_agg(id, ',') FROM coordinators") == survivor
+        }
+        return (leasesBack, Date().timeIntervalSince(killedAt))
+    }
+
     /// Every one of the `total` segments was accepted exactly once, and never from a lease that had
     /// been taken back (requeued or expired) unless its node resumed it since under the same epoch.
     static func expectEachSegmentAcceptedOnce(

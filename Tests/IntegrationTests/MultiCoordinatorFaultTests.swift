@@ -54,34 +54,16 @@ import Testing
             #expect(answer.status == 201, "\(answer.body)")
             ids.append(try #require(CurlAPI.jobID(answer)))
         }
-        // Mid-job: segments done, and leases held through A, one of them by mc-1.
-        try await eventually(120, "segments done and leases on A\n\(Self.logs(cluster, a, b))") {
-            let done = Int(try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")) ?? 0
-            let viaA = Int(try FaultChecks.psql(cluster.databaseURL, """
-                SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(idA)' AND node = 'mc-1'
-                """)) ?? 0
-            return done >= 1 && viaA >= 1
-        }
-        let heldViaA = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(idA)'")
-        let doneAtKill = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")
-        let total = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments")
-        a.signal(SIGKILL)
-        let killedAt = Date()
-        // mc-1 dies too: its lease is not resumed by anyone, B's take-over must requeue it
-        // (well before the 30 s lease TTL after which the reaper would).
-        cluster.nodes["mc-1"]?.signal(SIGKILL)
-        _ = await a.waitForExit(timeout: 10)
-
-        // Failover: no lease is held through A any more (resumed on B by its node, or requeued by B).
-        try await eventually(60, "A's leases taken back\n\(Self.logs(cluster, a, b))") {
-            try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(idA)'") == "0"
-        }
-        let leasesBack = Date().timeIntervalSince(killedAt)
-        // And A is buried: its liveness row expired and B deleted it after the take-over.
-        try await eventually(30, "A's liveness row taken over\n\(Self.logs(cluster, a, b))") {
-            try FaultChecks.psql(cluster.databaseURL, "SELECT string_agg(id, ',') FROM coordinators") == idB
-        }
-        let buried = Date().timeIntervalSince(killedAt)
+        // Mid-job: segments done, and leases held through A, one of them by mc-1, which dies with
+        // A: its lease is not resumed by anyone, B's take-over must requeue it.
+        let kill = try await FaultChecks.killMidJob(
+            databaseURL: cluster.databaseURL, coordinator: a, id: idA, node: cluster.nodes["mc-1"], nodeName: "mc-1",
+            logs: { Self.logs(cluster, a, b) })
+        let (killedAt, heldViaA, doneAtKill, total) = (kill.killedAt, kill.heldViaKilled, kill.doneAtKill, kill.total)
+        // Failover: no lease is held through A any more, and A is buried (its liveness row
+        // expired and B deleted it after the take-over).
+        let (leasesBack, buried) = try await FaultChecks.awaitTakeover(
+            databaseURL: cluster.databaseURL, dead: idA, survivor: idB, since: killedAt, logs: { Self.logs(cluster, a, b) })
         try await eventually(30, "the surviving nodes on B\n\(Self.logs(cluster, a, b))") {
             try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM nodes WHERE state = 'online' AND coordinator = '\(idB)'") == "2"
         }

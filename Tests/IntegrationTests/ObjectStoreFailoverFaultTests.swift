@@ -92,33 +92,17 @@ import Testing
         for id in ids {
             #expect(try await store.headObject("uploads/\(id)/input.mp4") != nil, "job \(id)'s source is not in the bucket")
         }
-        // Mid-job: segments done, and leases held through A, one of them by mc-1.
-        try await eventually(120, "segments done and leases on A\n\(Self.logs(cluster, a, b))") {
-            let done = Int(try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")) ?? 0
-            let viaA = Int(try FaultChecks.psql(cluster.databaseURL, """
-                SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(idA)' AND node = 'mc-1'
-                """)) ?? 0
-            return done >= 1 && viaA >= 1
-        }
-        let heldViaA = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(idA)'")
-        let doneAtKill = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")
-        let total = try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments")
-        a.signal(SIGKILL)
-        let killedAt = Date()
-        cluster.nodes["mc-1"]?.signal(SIGKILL)
-        _ = await a.waitForExit(timeout: 10)
+        // Mid-job: segments done, and leases held through A, one of them by mc-1 (killed with A).
+        let kill = try await FaultChecks.killMidJob(
+            databaseURL: cluster.databaseURL, coordinator: a, id: idA, node: cluster.nodes["mc-1"], nodeName: "mc-1",
+            logs: { Self.logs(cluster, a, b) })
+        let (killedAt, heldViaA, doneAtKill, total) = (kill.killedAt, kill.heldViaKilled, kill.doneAtKill, kill.total)
         // From here on nothing on A's disk may be read: it is another machine's, and gone.
         try FileManager.default.moveItem(
             at: cluster.dir.appendingPathComponent("a"), to: cluster.dir.appendingPathComponent("a-dead"))
 
-        try await eventually(60, "A's leases taken back\n\(Self.logs(cluster, a, b))") {
-            try FaultChecks.psql(cluster.databaseURL, "SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(idA)'") == "0"
-        }
-        let leasesBack = Date().timeIntervalSince(killedAt)
-        try await eventually(30, "A's liveness row taken over\n\(Self.logs(cluster, a, b))") {
-            try FaultChecks.psql(cluster.databaseURL, "SELECT string_agg(id, ',') FROM coordinators") == idB
-        }
-        let buried = Date().timeIntervalSince(killedAt)
+        let (leasesBack, buried) = try await FaultChecks.awaitTakeover(
+            databaseURL: cluster.databaseURL, dead: idA, survivor: idB, since: killedAt, logs: { Self.logs(cluster, a, b) })
 
         let apiB = CurlAPI(base: "http://127.0.0.1:\(httpB)", token: apiA.token)
         for id in ids {
