@@ -97,19 +97,24 @@ enum FaultChecks {
         databaseURL: String, coordinator: ChildProcess, id: String, node: ChildProcess?, nodeName: String,
         logs: () -> String
     ) async throws -> CoordinatorKill {
+        // The node is frozen (SIGSTOP) while its lease is checked: on a quiet machine a segment
+        // takes less than the query, so a lease seen held could be done by the kill otherwise.
         try await eventually(120, "segments done and leases on the coordinator to kill\n\(logs())") {
+            node?.signal(SIGSTOP)
             let done = Int(try psql(databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")) ?? 0
             let held = Int(try psql(databaseURL, """
                 SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(id)' AND node = '\(nodeName)'
                 """)) ?? 0
-            return done >= 1 && held >= 1
+            if done >= 1 && held >= 1 { return true }
+            node?.signal(SIGCONT)
+            return false
         }
-        // Killed at once: every query in between is time for the node to finish its lease.
         coordinator.signal(SIGKILL)
         let killedAt = Date()
         node?.signal(SIGKILL)
         // Read after the kill: nothing renews or moves the dead coordinator's leases before the
-        // survivor's take-over, at least half a heartbeat timeout later.
+        // survivor's take-over, at least half a heartbeat timeout later. (SIGKILL ends the
+        // frozen node too.)
         let held = try psql(databaseURL, "SELECT count(*) FROM segments WHERE state = 'leased' AND coordinator = '\(id)'")
         let done = try psql(databaseURL, "SELECT count(*) FROM segments WHERE state = 'done'")
         let total = try psql(databaseURL, "SELECT count(*) FROM segments")
