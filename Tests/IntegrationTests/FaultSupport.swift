@@ -1,3 +1,4 @@
+import FrameClient
 import Foundation
 import FrameTestSupport
 import Testing
@@ -83,6 +84,34 @@ struct CurlAPI {
 }
 
 enum FaultChecks {
+    /// Two coordinators on `cluster`'s database: A on the cluster's own ports, B on fresh ones,
+    /// each started with its settings and ready, with the ids of their liveness rows.
+    struct TwoCoordinators {
+        var a, b: ChildProcess
+        var idA, idB: String
+        var httpA, clusterA, httpB, clusterB: Int
+        /// B's admin API (node listings).
+        var adminB: AdminClient
+    }
+
+    static func startTwoCoordinators(
+        _ cluster: LocalCluster, settingsA: [String], settingsB: [String]
+    ) async throws -> TwoCoordinators {
+        let (httpA, clusterA) = (cluster.httpPort, cluster.clusterPort)
+        let (httpB, clusterB) = (freePort(), freePort())
+        try cluster.startCoordinator(extra: settingsA, log: "coordinator-a.log")
+        let a = try #require(cluster.coordinator)
+        try await cluster.waitUntilReady()
+        try cluster.startCoordinator(extra: settingsB, log: "coordinator-b.log", httpPort: httpB, clusterPort: clusterB)
+        let b = try #require(cluster.coordinator)
+        let adminB = AdminClient(baseURL: URL(string: "http://127.0.0.1:\(httpB)")!, token: cluster.adminToken)
+        try await eventually(60, "coordinator B HTTP") { (try? await adminB.nodes()) != nil }
+        let idA = try psql(cluster.databaseURL, "SELECT id FROM coordinators WHERE http_address = '127.0.0.1:\(httpA)'")
+        let idB = try psql(cluster.databaseURL, "SELECT id FROM coordinators WHERE http_address = '127.0.0.1:\(httpB)'")
+        #expect(!idA.isEmpty && !idB.isEmpty && idA != idB, "liveness rows: A '\(idA)', B '\(idB)'")
+        return TwoCoordinators(a: a, b: b, idA: idA, idB: idB, httpA: httpA, clusterA: clusterA, httpB: httpB, clusterB: clusterB, adminB: adminB)
+    }
+
     /// What the coordinator-kill tests record at the SIGKILL.
     struct CoordinatorKill {
         var killedAt: Date

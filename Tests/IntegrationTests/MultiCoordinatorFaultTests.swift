@@ -18,18 +18,9 @@ import Testing
     @Test func sigkillOfOneCoordinatorMidJobIsTakenOverByTheOther() async throws {
         let cluster = try LocalCluster()
         defer { cluster.stop() }
-        let (httpA, clusterA) = (cluster.httpPort, cluster.clusterPort)
-        let (httpB, clusterB) = (freePort(), freePort())
-        try cluster.startCoordinator(extra: Self.settings, log: "coordinator-a.log")
-        let a = try #require(cluster.coordinator)
-        try await cluster.waitUntilReady()
-        try cluster.startCoordinator(extra: Self.settings, log: "coordinator-b.log", httpPort: httpB, clusterPort: clusterB)
-        let b = try #require(cluster.coordinator)
-        let adminB = AdminClient(baseURL: URL(string: "http://127.0.0.1:\(httpB)")!, token: cluster.adminToken)
-        try await eventually(60, "coordinator B HTTP") { (try? await adminB.nodes()) != nil }
-        let idA = try FaultChecks.psql(cluster.databaseURL, "SELECT id FROM coordinators WHERE http_address = '127.0.0.1:\(httpA)'")
-        let idB = try FaultChecks.psql(cluster.databaseURL, "SELECT id FROM coordinators WHERE http_address = '127.0.0.1:\(httpB)'")
-        #expect(!idA.isEmpty && !idB.isEmpty && idA != idB, "liveness rows: A '\(idA)', B '\(idB)'")
+        let two = try await FaultChecks.startTwoCoordinators(cluster, settingsA: Self.settings, settingsB: Self.settings)
+        let (a, b, idA, idB, adminB) = (two.a, two.b, two.idA, two.idB, two.adminB)
+        let (httpA, clusterA, httpB, clusterB) = (two.httpA, two.clusterA, two.httpB, two.clusterB)
 
         // Two nodes prefer A, one prefers B; each knows both.
         let toA = "127.0.0.1:\(clusterA),127.0.0.1:\(clusterB)", toB = "127.0.0.1:\(clusterB),127.0.0.1:\(clusterA)"
