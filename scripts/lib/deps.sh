@@ -16,6 +16,20 @@ FRAMEFLOW_OBJECTSTORE_PACKAGES=(swift-proxy swift-object swift-container swift-a
 
 ff_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Free space in GiB (one decimal) on the filesystem that holds path $1.
+ff_free_gib() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 { printf "%.1f", $4 / 1048576 }'; }
+
+# One line for logs: free space where builds write (the repository) and where tests write
+# (TMPDIR), so that a run that fails on a full disk says so beside the failure.
+ff_disk_note() {
+  local repo=${1:-.} tmp=${TMPDIR:-/tmp}
+  if [[ $(df -P "$repo" | awk 'NR == 2 { print $1 }') == $(df -P "$tmp" | awk 'NR == 2 { print $1 }') ]]; then
+    echo "disk: $(ff_free_gib "$repo") GiB free (repository and $tmp share one filesystem)"
+  else
+    echo "disk: $(ff_free_gib "$repo") GiB free for the repository, $(ff_free_gib "$tmp") GiB in $tmp"
+  fi
+}
+
 ensure_deps() {
   local missing=()
   local pkg
