@@ -252,8 +252,8 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
-        /// Helpers shared by the test targets: child processes, fixtures, per-test databases.
-        .target(name: "FrameTestSupport", path: "Tests/Support"),
+        /// Helpers shared by the test targets: child processes, fixtures, per-test databases, the live object store.
+        .target(name: "FrameTestSupport", dependencies: ["FrameObjectStore"], path: "Tests/Support"),
         .testTarget(name: "FrameCoordinatorTests", dependencies: [
             "FrameTestSupport", "FrameObjectStore",
             "FrameCoordinator", "FrameNode", "FrameCluster", "FrameWire", "FrameCore", "FrameStore", "FrameExtract", "FrameAPI", "FrameNotify", "FrameSession",
@@ -285,7 +285,7 @@ let package = Package(
         /// The client's value types (the server-sent events parser).
         .testTarget(name: "FrameClientTests", dependencies: ["FrameClient"]),
         .testTarget(name: "FrameObjectStoreTests", dependencies: [
-            "FrameObjectStore", "FrameCore",
+            "FrameObjectStore", "FrameCore", "FrameTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),

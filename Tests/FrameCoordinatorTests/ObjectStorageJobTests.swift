@@ -41,18 +41,8 @@ import Testing
     }
 
     static func liveStore(_ stem: String) async throws -> S3ArchiveStore? {
-        guard let url = ProcessInfo.processInfo.environment["FRAMEFLOW_S3_URL"], !url.isEmpty else {
-            print("ObjectStorageJobTests skipped: FRAMEFLOW_S3_URL is unset (scripts/test starts an object store and sets it)")
-            return nil
-        }
-        let env = ProcessInfo.processInfo.environment
-        let client = try S3Client(configuration: S3Configuration(
-            endpoint: URL(string: url)!, region: env["FRAMEFLOW_S3_REGION"] ?? "us-east-1",
-            bucket: "ff-job-\(stem)-\(UInt32.random(in: 0...UInt32.max))", prefix: "cluster/",
-            credentials: S3Credentials(
-                accessKeyID: env["FRAMEFLOW_S3_ACCESS_KEY_ID"] ?? "test:tester",
-                secretAccessKey: env["FRAMEFLOW_S3_SECRET_ACCESS_KEY"] ?? "testing")))
-        try await client.createBucket()
+        guard let client = try await S3LiveStore.client("ObjectStorageJobTests", stem: "job-\(stem)", prefix: "cluster/",
+                                                        requestTimeout: .seconds(120)) else { return nil }
         return S3ArchiveStore(client: client, resultsDirectory: URL(fileURLWithPath: "/nonexistent"), partSize: 5 << 20,
                               downloads: .presigned, logger: Logger(label: "test.s3"))
     }

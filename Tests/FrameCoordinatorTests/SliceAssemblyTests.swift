@@ -16,22 +16,8 @@ import Testing
 /// written; and the part plan's 5 MiB rule.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct SliceAssemblyTests {
     static func client(_ stem: String, port: Int? = nil) async throws -> S3Client? {
-        guard let url = ProcessInfo.processInfo.environment["FRAMEFLOW_S3_URL"], !url.isEmpty else {
-            print("SliceAssemblyTests skipped: FRAMEFLOW_S3_URL is unset (scripts/test starts an object store and sets it)")
-            return nil
-        }
-        var endpoint = URLComponents(string: url)!
-        if let port { endpoint.port = port }
-        let env = ProcessInfo.processInfo.environment
-        let client = try S3Client(configuration: S3Configuration(
-            endpoint: endpoint.url!, region: env["FRAMEFLOW_S3_REGION"] ?? "us-east-1",
-            bucket: "ff-slice-\(stem)-\(UInt32.random(in: 0...UInt32.max))", prefix: "cluster/",
-            credentials: S3Credentials(
-                accessKeyID: env["FRAMEFLOW_S3_ACCESS_KEY_ID"] ?? "test:tester",
-                secretAccessKey: env["FRAMEFLOW_S3_SECRET_ACCESS_KEY"] ?? "testing"),
-            requestTimeout: .seconds(10)))
-        try await client.createBucket()
-        return client
+        try await S3LiveStore.client("SliceAssemblyTests", stem: "slice-\(stem)", prefix: "cluster/", port: port,
+                                     requestTimeout: .seconds(10))
     }
 
     static var logger: Logger {
@@ -181,7 +167,7 @@ import Testing
 
     @Test func aStoreDownWhileSlicesAreWrittenKeepsTheSegmentsLeasedThenTheJobCompletes() async throws {
         guard let direct = try await Self.client("down") else { return }
-        let target = URLComponents(string: ProcessInfo.processInfo.environment["FRAMEFLOW_S3_URL"]!)!.port!
+        let target = S3LiveStore.url!.port!
         let proxy = try TCPProxy(targetPort: target)
         defer { proxy.stop() }
         // The same bucket through the proxy, which is cut before any slice is written.

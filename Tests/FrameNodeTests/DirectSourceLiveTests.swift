@@ -24,18 +24,8 @@ import Testing
 
     /// A bucket of its own holding one object of `size` pseudo-random bytes; nil without a store.
     static func store(size: Int) async throws -> Store? {
-        let env = ProcessInfo.processInfo.environment
-        guard let url = env["FRAMEFLOW_S3_URL"].flatMap({ $0.isEmpty ? nil : URL(string: $0) }) else {
-            print("DirectSourceLiveTests skipped: FRAMEFLOW_S3_URL is unset (scripts/test starts an object store and sets it)")
-            return nil
-        }
-        let configuration = S3Configuration(
-            endpoint: url, region: env["FRAMEFLOW_S3_REGION"] ?? "us-east-1",
-            bucket: "ff-direct-\(UInt32.random(in: 0...UInt32.max))", prefix: "p/", pathStyle: true,
-            credentials: S3Credentials(accessKeyID: env["FRAMEFLOW_S3_ACCESS_KEY_ID"] ?? "test:tester",
-                                       secretAccessKey: env["FRAMEFLOW_S3_SECRET_ACCESS_KEY"] ?? "testing"))
-        let client = try S3Client(configuration: configuration)
-        try await client.createBucket()
+        guard let client = try await S3LiveStore.client("DirectSourceLiveTests", stem: "direct", prefix: "p/",
+                                                        requestTimeout: .seconds(120)) else { return nil }
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<size).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let key = "uploads/\(UUID().uuidString.lowercased())/input.mp4"

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import Testing
 @testable import FrameObjectStore
+import FrameTestSupport
 
 /// The client against a real S3-compatible server (OpenStack Swift + s3api, started by scripts/test).
 @Suite(.serialized) struct S3ClientLiveTests {

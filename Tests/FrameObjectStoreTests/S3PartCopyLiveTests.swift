@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import Testing
 @testable import FrameObjectStore
+import FrameTestSupport
 
 /// UploadPartCopy (whole objects and `x-amz-copy-source-range`) against the real store: what the
 /// slice assembler builds archives with (docs/distributed-assembly.md).

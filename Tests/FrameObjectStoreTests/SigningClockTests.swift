@@ -3,6 +3,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 @testable import FrameObjectStore
+import FrameTestSupport
 
 /// A request's signature and its `x-amz-date` header come from one clock reading: read twice,
 /// a second boundary between the reads made the store refuse the request (SignatureDoesNotMatch),

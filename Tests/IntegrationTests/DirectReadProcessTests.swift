@@ -22,28 +22,11 @@ import Testing
     /// A coordinator on the store with direct node reads, and one uploaded video (no node yet,
     /// so nothing is leased before the test has arranged the source); nil without a store.
     func submit(_ stem: String) async throws -> Job? {
-        let env = ProcessInfo.processInfo.environment
-        guard let url = env["FRAMEFLOW_S3_URL"], !url.isEmpty else {
-            print("DirectReadProcessTests skipped: FRAMEFLOW_S3_URL is unset (scripts/test starts an object store and sets it)")
-            return nil
-        }
-        let bucket = "ff-direct-\(stem)-\(UInt32.random(in: 0...UInt32.max))"
-        let key = env["FRAMEFLOW_S3_ACCESS_KEY_ID"] ?? "test:tester", secret = env["FRAMEFLOW_S3_SECRET_ACCESS_KEY"] ?? "testing"
-        let client = try S3Client(configuration: S3Configuration(
-            endpoint: URL(string: url)!, region: env["FRAMEFLOW_S3_REGION"] ?? "us-east-1", bucket: bucket, prefix: "ff/",
-            pathStyle: true, credentials: S3Credentials(accessKeyID: key, secretAccessKey: secret)))
-        try await client.createBucket()
+        guard let client = try await S3LiveStore.client("DirectReadProcessTests", stem: "direct-\(stem)", prefix: "ff/",
+                                                        requestTimeout: .seconds(120)) else { return nil }
         let cluster = try LocalCluster()
-        try cluster.startCoordinator(extra: [
-            "--set", "coordinator.segment_seconds=5",
-            "--set", "coordinator.storage.kind=s3",
-            "--set", "coordinator.storage.s3.endpoint=\(url)",
-            "--set", "coordinator.storage.s3.bucket=\(bucket)",
-            "--set", "coordinator.storage.s3.prefix=ff/",
-            "--set", "coordinator.storage.s3.access_key_id=\(key)",
-            "--set", "coordinator.storage.s3.secret_access_key=\(secret)",
-            "--set", "coordinator.storage.s3.node_reads=direct",
-        ])
+        try cluster.startCoordinator(extra: ["--set", "coordinator.segment_seconds=5"]
+            + S3LiveStore.coordinatorSettings(client.configuration) + ["--set", "coordinator.storage.s3.node_reads=direct"])
         try await cluster.waitUntilReady()
         let api = "http://127.0.0.1:\(cluster.httpPort)"
         let video = try Fixtures.video(seconds: 20, name: "direct-\(stem).mp4")

@@ -14,18 +14,10 @@ import Testing
 /// (a presigned redirect to the store), and nothing on the dead one's disk is needed.
 @Suite(.serialized, .timeLimit(.minutes(8))) struct ObjectStoreFailoverFaultTests {
     /// What both coordinators share: JWT secret, segment length, the bucket.
-    static func settings(s3 url: String, bucket: String, key: String, secret: String) -> [String] {
-        [
-            "--set", "coordinator.segment_seconds=2", "--set", "coordinator.jwt_secret=fault-tests-secret-0123456789abcdef",
-            "--set", "coordinator.storage.kind=s3",
-            "--set", "coordinator.storage.s3.endpoint=\(url)",
-            "--set", "coordinator.storage.s3.bucket=\(bucket)",
-            "--set", "coordinator.storage.s3.prefix=ff/",
-            "--set", "coordinator.storage.s3.access_key_id=\(key)",
-            "--set", "coordinator.storage.s3.secret_access_key=\(secret)",
-            "--set", "coordinator.storage.s3.uploads=s3",
-            "--set", "coordinator.storage.s3.node_reads=direct",
-        ]
+    static func settings(_ store: S3Configuration) -> [String] {
+        ["--set", "coordinator.segment_seconds=2", "--set", "coordinator.jwt_secret=fault-tests-secret-0123456789abcdef"]
+            + S3LiveStore.coordinatorSettings(store)
+            + ["--set", "coordinator.storage.s3.uploads=s3", "--set", "coordinator.storage.s3.node_reads=direct"]
     }
 
     /// A coordinator's own data directories under `dir/<name>` (later `--set`s win over LocalCluster's shared ones).
@@ -36,18 +28,9 @@ import Testing
     }
 
     @Test func sigkillOfTheUploadCoordinatorWithOnlyTheObjectStoreShared() async throws {
-        let env = ProcessInfo.processInfo.environment
-        guard let url = env["FRAMEFLOW_S3_URL"], !url.isEmpty else {
-            print("ObjectStoreFailoverFaultTests skipped: FRAMEFLOW_S3_URL is unset (scripts/test starts an object store and sets it)")
-            return
-        }
-        let key = env["FRAMEFLOW_S3_ACCESS_KEY_ID"] ?? "test:tester", secret = env["FRAMEFLOW_S3_SECRET_ACCESS_KEY"] ?? "testing"
-        let bucket = "ff-failover-\(UInt32.random(in: 0...UInt32.max))"
-        let store = try S3Client(configuration: S3Configuration(
-            endpoint: URL(string: url)!, region: env["FRAMEFLOW_S3_REGION"] ?? "us-east-1", bucket: bucket, prefix: "ff/",
-            pathStyle: true, credentials: S3Credentials(accessKeyID: key, secretAccessKey: secret)))
-        try await store.createBucket()
-        let shared = Self.settings(s3: url, bucket: bucket, key: key, secret: secret)
+        guard let store = try await S3LiveStore.client("ObjectStoreFailoverFaultTests", stem: "failover", prefix: "ff/",
+                                                       requestTimeout: .seconds(120)) else { return }
+        let shared = Self.settings(store.configuration)
 
         let cluster = try LocalCluster()
         defer { cluster.stop() }
@@ -110,7 +93,7 @@ import Testing
             let head = try CurlAPI.call(["-o", "/dev/null", "-D", "-", "\(apiB.base)/videos/\(id)/download"] + apiB.auth)
             #expect(head.status == 302, "download of \(id): \(head.status)")
             let location = head.body.split(separator: "\r\n").first { $0.lowercased().hasPrefix("location:") } ?? ""
-            #expect(location.contains(url) && location.contains("/\(bucket)/ff/archives/\(id).zip"), "\(location)")
+            #expect(location.contains(store.configuration.endpoint.absoluteString) && location.contains("/\(store.configuration.bucket)/ff/archives/\(id).zip"), "\(location)")
             try FaultChecks.expectSameZipAsExtract(apiB, id, video: video, fps: "10", dir: cluster.dir)
         }
 
