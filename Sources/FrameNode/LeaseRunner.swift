@@ -6,6 +6,10 @@ import FrameWire
 /// The agent owns the connection; what happens to a lease (fetching bytes,
 /// decoding, streaming frames) sits behind this seam.
 public protocol LeaseRunner: Sendable {
+    /// The runner's own background work (its decode threads' writes, its timers), for as long as
+    /// the agent runs: the agent runs it as a child task and cancels it when it stops. A runner
+    /// with none returns at once. Required, so that a wrapper cannot forget to pass it on.
+    func run() async
     /// A new session is established: `send` writes to the coordinator.
     /// `resumed` is WELCOME's `resumedLeases`: continue those, abandon every
     /// other lease still held (without reporting it).

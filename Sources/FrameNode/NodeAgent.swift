@@ -7,6 +7,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import ServiceLifecycle
+import Synchronization
 
 /// The node process's connection to the coordinator: connect over mutual
 /// TLS, HELLO/WELCOME, heartbeat every interval, detect a silent coordinator,
@@ -27,6 +28,8 @@ public final class NodeAgent: Service, Sendable {
     private let softwareVersion: String
     private let tls: NIOSSLContext
     private let resolver: any CoordinatorResolver
+    /// The connection of the session up now, for ``dropConnection()``.
+    private let liveChannel = Mutex<(any Channel)?>(nil)
 
     /// `resolver` turns each configured coordinator host into the addresses to dial (default:
     /// the system's; tests give their own).
@@ -55,7 +58,22 @@ public final class NodeAgent: Service, Sendable {
         self.tls = try TLSContexts.node(config.tls)
     }
 
+    /// Closes the current connection, if there is one; the agent reconnects as after any drop
+    /// (and the coordinator sees a node vanish). The node simulator's disconnect model uses it.
+    public func dropConnection() {
+        liveChannel.withLock { $0 }?.close(promise: nil)
+    }
+
     public func run() async throws {
+        // The runner's background work lives as long as the connection loop, as a child of this task.
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.runner.run() }
+            defer { group.cancelAll() }
+            try await connectUntilStopped()
+        }
+    }
+
+    private func connectUntilStopped() async throws {
         var backoff = ReconnectBackoff(initial: .milliseconds(500), maximum: config.reconnectMaxBackoff)
         var rotation = CoordinatorRotation(addresses: config.coordinatorAddresses)
         try await withGracefulShutdownHandler {
@@ -131,6 +149,8 @@ public final class NodeAgent: Service, Sendable {
         do {
             try await connection.executeThenClose { inbound, outbound in
                 let channel = connection.channel
+                liveChannel.withLock { $0 = channel }
+                defer { liveChannel.withLock { $0 = nil } }
                 let send: @Sendable (Message) async throws -> Void = { try await outbound.write($0) }
                 // Version 2 only adds LEASE_URL: a node that must not read from the store stays at 1.
                 let versions: ClosedRange<UInt16> = config.directReads

@@ -106,25 +106,22 @@ public struct NodeSimulator: Service {
             logger.error("cannot start a simulated node", metadata: ["node": "\(config.name ?? "?")", "error": "\(error)"])
             return
         }
+        // The agent runs the runner; a simulated disconnect closes the agent's connection, and the
+        // agent reconnects as a real node does after a drop (resuming its held leases).
         await withDiscardingTaskGroup { group in
-            group.addTask { await runner.run() }
-            group.addTask {
-                while !Task.isCancelled {
-                    await withTaskGroup(of: Void.self) { session in
-                        session.addTask { try? await agent.run() }
-                        guard model.disconnectRate > 0 else { await session.waitForAll(); return }
-                        session.addTask {
-                            let seconds = -log(Double.random(in: Double.ulpOfOne..<1)) / model.disconnectRate
-                            try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
-                        }
-                        await session.next()
-                        session.cancelAll()
+            if model.disconnectRate > 0 {
+                group.addTask {
+                    while true {
+                        let seconds = -log(Double.random(in: Double.ulpOfOne..<1)) / model.disconnectRate
+                        guard (try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))) != nil else { return }
+                        agent.dropConnection()
                         counters.disconnected()
                     }
-                    // An agent that stopped for good (revoked, refused) is not restarted in a loop.
-                    if model.disconnectRate == 0 { return }
                 }
             }
+            // Returns when the simulator stops, or when the node is stopped for good (revoked, refused).
+            try? await agent.run()
+            group.cancelAll()
         }
     }
 }

@@ -13,6 +13,7 @@ actor IdleLeaseRunner: LeaseRunner {
     func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) { self.send = send }
     func detach() { send = nil }
     func drain() {}
+    func run() async {}
     func heldLeases() -> [LeaseRef] { [] }
     func figures() -> (activeLeases: Int, framesTotal: UInt64) { (0, 0) }
 

@@ -17,6 +17,7 @@ actor HoldingLeaseRunner: LeaseRunner {
     func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) { self.send = send }
     func detach() { send = nil }
     func drain() {}
+    func run() async {}
     func heldLeases() -> [LeaseRef] { [] }
     func figures() -> (activeLeases: Int, framesTotal: UInt64) { (held.count, 0) }
 

@@ -18,6 +18,7 @@ import Testing
         func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) {}
         func detach() {}
         func drain() {}
+        func run() async {}
         func heldLeases() -> [LeaseRef] { leases.filter { ref in !cancels.contains { $0.lease == ref } } }
         func figures() -> (activeLeases: Int, framesTotal: UInt64) { (heldLeases().count, 0) }
         func handle(_ message: Message) {

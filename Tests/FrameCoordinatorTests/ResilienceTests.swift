@@ -154,6 +154,7 @@ actor CutAfterFirstRead: LeaseRunner {
     }
     func detach() async { await inner.detach() }
     func drain() async { await inner.drain() }
+    func run() async { await inner.run() }
     func heldLeases() async -> [LeaseRef] { await inner.heldLeases() }
     func figures() async -> (activeLeases: Int, framesTotal: UInt64) { await inner.figures() }
 
@@ -177,6 +178,7 @@ actor IdleAfterLeaseRunner: LeaseRunner {
     }
     func detach() { send = nil }
     func drain() {}
+    func run() async {}
     func heldLeases() -> [LeaseRef] { held }
     func figures() -> (activeLeases: Int, framesTotal: UInt64) { (held.count, 0) }
     func handle(_ message: Message) async {
@@ -193,6 +195,7 @@ actor AlwaysFailingRunner: LeaseRunner {
     func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) { self.send = send }
     func detach() { send = nil }
     func drain() {}
+    func run() async {}
     func heldLeases() -> [LeaseRef] { [] }
     func figures() -> (activeLeases: Int, framesTotal: UInt64) { (0, 0) }
     func handle(_ message: Message) async {

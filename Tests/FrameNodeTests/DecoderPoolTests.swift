@@ -14,8 +14,8 @@ import Testing
         let path = try video.get().path
         let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int64
         let source = RemoteByteSource(
-            size: size, lease: LeaseRef(jobID: job, segment: 0, epoch: 1), router: ReadRouter(),
-            outbox: LeaseOutbox(send: nil))
+            size: size, lease: LeaseRef(jobID: job, segment: 0, epoch: 1), router: ReadRouter(background: BackgroundWork()),
+            outbox: LeaseOutbox(send: nil, background: BackgroundWork()))
         return DecoderPool.OpenDecoder(decoder: try SegmentDecoder(path: path), source: source)
     }
 

@@ -45,16 +45,29 @@ import Testing
     /// What a coordinator would answer: READs served from `bytes`, and counted.
     final class FakeCoordinator: Sendable {
         let bytes: [UInt8]
-        let router = ReadRouter()
+        /// Where the READs are written from (a decode thread cannot await): run by ``serving(_:)``.
+        let background = BackgroundWork()
+        let router: ReadRouter
         let reads = NIOLockedValueBox(0)
-        init(bytes: [UInt8]) { self.bytes = bytes }
+        init(bytes: [UInt8]) {
+            self.bytes = bytes
+            router = ReadRouter(background: background)
+        }
+        /// Runs `body` while READs are being sent and answered.
+        func serving<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await self.background.run() }
+                defer { group.cancelAll() }
+                return try await body()
+            }
+        }
         var outbox: LeaseOutbox {
             LeaseOutbox(send: { [self] message in
                 guard case .read(let read) = message else { return }
                 reads.withLockedValue { $0 += 1 }
                 let start = Int(read.offset), end = min(bytes.count, start + Int(read.length))
                 router.deliver(ReadData(requestID: read.requestID, offset: read.offset, data: ByteBuffer(bytes: bytes[start..<end])))
-            })
+            }, background: background)
         }
     }
 
@@ -82,7 +95,8 @@ import Testing
         let coordinator = FakeCoordinator(bytes: store.bytes)
         let source = RemoteByteSource(size: Int64(size), lease: leaseURL.lease.lease, router: coordinator.router,
                                       outbox: coordinator.outbox, direct: direct)
-        let (all, jumps) = try await Task.detached {  // blocking reads: off the cooperative pool's callers' way
+        let (all, jumps) = try await coordinator.serving { try await Task.detached {  // blocking reads: off the cooperative pool
+
             let all = try Self.readAll(source, size: size)
             var jumps: [[UInt8]] = []
             for offset in [size - 10, 5, (1 << 20) - 3, 2 * (1 << 20) + 77] {
@@ -97,7 +111,7 @@ import Testing
                 jumps.append(piece)
             }
             return (all, jumps)
-        }.value
+        }.value }
         #expect(all == store.bytes)
         #expect(jumps[0] == Array(store.bytes[(size - 10)...]))
         #expect(jumps[1] == Array(store.bytes[5..<15]))
@@ -163,7 +177,7 @@ import Testing
         let coordinator = FakeCoordinator(bytes: store.bytes)
         let ref = LeaseRef(jobID: UUID(), segment: 0, epoch: 1)
         let source = RemoteByteSource(size: Int64(size), lease: ref, router: coordinator.router, outbox: coordinator.outbox, direct: direct)
-        let all = try await Task.detached { try Self.readAll(source, size: size) }.value
+        let all = try await coordinator.serving { try await Task.detached { try Self.readAll(source, size: size) }.value }
         #expect(all == store.bytes)
         #expect(!source.readsDirect)
         #expect(source.fallbackCode == .objectStoreRejected)
@@ -202,7 +216,8 @@ import Testing
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(cert))
         let reader = try PresignedRangeReader(url: signed.url.absoluteString, timeout: .seconds(20), tlsConfiguration: tls)
         let source = RemoteByteSource(size: Int64(size), lease: LeaseRef(jobID: UUID(), segment: 0, epoch: 1),
-                                      router: ReadRouter(), outbox: LeaseOutbox(send: nil),
+                                      router: ReadRouter(background: BackgroundWork()),
+                                      outbox: LeaseOutbox(send: nil, background: BackgroundWork()),
                                       direct: DirectSource(reader: reader, expiresAt: signed.expiresAt))
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {

@@ -36,45 +36,50 @@ import Testing
                   sourceSize: UInt64(bytes.count), formatHint: "mp4", segment: spec, options: OutputOptions())
         }
         let runner = SegmentLeaseRunner(slots: 1, logger: Logger(label: "test"))
-        let record = Record()
-        let next = NIOLockedValueBox(1)
-        await runner.attach(send: { message in
-            switch message {
-            case .read(let read):
-                let start = Int(read.offset), end = min(bytes.count, start + Int(read.length))
-                await runner.handle(.readData(ReadData(
-                    requestID: read.requestID, offset: read.offset, data: ByteBuffer(bytes: bytes[start..<end]))))
-            case .segmentDone(let done):
-                record.box.withLockedValue {
-                    $0.done.append(done.lease.segment)
-                    $0.bytesRead.append(done.bytesRead)
+        // The runner's writes and segment endings run under its run(), as the node agent runs it.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await runner.run() }
+            defer { group.cancelAll() }
+            let record = Record()
+            let next = NIOLockedValueBox(1)
+            await runner.attach(send: { message in
+                switch message {
+                case .read(let read):
+                    let start = Int(read.offset), end = min(bytes.count, start + Int(read.length))
+                    await runner.handle(.readData(ReadData(
+                        requestID: read.requestID, offset: read.offset, data: ByteBuffer(bytes: bytes[start..<end]))))
+                case .segmentDone(let done):
+                    record.box.withLockedValue {
+                        $0.done.append(done.lease.segment)
+                        $0.bytesRead.append(done.bytesRead)
+                    }
+                    // Answered before this write returns, like a coordinator on a fast link.
+                    let index = next.withLockedValue { i -> Int in defer { i += 1 }; return i }
+                    if index < leases.count { await runner.handle(.lease(leases[index])) }
+                case .segmentFailed(let failed):
+                    record.box.withLockedValue {
+                        $0.failed.append((failed.lease.segment, ErrorCode(rawValue: failed.code), failed.message))
+                    }
+                default:
+                    break
                 }
-                // Answered before this write returns, like a coordinator on a fast link.
-                let index = next.withLockedValue { i -> Int in defer { i += 1 }; return i }
-                if index < leases.count { await runner.handle(.lease(leases[index])) }
-            case .segmentFailed(let failed):
-                record.box.withLockedValue {
-                    $0.failed.append((failed.lease.segment, ErrorCode(rawValue: failed.code), failed.message))
-                }
-            default:
-                break
+            }, resumed: [])
+            await runner.handle(.lease(leases[0]))
+            let deadline = ContinuousClock.now + .seconds(60)
+            while record.done.count < leases.count, record.failed.isEmpty, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
             }
-        }, resumed: [])
-        await runner.handle(.lease(leases[0]))
-        let deadline = ContinuousClock.now + .seconds(60)
-        while record.done.count < leases.count, record.failed.isEmpty, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
+            #expect(record.failed.isEmpty, "refused: \(record.failed)")
+            #expect(record.done == leases.map(\.segment.index))
+            // The job's later segments reuse the first one's opened decoder: no second open, and the
+            // bytes already fetched (the whole small file here) are not fetched again.
+            #expect(runner.decoders.reuses == leases.count - 1)
+            #expect(record.bytesRead.first == UInt64(bytes.count))
+            #expect(record.bytesRead.dropFirst().allSatisfy { $0 == 0 }, "\(record.bytesRead)")
+            // Cancelling the job closes its parked decoder.
+            #expect(runner.decoders.count == 1)
+            await runner.handle(.cancel(Cancel(lease: leases.last!.lease, reason: .cancelled)))
+            #expect(runner.decoders.count == 0)
         }
-        #expect(record.failed.isEmpty, "refused: \(record.failed)")
-        #expect(record.done == leases.map(\.segment.index))
-        // The job's later segments reuse the first one's opened decoder: no second open, and the
-        // bytes already fetched (the whole small file here) are not fetched again.
-        #expect(runner.decoders.reuses == leases.count - 1)
-        #expect(record.bytesRead.first == UInt64(bytes.count))
-        #expect(record.bytesRead.dropFirst().allSatisfy { $0 == 0 }, "\(record.bytesRead)")
-        // Cancelling the job closes its parked decoder.
-        #expect(runner.decoders.count == 1)
-        await runner.handle(.cancel(Cancel(lease: leases.last!.lease, reason: .cancelled)))
-        #expect(runner.decoders.count == 0)
     }
 }

@@ -1,5 +1,6 @@
 import FrameMedia
 import Foundation
+import Synchronization
 
 /// Opened decoders of finished segments, kept for the next segment of the same job.
 ///
@@ -16,7 +17,7 @@ import Foundation
 /// run: after an error or a cancel its state is unknown and it is dropped.
 /// At most `capacity` decoders wait (one per slot); one unused for
 /// `idleLimit` is closed, so a finished job's decoders do not hold memory.
-final class DecoderPool: @unchecked Sendable {
+final class DecoderPool: Sendable {
     /// A segment decoder and the source it reads through; used by one thread at a time.
     final class OpenDecoder: @unchecked Sendable {
         let decoder: SegmentDecoder
@@ -34,12 +35,14 @@ final class DecoderPool: @unchecked Sendable {
 
     let capacity: Int
     let idleLimit: Duration
-    private let lock = NSLock()
-    /// Oldest first.
-    private var parked: [Parked] = []
-    private var taken = 0
+    private struct State {
+        /// Oldest first.
+        var parked: [Parked] = []
+        var taken = 0
+    }
+    private let state = Mutex(State())
     /// Decoders handed to a later lease instead of opening the video again (for tests and logs).
-    var reuses: Int { lock.withLock { taken } }
+    var reuses: Int { state.withLock { $0.taken } }
 
     init(capacity: Int, idleLimit: Duration = .seconds(10)) {
         self.capacity = max(0, capacity)
@@ -52,36 +55,37 @@ final class DecoderPool: @unchecked Sendable {
     func take(jobID: UUID) -> OpenDecoder? {
         var closed: Parked?
         defer { _ = closed }  // closed here, outside the lock
-        return lock.withLock {
-            guard let i = parked.lastIndex(where: { $0.decoder.source.jobID == jobID }) else {
-                if !parked.isEmpty, parked.count >= capacity { closed = parked.removeFirst() }
+        return state.withLock { state in
+            guard let i = state.parked.lastIndex(where: { $0.decoder.source.jobID == jobID }) else {
+                if !state.parked.isEmpty, state.parked.count >= capacity { closed = state.parked.removeFirst() }
                 return nil
             }
-            taken += 1
-            return parked.remove(at: i).decoder
+            state.taken += 1
+            return state.parked.remove(at: i).decoder
         }
     }
 
     /// Keeps `decoder` for a later segment of its job, closing the oldest beyond capacity.
     func park(_ decoder: OpenDecoder) {
-        let evicted: [Parked] = lock.withLock {
-            parked.append(Parked(decoder: decoder, since: .now))
-            let excess = max(0, parked.count - capacity)
-            defer { parked.removeFirst(excess) }
-            return Array(parked.prefix(excess))
+        let evicted: [Parked] = state.withLock { state in
+            state.parked.append(Parked(decoder: decoder, since: .now))
+            let excess = max(0, state.parked.count - capacity)
+            defer { state.parked.removeFirst(excess) }
+            return Array(state.parked.prefix(excess))
         }
         _ = evicted  // closed here, outside the lock
     }
 
     /// Closes decoders unused for `idleLimit`, and every decoder of `jobID` when given (job cancelled).
     func closeIdle(now: ContinuousClock.Instant = .now, jobID: UUID? = nil) {
-        let closed: [Parked] = lock.withLock {
-            let due = { (entry: Parked) in now - entry.since > self.idleLimit || entry.decoder.source.jobID == jobID }
-            defer { parked.removeAll(where: due) }
-            return parked.filter(due)
+        let idleLimit = self.idleLimit
+        let closed: [Parked] = state.withLock { state in
+            let due = { (entry: Parked) in now - entry.since > idleLimit || entry.decoder.source.jobID == jobID }
+            defer { state.parked.removeAll(where: due) }
+            return state.parked.filter(due)
         }
         _ = closed  // closed here, outside the lock
     }
 
-    var count: Int { lock.withLock { parked.count } }
+    var count: Int { state.withLock { $0.parked.count } }
 }

@@ -1,6 +1,7 @@
 import FrameCore
 import FrameWire
 import Foundation
+import Synchronization
 
 /// Everything one lease sends to the coordinator goes through its outbox, so
 /// the lease survives a dropped connection.
@@ -39,7 +40,13 @@ final class LeaseOutbox: @unchecked Sendable {
     /// Messages written again after a reconnect (for logs and tests).
     private(set) var resent = 0
 
-    init(send: Send?) { self.send = send }
+    /// Where a decode thread's writes run (it cannot await them itself).
+    private let background: BackgroundWork
+
+    init(send: Send?, background: BackgroundWork) {
+        self.send = send
+        self.background = background
+    }
 
     /// The current connection's writer, nil while disconnected or resending.
     var currentSend: Send? { condition.withLock { flushing ? nil : send } }
@@ -63,12 +70,14 @@ final class LeaseOutbox: @unchecked Sendable {
                 let seen = generation
                 condition.unlock()
                 do {
-                    try Self.blocking(send, message)
+                    try blocking(send, message)
                     condition.lock()
                     remember(message, size: size)
                     condition.unlock()
                     return
                 } catch {
+                    // The node is stopping: nothing will send this, stop decoding.
+                    if background.isStopped { throw FrameFlowError(.cancelled, "the node is stopping") }
                     // The connection died under the write: keep the message
                     // for the next one (it may have got through: harmless).
                     condition.lock()
@@ -179,16 +188,20 @@ final class LeaseOutbox: @unchecked Sendable {
     }
 
     /// Sends from a decode thread and waits until the message is handed to the connection.
-    static func blocking(_ send: @escaping Send, _ message: Message) throws {
+    private func blocking(_ send: @escaping Send, _ message: Message) throws {
         let semaphore = DispatchSemaphore(value: 0)
-        let box = ErrorBox()
-        Task {
-            do { try await send(message) } catch { box.error = error }
+        let outcome = Outcome()
+        background.submit({
+            do { try await send(message) } catch { outcome.error.withLock { $0 = error } }
             semaphore.signal()
-        }
+        }, refused: {
+            outcome.error.withLock { $0 = FrameFlowError(.shuttingDown, "the node is stopping") }
+            semaphore.signal()
+        })
         semaphore.wait()
-        if let error = box.error { throw error }
+        if let error = outcome.error.withLock({ $0 }) { throw error }
     }
 
-    final class ErrorBox: @unchecked Sendable { var error: (any Error)? }
+    /// How a write handed to ``BackgroundWork`` ended.
+    private final class Outcome: Sendable { let error = Mutex<(any Error)?>(nil) }
 }

@@ -3,6 +3,7 @@ import FrameMedia
 import FrameWire
 import Foundation
 import Logging
+import Synchronization
 
 /// The video bytes of one lease, fetched from the coordinator on demand with
 /// `READ`/`READ_DATA`, as a FrameMedia ``ByteSource``.
@@ -24,45 +25,52 @@ import Logging
 /// warning naming the code: the coordinator still serves READ for such a
 /// lease, so an expired URL or a store this node cannot reach costs a
 /// detour, not the segment (proto-spec/messages.md, "0x17 LEASE_URL").
-final class RemoteByteSource: ByteSource, @unchecked Sendable {
+final class RemoteByteSource: ByteSource, Sendable {
     static let chunkSize = 1 << 20
     static let cachedChunks = 6
 
     let size: Int64
     let jobID: UUID
-    /// The lease READs are made under, and the outbox they go through; guarded by `lock`.
-    private var lease: LeaseRef
-    private var outbox: LeaseOutbox
+    private struct State {
+        /// The lease READs are made under, and the outbox they go through.
+        var lease: LeaseRef
+        var outbox: LeaseOutbox
+        /// The current lease's presigned URL, until a read through it fails.
+        var direct: DirectSource?
+        var cache: [Int64: [UInt8]] = [:]
+        var recency: [Int64] = []
+        var inFlight: Set<Int64> = []
+        var fetched: Int64 = 0
+        var fetchedDirect: Int64 = 0
+        var fallbackCode: ErrorCode?
+
+        mutating func touch(_ index: Int64) {
+            recency.removeAll { $0 == index }
+            recency.append(index)
+        }
+    }
+
+    private let state: Mutex<State>
     private let router: ReadRouter
     private let timeout: Duration
-    private let lock = NSLock()
-    private var cache: [Int64: [UInt8]] = [:]
-    private var recency: [Int64] = []
-    private var inFlight: Set<Int64> = []
     private let prefetchQueue = DispatchQueue(label: "frameflow.node.prefetch")
-    private var fetched: Int64 = 0
-    private var fetchedDirect: Int64 = 0
-    /// The current lease's presigned URL, until a read through it fails; guarded by `lock`.
-    private var direct: DirectSource?
     private let logger: Logger
     /// Bytes fetched for the current lease (SEGMENT_DONE's `bytesRead`), however they came.
-    var bytesFetched: Int64 { lock.withLock { fetched } }
+    var bytesFetched: Int64 { state.withLock { $0.fetched } }
     /// Of those, the bytes read straight from the object store.
-    var bytesFetchedDirect: Int64 { lock.withLock { fetchedDirect } }
+    var bytesFetchedDirect: Int64 { state.withLock { $0.fetchedDirect } }
     /// The code of the direct read that turned this source back to READ, if one did (logs, tests).
-    private(set) var fallbackCode: ErrorCode?
+    var fallbackCode: ErrorCode? { state.withLock { $0.fallbackCode } }
     /// Whether reads still go to the presigned URL.
-    var readsDirect: Bool { lock.withLock { direct != nil } }
+    var readsDirect: Bool { state.withLock { $0.direct != nil } }
 
     init(size: Int64, lease: LeaseRef, router: ReadRouter, timeout: Duration = .seconds(30), outbox: LeaseOutbox,
          direct: DirectSource? = nil, logger: Logger = Logger(label: "frameflow.node.source")) {
         self.size = size
         self.jobID = lease.jobID
-        self.lease = lease
+        self.state = Mutex(State(lease: lease, outbox: outbox, direct: direct))
         self.router = router
-        self.outbox = outbox
         self.timeout = timeout
-        self.direct = direct
         self.logger = logger
     }
 
@@ -70,12 +78,12 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
     /// or its own presigned URL. Call it between segments, while no decode is running.
     func rebind(to lease: LeaseRef, outbox: LeaseOutbox, direct: DirectSource? = nil) {
         precondition(lease.jobID == jobID, "a source serves one job's file")
-        lock.withLock {
-            self.lease = lease
-            self.outbox = outbox
-            self.direct = direct
-            fetched = 0
-            fetchedDirect = 0
+        state.withLock { state in
+            state.lease = lease
+            state.outbox = outbox
+            state.direct = direct
+            state.fetched = 0
+            state.fetchedDirect = 0
         }
     }
 
@@ -95,14 +103,14 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
 
     private func chunk(_ index: Int64) throws(FrameFlowError) -> [UInt8] {
         while true {
-            let state: (cached: [UInt8]?, busy: Bool) = lock.withLock {
-                if let c = cache[index] { touch(index); return (c, false) }
-                if inFlight.contains(index) { return (nil, true) }
-                inFlight.insert(index)
+            let seen: (cached: [UInt8]?, busy: Bool) = state.withLock { state in
+                if let c = state.cache[index] { state.touch(index); return (c, false) }
+                if state.inFlight.contains(index) { return (nil, true) }
+                state.inFlight.insert(index)
                 return (nil, false)
             }
-            if let cached = state.cached { return cached }
-            if state.busy {
+            if let cached = seen.cached { return cached }
+            if seen.busy {
                 // The prefetcher is fetching it: wait for it rather than asking twice.
                 usleep(500)
                 continue
@@ -114,7 +122,7 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
     private func fetch(_ index: Int64) throws(FrameFlowError) -> [UInt8] {
         let offset = index * Int64(Self.chunkSize)
         let length = Int(min(Int64(Self.chunkSize), size - offset))
-        let (lease, outbox, direct) = lock.withLock { (self.lease, self.outbox, self.direct) }
+        let (lease, outbox, direct) = state.withLock { ($0.lease, $0.outbox, $0.direct) }
         if let direct {
             do {
                 let data = try direct.read(offset: offset, length: length)
@@ -129,18 +137,18 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
             store(index, data, direct: false)
             return data
         } catch {
-            lock.withLock { _ = inFlight.remove(index) }
+            state.withLock { _ = $0.inFlight.remove(index) }
             throw error
         }
     }
 
     /// The presigned URL failed: READ through the coordinator from now on (once, whoever noticed first).
     private func fallBack(from failed: DirectSource, lease: LeaseRef, _ error: FrameFlowError) {
-        let first: Bool = lock.withLock {
-            guard let current = self.direct, current.reader.redactedURL == failed.reader.redactedURL,
+        let first: Bool = state.withLock { state in
+            guard let current = state.direct, current.reader.redactedURL == failed.reader.redactedURL,
                   current.expiresAt == failed.expiresAt else { return false }
-            self.direct = nil
-            fallbackCode = error.code
+            state.direct = nil
+            state.fallbackCode = error.code
             return true
         }
         guard first else { return }
@@ -151,30 +159,24 @@ final class RemoteByteSource: ByteSource, @unchecked Sendable {
     }
 
     private func store(_ index: Int64, _ data: [UInt8], direct: Bool) {
-        lock.withLock {
-            inFlight.remove(index)
-            cache[index] = data
-            fetched += Int64(data.count)
-            if direct { fetchedDirect += Int64(data.count) }
-            touch(index)
-            while recency.count > Self.cachedChunks { cache[recency.removeFirst()] = nil }
+        state.withLock { state in
+            state.inFlight.remove(index)
+            state.cache[index] = data
+            state.fetched += Int64(data.count)
+            if direct { state.fetchedDirect += Int64(data.count) }
+            state.touch(index)
+            while state.recency.count > Self.cachedChunks { state.cache[state.recency.removeFirst()] = nil }
         }
     }
 
     private func prefetch(_ index: Int64) {
         guard index * Int64(Self.chunkSize) < size else { return }
-        let start: Bool = lock.withLock {
-            guard cache[index] == nil, !inFlight.contains(index) else { return false }
-            inFlight.insert(index)
+        let start: Bool = state.withLock { state in
+            guard state.cache[index] == nil, !state.inFlight.contains(index) else { return false }
+            state.inFlight.insert(index)
             return true
         }
         guard start else { return }
         prefetchQueue.async { _ = try? self.fetch(index) }
-    }
-
-    /// Must hold `lock`.
-    private func touch(_ index: Int64) {
-        recency.removeAll { $0 == index }
-        recency.append(index)
     }
 }

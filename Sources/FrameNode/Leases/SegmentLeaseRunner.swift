@@ -5,6 +5,7 @@ import FrameWire
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 
 /// Runs the segments a coordinator leases to this node, up to `slots` at a
 /// time, each on its own thread (FFmpeg's I/O callbacks block).
@@ -26,23 +27,22 @@ import NIOCore
 /// (``lingerAfterFinish``) in case its last messages died with a connection.
 public actor SegmentLeaseRunner: LeaseRunner {
     /// One running segment.
-    final class Work: @unchecked Sendable {
+    final class Work: Sendable {
         let lease: Lease
         let outbox: LeaseOutbox
         /// The presigned source URL of a LEASE_URL, when it is usable.
         let direct: DirectSource?
-        private let lock = NSLock()
-        private var cancelled = false
-        private var done = false
+        private let cancelled = Atomic<Bool>(false)
+        private let done = Atomic<Bool>(false)
         init(lease: Lease, outbox: LeaseOutbox, direct: DirectSource? = nil) {
             self.lease = lease
             self.outbox = outbox
             self.direct = direct
         }
-        var isCancelled: Bool { lock.withLock { cancelled } }
-        func cancel() { lock.withLock { cancelled = true } }
-        var isFinished: Bool { lock.withLock { done } }
-        func finish() { lock.withLock { done = true } }
+        var isCancelled: Bool { cancelled.load(ordering: .acquiring) }
+        func cancel() { cancelled.store(true, ordering: .releasing) }
+        var isFinished: Bool { done.load(ordering: .acquiring) }
+        func finish() { done.store(true, ordering: .releasing) }
     }
 
     /// How long a finished lease stays held after its last write, so a
@@ -51,7 +51,9 @@ public actor SegmentLeaseRunner: LeaseRunner {
 
     private let slots: Int
     private let logger: Logger
-    private let router = ReadRouter()
+    /// Decode threads' writes, segment endings and the lease-TTL timer: children of ``run()``.
+    private nonisolated let background = BackgroundWork()
+    private let router: ReadRouter
     /// Decoders of finished segments, for the same job's next lease.
     nonisolated let decoders: DecoderPool
     private var send: (@Sendable (Message) async throws -> Void)?
@@ -68,6 +70,11 @@ public actor SegmentLeaseRunner: LeaseRunner {
         self.slots = max(1, slots)
         self.logger = logger
         decoders = DecoderPool(capacity: self.slots)
+        router = ReadRouter(background: background)
+    }
+
+    public nonisolated func run() async {
+        await background.run()
     }
 
     public func attach(send: @escaping @Sendable (Message) async throws -> Void, resumed: [LeaseRef]) async {
@@ -97,8 +104,9 @@ public actor SegmentLeaseRunner: LeaseRunner {
         router.connectionLost()
         guard let ttl = active.values.map({ Duration.milliseconds(Int64($0.lease.leaseTTLMillis)) }).min() else { return }
         let mark = disconnections
-        Task { [weak self] in
-            try? await Task.sleep(for: ttl)
+        background.submit { [weak self] in
+            // Cancelled when the node stops: then nothing is left to abandon.
+            guard (try? await Task.sleep(for: ttl)) != nil else { return }
             await self?.ttlPassed(since: mark)
         }
     }
@@ -200,7 +208,7 @@ public actor SegmentLeaseRunner: LeaseRunner {
             try? await send(.segmentFailed(SegmentFailed(lease: lease.lease, code: .shuttingDown, retryable: true, message: why)))
             return
         }
-        let work = Work(lease: lease, outbox: LeaseOutbox(send: send), direct: direct)
+        let work = Work(lease: lease, outbox: LeaseOutbox(send: send, background: background), direct: direct)
         active[lease.lease] = work
         logger.info("segment leased", metadata: metadata(lease.lease).merging([
             "samples": "\(lease.segment.sampleCount)", "first_sample": "\(lease.segment.firstSample)",
@@ -209,9 +217,11 @@ public actor SegmentLeaseRunner: LeaseRunner {
         let router = self.router
         let decoders = self.decoders
         let logger = self.logger
+        let background = self.background
         let thread = Thread { [weak self] in
             let outcome = Self.run(work, router: router, decoders: decoders, logger: logger)
-            Task { await self?.finished(work, outcome) }
+            let runner = self
+            background.submit { await runner?.finished(work, outcome) }
         }
         thread.name = "segment \(lease.lease.segment)"
         thread.stackSize = 8 << 20

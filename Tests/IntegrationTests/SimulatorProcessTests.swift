@@ -1,0 +1,75 @@
+import Foundation
+import FrameTestSupport
+import Testing
+
+/// `frameflow-sim` against a real coordinator: simulated nodes that drop their connections now and
+/// then (the disconnect model) and fail some segments (the failure model) still see a job through.
+/// Every sample's frame reaches the ZIP, and the drops and failures were really simulated: each
+/// drop is a closed connection the agent recovers from (it reconnects and resumes its leases),
+/// not a restarted node.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct SimulatorProcessTests {
+    @Test func simulatedNodesThatDropTheirConnectionsAndFailSegmentsStillFinishAJob() async throws {
+        let cluster = try LocalCluster()
+        defer { cluster.stop() }
+        try cluster.startCoordinator(extra: ["--set", "coordinator.segment_seconds=2"])
+        try await cluster.waitUntilReady()
+        let sim = try ChildProcess(Binaries.url("frameflow-sim"), [
+            "--config", cluster.dir.appendingPathComponent("cluster.yaml").path, "--certs", cluster.certs.path,
+            "--nodes", "3", "--slots", "2", "--sample-ms", "40", "--frame-bytes", "2000", "--source-size", "320x240",
+            "--failure-rate", "0.15", "--disconnect-rate", "0.5", "--report", "1",
+            "--set", "node.coordinator=127.0.0.1:\(cluster.clusterPort)",
+            "--set", "node.tls.ca=\(cluster.certs.appendingPathComponent("ca.pem").path)",
+            "--set", "node.reconnect_max_backoff=1s",
+        ], log: cluster.dir.appendingPathComponent("sim.log"))
+        defer { sim.terminate() }
+        try await eventually(60, "three simulated nodes online\n\(sim.output.suffix(2000))") {
+            let nodes = (try? await cluster.admin.nodes()) ?? []
+            return nodes.filter { $0.name.hasPrefix("sim-") && $0.state == "online" }.count == 3
+        }
+
+        let api = "http://127.0.0.1:\(cluster.httpPort)"
+        let video = try Fixtures.video(seconds: 30, name: "sim.mp4")
+        _ = try CurlAPI.body(["-X", "POST", "\(api)/auth/register", "-H", "Content-Type: application/json",
+                              "-d", #"{"email":"sim@example.com","password":"Sixty-Seconds-1"}"#])
+        let login = try CurlAPI.body(["-X", "POST", "\(api)/auth/login", "-H", "Content-Type: application/json",
+                                      "-d", #"{"email":"sim@example.com","password":"Sixty-Seconds-1"}"#])
+        let token = try #require(CurlAPI.field(login, "accessToken"))
+        let auth = ["-H", "Authorization: Bearer \(token)"]
+        let created = try CurlAPI.body(["-X", "POST", "\(api)/videos"] + auth + ["-F", "file=@\(video.path)", "-F", "fps=2"])
+        let id = try #require(CurlAPI.field(created, "id"), "\(created)")
+
+        var status = ""
+        let deadline = Date().addingTimeInterval(180)
+        while Date() < deadline {
+            status = CurlAPI.field(try CurlAPI.body(["\(api)/videos/\(id)"] + auth), "status") ?? ""
+            if ["COMPLETED", "FAILED", "CANCELLED"].contains(status) { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(status == "COMPLETED", "\(cluster.logs)\n--- sim\n\(sim.output.suffix(3000))")
+        let zip = cluster.dir.appendingPathComponent("sim.zip")
+        _ = try CurlAPI.body(["-o", zip.path, "\(api)/videos/\(id)/download"] + auth)
+        #expect(try Fixtures.zipEntries(zip).keys.filter { $0.hasPrefix("frame_") }.count == 60)
+
+        // Drops and failures happened, and the nodes came back after each drop.
+        try await eventually(30, "a simulated drop after which all three are online again") {
+            let nodes = (try? await cluster.admin.nodes()) ?? []
+            return Self.lastReport(sim.output)?["disconnects"].map { $0 > 0 } == true
+                && nodes.filter { $0.name.hasPrefix("sim-") && $0.state == "online" }.count == 3
+        }
+        let report = try #require(Self.lastReport(sim.output), "no progress line: \(sim.output.suffix(2000))")
+        #expect(report["failed", default: 0] > 0, "no simulated failure: \(report)")
+        #expect(report["done", default: 0] >= 15, "\(report)")
+        // Each drop was a new session on the coordinator's side: more sessions than nodes.
+        let sessions = (cluster.coordinator?.output ?? "").components(separatedBy: "node connected").count - 1
+        #expect(sessions > 3, "\(sessions) sessions for 3 nodes")
+    }
+
+    /// The simulator's last JSON progress line (`--report`), as numbers.
+    static func lastReport(_ output: String) -> [String: Int]? {
+        for line in output.split(separator: "\n").reversed() where line.hasPrefix("{\"connected\"") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Int] else { continue }
+            return object
+        }
+        return nil
+    }
+}
