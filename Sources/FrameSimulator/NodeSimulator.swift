@@ -3,7 +3,7 @@ import FrameCore
 import FrameNode
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import ServiceLifecycle
 
 /// What every simulated node did, summed (printed by `frameflow-sim`).
@@ -18,17 +18,17 @@ public final class SimulatorCounters: Sendable {
         public var disconnects = 0
     }
 
-    private let box = NIOLockedValueBox(Snapshot())
+    private let box = Mutex(Snapshot())
 
     public init() {}
 
-    public var snapshot: Snapshot { box.withLockedValue { $0 } }
-    func connected(_ delta: Int) { box.withLockedValue { $0.connected += delta } }
-    func leased() { box.withLockedValue { $0.leases += 1 } }
-    func frame(bytes: Int) { box.withLockedValue { $0.frames += 1; $0.frameBytes += bytes } }
-    func done() { box.withLockedValue { $0.done += 1 } }
-    func failed() { box.withLockedValue { $0.failed += 1 } }
-    func disconnected() { box.withLockedValue { $0.disconnects += 1 } }
+    public var snapshot: Snapshot { box.withLock { $0 } }
+    func connected(_ delta: Int) { box.withLock { $0.connected += delta } }
+    func leased() { box.withLock { $0.leases += 1 } }
+    func frame(bytes: Int) { box.withLock { $0.frames += 1; $0.frameBytes += bytes } }
+    func done() { box.withLock { $0.done += 1 } }
+    func failed() { box.withLock { $0.failed += 1 } }
+    func disconnected() { box.withLock { $0.disconnects += 1 } }
 }
 
 /// N simulated nodes in one process, each a real ``NodeAgent`` (its own

@@ -1,6 +1,6 @@
 import FrameStore
 import Foundation
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// Who may receive an event: the owner of a job, or operators.
 public enum EventAudience: Sendable, Hashable {
@@ -60,7 +60,7 @@ public final class EventHub: Sendable {
         var closed = false
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
 
     public init(maxStreams: Int = 512, bufferLimit: Int = 256, ringCapacity: Int = 2048) {
         self.maxStreams = maxStreams
@@ -84,11 +84,11 @@ public final class EventHub: Sendable {
         public func heartbeat() { hub.send(.heartbeat, to: key) }
     }
 
-    public var openStreams: Int { state.withLockedValue { $0.subscribers.count } }
-    public var refusedStreams: Int { state.withLockedValue { $0.refused } }
+    public var openStreams: Int { state.withLock { $0.subscribers.count } }
+    public var refusedStreams: Int { state.withLock { $0.refused } }
     /// Whether any stream of `audience` is open: publishers of costly documents skip them otherwise.
     public func hasSubscribers(_ audience: EventAudience) -> Bool {
-        state.withLockedValue { $0.subscribers.values.contains { $0.audience == audience } }
+        state.withLock { $0.subscribers.values.contains { $0.audience == audience } }
     }
 
     /// Subscribes `audience`. With `lastEventID`, the events it missed are queued first
@@ -96,7 +96,7 @@ public final class EventHub: Sendable {
     /// nothing published meanwhile is lost or duplicated.
     public func subscribe(_ audience: EventAudience, lastEventID: String? = nil) throws(Unavailable) -> Subscription {
         let (stream, continuation) = AsyncStream<StreamItem>.makeStream(bufferingPolicy: .bufferingOldest(bufferLimit))
-        let result: Result<Int, Unavailable> = state.withLockedValue { state in
+        let result: Result<Int, Unavailable> = state.withLock { state in
             if state.closed { return .failure(Unavailable(reason: "the coordinator is shutting down")) }
             guard state.subscribers.count < maxStreams else {
                 state.refused += 1
@@ -131,7 +131,7 @@ public final class EventHub: Sendable {
     @discardableResult
     public func publish(_ audience: EventAudience, name: String, data: String) -> StreamEvent {
         // Continuations are finished outside the lock: finishing runs onTermination, which takes it.
-        let (event, cutOff): (StreamEvent, [AsyncStream<StreamItem>.Continuation]) = state.withLockedValue { state in
+        let (event, cutOff): (StreamEvent, [AsyncStream<StreamItem>.Continuation]) = state.withLock { state in
             state.sequence += 1
             let event = StreamEvent(id: "\(epoch)-\(state.sequence)", sequence: state.sequence, audience: audience, name: name, data: data)
             state.ring.append(event)
@@ -159,7 +159,7 @@ public final class EventHub: Sendable {
 
     /// Ends every stream and refuses new ones (graceful shutdown: open streams must not hold the HTTP server).
     public func close() {
-        let subscribers = state.withLockedValue { state in
+        let subscribers = state.withLock { state in
             state.closed = true
             defer { state.subscribers = [:] }
             return state.subscribers.values
@@ -168,7 +168,7 @@ public final class EventHub: Sendable {
     }
 
     func send(_ item: StreamItem, to key: Int) {
-        let cutOff: AsyncStream<StreamItem>.Continuation? = state.withLockedValue { state in
+        let cutOff: AsyncStream<StreamItem>.Continuation? = state.withLock { state in
             guard let subscriber = state.subscribers[key] else { return nil }
             guard case .dropped = subscriber.continuation.yield(item) else { return nil }
             return state.subscribers.removeValue(forKey: key)?.continuation
@@ -177,7 +177,7 @@ public final class EventHub: Sendable {
     }
 
     func remove(_ key: Int) {
-        let removed = state.withLockedValue { $0.subscribers.removeValue(forKey: key) }
+        let removed = state.withLock { $0.subscribers.removeValue(forKey: key) }
         removed?.continuation.finish()
     }
 }

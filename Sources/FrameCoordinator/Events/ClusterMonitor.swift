@@ -3,7 +3,7 @@ import FrameCore
 import FrameStore
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import ServiceLifecycle
 
 /// The operators' live view: once per `interval` it samples the node registry, the job counts,
@@ -69,7 +69,7 @@ public final class ClusterMonitor: Service, Sendable {
     let interval: Duration
     let historyLength: Int
     let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
 
     public init(hub: EventHub, registry: NodeRegistry, database: Database, interval: Duration = .seconds(1),
                 historyLength: Int = 600, logger: Logger) {
@@ -104,7 +104,7 @@ public final class ClusterMonitor: Service, Sendable {
     private func noteRates() async {
         let rates = await registry.frameRates()
         let now = Date()
-        state.withLockedValue { state in
+        state.withLock { state in
             state.appendHistory(at: now, total: rates.values.reduce(0, +), perNode: rates, historyLength: historyLength)
         }
     }
@@ -115,7 +115,7 @@ public final class ClusterMonitor: Service, Sendable {
             let nodes = try await registry.statuses().sorted { $0.name < $1.name }
             let counts = try await jobs.statusCounts()
             let depth = try await jobs.queueDepth()
-            let after = state.withLockedValue { $0.lastEventID }
+            let after = state.withLock { $0.lastEventID }
             let events = try await jobs.recentEvents(afterID: after, limit: 50).map {
                 EventView(id: $0.id, at: $0.at, job: $0.jobID, kind: $0.kind.rawValue, segment: $0.segment, node: $0.node, reason: $0.reason)
             }
@@ -123,7 +123,7 @@ public final class ClusterMonitor: Service, Sendable {
                 at: Date(), nodes: nodes,
                 jobs: Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0.rawValue, counts[$0] ?? 0) }),
                 queueDepth: depth, framesPerSecond: nodes.reduce(0) { $0 + $1.framesPerSecond }, events: events)
-            state.withLockedValue { state in
+            state.withLock { state in
                 state.last = sample
                 state.appendHistory(
                     at: sample.at, total: sample.framesPerSecond,
@@ -141,16 +141,16 @@ public final class ClusterMonitor: Service, Sendable {
     }
 
     /// Points of frames/s history kept (for tests).
-    var historyCount: Int { state.withLockedValue { $0.history.count } }
+    var historyCount: Int { state.withLock { $0.history.count } }
 
     /// The latest sample with the kept history, as JSON (the first event of an operator stream).
     /// When nobody was watching, the last full sample is old: a fresh one is taken first.
     public func snapshot() async -> String {
-        let stale = state.withLockedValue { state in
+        let stale = state.withLock { state in
             state.last.map { -$0.at.timeIntervalSinceNow > Double(interval.components.seconds) * 2 + 1 } ?? true
         }
         if stale { _ = await fullSample() }
-        let snapshot = state.withLockedValue {
+        let snapshot = state.withLock {
             Snapshot(sample: $0.last, history: $0.history, nodeHistory: $0.nodeHistory, events: $0.events)
         }
         return Self.json(snapshot)

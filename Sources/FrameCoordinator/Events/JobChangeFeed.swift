@@ -2,7 +2,7 @@ import FrameAPI
 import FrameStore
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import ServiceLifecycle
 
 /// Carries "this job changed" from where jobs change (the scheduler, the ingestor) to the
@@ -28,14 +28,14 @@ public final class JobChangeFeed: Service, Sendable {
     let logger: Logger
     /// The NOTIFY channel coordinators announce job changes on.
     public static let channel = "frameflow_job_changes"
-    private let pending = NIOLockedValueBox<Set<UUID>>([])
+    private let pending = Mutex<Set<UUID>>([])
     /// Changed here, to be announced to the other coordinators.
-    private let outbound = NIOLockedValueBox<Set<UUID>>([])
+    private let outbound = Mutex<Set<UUID>>([])
     let database: Database
     /// Present with several coordinators: relay changes through LISTEN/NOTIFY.
     let coordinatorID: String?
     /// Ids heard from other coordinators since the last round.
-    private let fromPeers = NIOLockedValueBox<Set<UUID>>([])
+    private let fromPeers = Mutex<Set<UUID>>([])
     private let peerEndingsInput: AsyncStream<JobRecord>.Continuation
     /// Finished jobs heard from other coordinators, for the scheduler (one consumer).
     public let peerEndings: AsyncStream<JobRecord>
@@ -55,15 +55,15 @@ public final class JobChangeFeed: Service, Sendable {
 
     /// The job `id` changed (status, progress, error); its owner will hear of it.
     public func changed(_ id: UUID) {
-        pending.withLockedValue { _ = $0.insert(id) }
-        if coordinatorID != nil { outbound.withLockedValue { _ = $0.insert(id) } }
+        pending.withLock { _ = $0.insert(id) }
+        if coordinatorID != nil { outbound.withLock { _ = $0.insert(id) } }
         wakeContinuation.yield()
     }
 
     /// Another coordinator announced that job `id` changed: publish it here, without announcing it again.
     func heardFromPeer(_ id: UUID) {
-        pending.withLockedValue { _ = $0.insert(id) }
-        fromPeers.withLockedValue { _ = $0.insert(id) }
+        pending.withLock { _ = $0.insert(id) }
+        fromPeers.withLock { _ = $0.insert(id) }
         wakeContinuation.yield()
     }
 
@@ -106,9 +106,9 @@ public final class JobChangeFeed: Service, Sendable {
 
     private func publish() async {
         for await _ in wake.cancelOnGracefulShutdown() {
-            let ids = pending.withLockedValue { set in defer { set = [] }; return set }
-            let heard = fromPeers.withLockedValue { set in defer { set = [] }; return set }
-            let announce = outbound.withLockedValue { set in defer { set = [] }; return set }
+            let ids = pending.withLock { set in defer { set = [] }; return set }
+            let heard = fromPeers.withLock { set in defer { set = [] }; return set }
+            let announce = outbound.withLock { set in defer { set = [] }; return set }
             if let me = coordinatorID, !announce.isEmpty {
                 do {
                     try await database.notify(

@@ -1,6 +1,6 @@
 import Foundation
 import FrameCore
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 
 /// Which bytes of the sources the coordinator holds in memory for READs served from the object
@@ -114,15 +114,15 @@ final class ReadAheadCache: Sendable {
         var waiters: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
     }
 
-    private let state: NIOLockedValueBox<State>
+    private let state: Mutex<State>
 
     init(windows: ReadAheadWindows) {
-        state = NIOLockedValueBox(State(windows: windows))
+        state = Mutex(State(windows: windows))
     }
 
-    var heldBytes: Int { state.withLockedValue { $0.windows.heldBytes } }
+    var heldBytes: Int { state.withLock { $0.windows.heldBytes } }
 
-    func forget(job: UUID) { state.withLockedValue { $0.windows.forget(job: job) } }
+    func forget(job: UUID) { state.withLock { $0.windows.forget(job: job) } }
 
     /// The bytes of one READ; `fetch` gets a byte range and returns exactly those bytes.
     func read(
@@ -130,13 +130,13 @@ final class ReadAheadCache: Sendable {
         fetch: (Range<Int64>) async throws -> ByteBuffer
     ) async throws -> ByteBuffer {
         while true {
-            let decision = state.withLockedValue { $0.windows.decide(lease: lease, offset: offset, count: count, size: size) }
+            let decision = state.withLock { $0.windows.decide(lease: lease, offset: offset, count: count, size: size) }
             switch decision {
             case .hit(let bytes):
                 return bytes
             case .wait(let id):
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                    let parked = state.withLockedValue { s -> Bool in
+                    let parked = state.withLock { s -> Bool in
                         guard s.windows.isFetching(id) else { return false }
                         s.waiters[id, default: []].append(continuation)
                         return true
@@ -160,7 +160,7 @@ final class ReadAheadCache: Sendable {
     }
 
     private func finish(_ fetch: ReadAheadWindows.Fetch, _ bytes: ByteBuffer?) {
-        let waiting = state.withLockedValue { s -> [CheckedContinuation<Void, Never>] in
+        let waiting = state.withLock { s -> [CheckedContinuation<Void, Never>] in
             s.windows.completed(fetch, bytes: bytes)
             return s.waiters.removeValue(forKey: fetch.id) ?? []
         }
