@@ -45,8 +45,9 @@ final class UploadFile: @unchecked Sendable {
     private var staged = 0
     /// File offset of the current buffer's first byte.
     private var offset: Int64 = 0
-    /// The write of the other buffer, if one is running (it holds that buffer until it ends).
-    private var inFlight: Task<Void, any Error>?
+    /// The write of the other buffer, if one is running (it holds that buffer until it ends): a
+    /// thread-pool job awaited by the next flip, `syncAndClose` or `abandon`, not a detached task.
+    private var inFlight: EventLoopFuture<Void>?
 
     private init(path: String, fd: CInt, threadPool: NIOThreadPool) {
         self.path = path
@@ -117,12 +118,10 @@ final class UploadFile: @unchecked Sendable {
         try await waitForWrite()
         let full = Staged(buffer: buffers[current], count: staged, fileOffset: offset)
         let fd = self.fd
-        inFlight = Task { [threadPool] in
-            try await threadPool.runIfActive {
-                try Self.writeAll(fd, full)
-                // Only starts the writeback (no wait); a failure here would show again at fsync.
-                _ = sync_file_range(fd, off_t(full.fileOffset), off_t(full.count), FRAMEFLOW_SYNC_FILE_RANGE_WRITE)
-            }
+        inFlight = threadPool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+            try Self.writeAll(fd, full)
+            // Only starts the writeback (no wait); a failure here would show again at fsync.
+            _ = sync_file_range(fd, off_t(full.fileOffset), off_t(full.count), FRAMEFLOW_SYNC_FILE_RANGE_WRITE)
         }
         offset += Int64(staged)
         current ^= 1
@@ -132,7 +131,7 @@ final class UploadFile: @unchecked Sendable {
     private func waitForWrite() async throws {
         guard let running = inFlight else { return }
         inFlight = nil
-        try await running.value
+        try await running.get()
     }
 
     /// Writes what is staged, flushes the file to stable storage and closes it (also when it throws).
