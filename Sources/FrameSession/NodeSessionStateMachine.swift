@@ -28,8 +28,9 @@ public struct NodeSessionStateMachine: Sendable {
         case deliver(Message)
         /// The node asked to drain: lease nothing new to it.
         case startDraining(reason: String)
-        /// The peer said goodbye or sent a fatal error: close quietly.
-        case close(reason: String)
+        /// The peer said goodbye or sent a fatal error: close quietly. `graceful`: a GOODBYE with
+        /// the normal-close code (a node leaving on purpose), not an error.
+        case close(reason: String, graceful: Bool)
         /// Nothing to do.
         case ignore
     }
@@ -118,11 +119,11 @@ public struct NodeSessionStateMachine: Sendable {
                 return .startDraining(reason: drain.reason)
             case .goodbye(let bye):
                 state = .closed
-                return .close(reason: "goodbye: \(bye.message)")
+                return .close(reason: "goodbye: \(bye.message)", graceful: bye.code == Goodbye.normal)
             case .error(let error):
                 if error.fatal {
                     state = .closed
-                    return .close(reason: "peer error \(error.code): \(error.message)")
+                    return .close(reason: "peer error \(error.code): \(error.message)", graceful: false)
                 }
                 return .deliver(message)
             }

@@ -80,8 +80,20 @@ import Testing
         #expect(m.receive(.drain(Drain(reason: "bye"))) == .startDraining(reason: "bye"))
         #expect(!m.acceptsLeases)
         #expect(m.receive(done) == .deliver(done))
-        guard case .close = m.receive(.goodbye(Goodbye(code: 0, message: "x"))) else { Issue.record("expected close"); return }
+        #expect(m.receive(.goodbye(Goodbye(code: 0, message: "x"))) == .close(reason: "goodbye: x", graceful: true))
         #expect(m.state == .closed)
+    }
+
+    /// Only a GOODBYE with the normal code is a node leaving on purpose (logged as a notice, not a warning).
+    @Test func aGoodbyeWithAnErrorCodeOrAFatalErrorIsNotGraceful() {
+        var m = NodeSessionStateMachine(certificateName: "n1")
+        _ = m.receive(hello())
+        #expect(m.receive(.goodbye(Goodbye(code: .shuttingDown, message: "y"))) == .close(reason: "goodbye: y", graceful: false))
+        var n = NodeSessionStateMachine(certificateName: "n1")
+        _ = n.receive(hello())
+        guard case .close(_, graceful: false) = n.receive(.error(ErrorMessage(code: 1, fatal: true, message: "z", lease: nil))) else {
+            Issue.record("expected a close that is not graceful"); return
+        }
     }
 
     @Test func coordinatorMessagesFromANodeAreViolations() {

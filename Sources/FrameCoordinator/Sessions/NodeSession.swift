@@ -33,12 +33,16 @@ struct NodeSession {
         // Whether the connection merely dropped (EOF/reset, no GOODBYE, not
         // closed by us, no heartbeat timeout): then the node may resume.
         var mayResume = true
+        // Whether it ended with a normal GOODBYE (the node left on purpose).
+        var graceful = false
         let closedByUs = NIOLockedValueBox(false)
         // Cleanup runs inside executeThenClose, before the TLS shutdown: closing
         // waits for the peer's close_notify, which a stopped node never sends.
-        let cleanup: @Sendable (String?, String, Bool) async -> Void = { [registry, work, logger] name, reason, resume in
+        let cleanup: @Sendable (String?, String, Bool, Bool) async -> Void = { [registry, work, logger] name, reason, resume, graceful in
             guard let name else { return }
-            logger.warning("node disconnected", metadata: ["reason": "\(reason)", "may_resume": "\(resume)"])
+            // A node that said a normal GOODBYE left on purpose (it drained first): not a warning.
+            logger.log(level: graceful ? .notice : .warning, "node disconnected",
+                       metadata: ["reason": "\(reason)", "may_resume": "\(resume)"])
             await registry.detach(name: name, sessionID: sessionID)
             await work?.nodeLeft(name: name, session: sessionID, reason: reason, mayResume: resume)
         }
@@ -138,8 +142,9 @@ struct NodeSession {
                                 await registry.setDraining(name: name, sessionID: sessionID)
                                 await work?.nodeDraining(name: name)
                             }
-                        case .close(let reason):
+                        case .close(let reason, let isGraceful):
                             endReason = reason
+                            graceful = isGraceful
                             mayResume = false
                             break receiving
                         case .ignore:
@@ -154,7 +159,7 @@ struct NodeSession {
               endReason = "connection error: \(error)"
           }
           if closedByUs.withLockedValue({ $0 }) { mayResume = false }
-          await cleanup(nodeName, endReason, mayResume)
+          await cleanup(nodeName, endReason, mayResume, graceful)
         }
     }
 
