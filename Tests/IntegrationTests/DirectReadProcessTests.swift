@@ -12,8 +12,7 @@ import Testing
 @Suite(.serialized, .timeLimit(.minutes(6))) struct DirectReadProcessTests {
     struct Job {
         let cluster: LocalCluster
-        let api: String
-        let auth: [String]
+        let user: CurlAPI
         let id: String
         let video: URL
         let client: S3Client
@@ -28,17 +27,11 @@ import Testing
         try cluster.startCoordinator(extra: ["--set", "coordinator.segment_seconds=5"]
             + S3LiveStore.coordinatorSettings(client.configuration) + ["--set", "coordinator.storage.s3.node_reads=direct"])
         try await cluster.waitUntilReady()
-        let api = "http://127.0.0.1:\(cluster.httpPort)"
         let video = try Fixtures.video(seconds: 20, name: "direct-\(stem).mp4")
-        _ = try CurlAPI.body(["-X", "POST", "\(api)/auth/register", "-H", "Content-Type: application/json",
-                      "-d", #"{"email":"direct@example.com","password":"Sixty-Seconds-1"}"#])
-        let login = try CurlAPI.body(["-X", "POST", "\(api)/auth/login", "-H", "Content-Type: application/json",
-                              "-d", #"{"email":"direct@example.com","password":"Sixty-Seconds-1"}"#])
-        let token = try #require(CurlAPI.field(login, "accessToken"))
-        let auth = ["-H", "Authorization: Bearer \(token)"]
-        let created = try CurlAPI.body(["-X", "POST", "\(api)/videos"] + auth + ["-F", "file=@\(video.path)", "-F", "fps=1"])
-        let id = try #require(CurlAPI.field(created, "id")).lowercased()
-        return Job(cluster: cluster, api: api, auth: auth, id: id, video: video, client: client)
+        let user = try CurlAPI.login(port: cluster.httpPort, email: "direct@example.com")
+        let created = try user.upload(video, fps: "1")
+        let id = try #require(CurlAPI.jobID(created), "\(created)")
+        return Job(cluster: cluster, user: user, id: id, video: video, client: client)
     }
 
     /// The coordinator's copy of the upload (`uploads_dir/<job>/input.mp4`).
@@ -48,18 +41,12 @@ import Testing
 
     /// Waits for the job's end, then checks its ZIP against `frameflow extract`.
     func expectSameZipAsExtract(_ job: Job) async throws {
-        var status = ""
-        let deadline = Date().addingTimeInterval(180)
-        while Date() < deadline {
-            status = CurlAPI.field(try CurlAPI.body(["\(job.api)/videos/\(job.id)"] + job.auth), "status") ?? ""
-            if ["COMPLETED", "FAILED", "CANCELLED"].contains(status) { break }
-            try await Task.sleep(for: .milliseconds(250))
-        }
+        let status = try await job.user.waitUntilFinished(job.id)
         #expect(status == "COMPLETED", "\(job.cluster.logs)")
         guard status == "COMPLETED" else { return }
         let zip = job.cluster.dir.appendingPathComponent("download.zip")
-        // -L: with storage.kind s3 the download is a redirect to the store.
-        _ = try CurlAPI.body(["-L", "-o", zip.path, "\(job.api)/videos/\(job.id)/download"] + job.auth)
+        // With storage.kind s3 the download is a redirect to the store (followed).
+        try job.user.download(job.id, to: zip)
         let reference = job.cluster.dir.appendingPathComponent("reference.zip")
         let extract = try runCommand(Binaries.url("frameflow"), ["extract", job.video.path, "--fps", "1", "--output", reference.path])
         #expect(extract.status == 0, "\(extract.output)")

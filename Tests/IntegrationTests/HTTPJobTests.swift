@@ -17,29 +17,15 @@ import Testing
             let a = await cluster.nodeState("http-a"), b = await cluster.nodeState("http-b")
             return a == "online" && b == "online"
         }
-        let api = "http://127.0.0.1:\(cluster.httpPort)"
         let video = try Fixtures.video(seconds: 60, name: "http.mp4")
-
-        _ = try CurlAPI.body(["-X", "POST", "\(api)/auth/register", "-H", "Content-Type: application/json",
-                      "-d", #"{"email":"it@example.com","password":"Sixty-Seconds-1"}"#])
-        let login = try CurlAPI.body(["-X", "POST", "\(api)/auth/login", "-H", "Content-Type: application/json",
-                              "-d", #"{"email":"it@example.com","password":"Sixty-Seconds-1"}"#])
-        let token = try #require(CurlAPI.field(login, "accessToken"))
-        let auth = ["-H", "Authorization: Bearer \(token)"]
-        let created = try CurlAPI.body(["-X", "POST", "\(api)/videos"] + auth + ["-F", "file=@\(video.path)", "-F", "fps=1"])
-        let id = try #require(CurlAPI.field(created, "id"))
-
-        var status = ""
-        let deadline = Date().addingTimeInterval(180)
-        while Date() < deadline {
-            status = CurlAPI.field(try CurlAPI.body(["\(api)/videos/\(id)"] + auth), "status") ?? ""
-            if ["COMPLETED", "FAILED", "CANCELLED"].contains(status) { break }
-            try await Task.sleep(for: .milliseconds(250))
-        }
+        let user = try CurlAPI.login(port: cluster.httpPort, email: "it@example.com")
+        let created = try user.upload(video, fps: "1")
+        let id = try #require(CurlAPI.jobID(created), "\(created)")
+        let status = try await user.waitUntilFinished(id)
         #expect(status == "COMPLETED", "\(cluster.logs)")
 
         let zip = cluster.dir.appendingPathComponent("download.zip")
-        _ = try CurlAPI.body(["-o", zip.path, "\(api)/videos/\(id)/download"] + auth)
+        try user.download(id, to: zip)
         let reference = cluster.dir.appendingPathComponent("reference.zip")
         let extract = try runCommand(Binaries.url("frameflow"), ["extract", video.path, "--fps", "1", "--output", reference.path])
         #expect(extract.status == 0, "\(extract.output)")

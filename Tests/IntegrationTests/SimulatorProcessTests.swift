@@ -27,27 +27,14 @@ import Testing
             return nodes.filter { $0.name.hasPrefix("sim-") && $0.state == "online" }.count == 3
         }
 
-        let api = "http://127.0.0.1:\(cluster.httpPort)"
+        let user = try CurlAPI.login(port: cluster.httpPort, email: "sim@example.com")
         let video = try Fixtures.video(seconds: 30, name: "sim.mp4")
-        _ = try CurlAPI.body(["-X", "POST", "\(api)/auth/register", "-H", "Content-Type: application/json",
-                              "-d", #"{"email":"sim@example.com","password":"Sixty-Seconds-1"}"#])
-        let login = try CurlAPI.body(["-X", "POST", "\(api)/auth/login", "-H", "Content-Type: application/json",
-                                      "-d", #"{"email":"sim@example.com","password":"Sixty-Seconds-1"}"#])
-        let token = try #require(CurlAPI.field(login, "accessToken"))
-        let auth = ["-H", "Authorization: Bearer \(token)"]
-        let created = try CurlAPI.body(["-X", "POST", "\(api)/videos"] + auth + ["-F", "file=@\(video.path)", "-F", "fps=2"])
-        let id = try #require(CurlAPI.field(created, "id"), "\(created)")
-
-        var status = ""
-        let deadline = Date().addingTimeInterval(180)
-        while Date() < deadline {
-            status = CurlAPI.field(try CurlAPI.body(["\(api)/videos/\(id)"] + auth), "status") ?? ""
-            if ["COMPLETED", "FAILED", "CANCELLED"].contains(status) { break }
-            try await Task.sleep(for: .milliseconds(250))
-        }
+        let created = try user.upload(video, fps: "2")
+        let id = try #require(CurlAPI.jobID(created), "\(created)")
+        let status = try await user.waitUntilFinished(id)
         #expect(status == "COMPLETED", "\(cluster.logs)\n--- sim\n\(sim.output.suffix(3000))")
         let zip = cluster.dir.appendingPathComponent("sim.zip")
-        _ = try CurlAPI.body(["-o", zip.path, "\(api)/videos/\(id)/download"] + auth)
+        try user.download(id, to: zip)
         #expect(try Fixtures.zipEntries(zip).keys.filter { $0.hasPrefix("frame_") }.count == 60)
 
         // Drops and failures happened, and the nodes came back after each drop.
