@@ -73,6 +73,10 @@ struct FrameExtractorTests {
         // Stages are parts of their wall times: the workers' sum is bounded by threads x wall.
         #expect(w.seekSeconds + w.decodeSeconds + w.convertSeconds + w.encodeSeconds + w.deliverSeconds <= 2 * p.workersWall + 0.01)
         #expect(p.openProbe + p.plan + p.workersWall + p.archive <= p.total + 0.001)
+        // Each worker's open and busy time: the spread of busy times is the tail imbalance.
+        #expect(p.workerBusy.count == 2 && p.workerBusy == p.workerBusy.sorted())
+        #expect(p.workerBusy.allSatisfy { $0 > 0 && $0 <= p.workersWall + 0.001 })
+        #expect(p.workerOpen > 0 && p.workerOpen <= p.workerBusy.reduce(0, +))
     }
 
     @Test("the archive does not depend on the number of workers or the segment length")
