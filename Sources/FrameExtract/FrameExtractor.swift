@@ -31,7 +31,9 @@ public enum FrameExtractor {
         let source = try FileByteSource(path: request.input)
         let info = try MediaProbe.probe(source: source, formatHint: request.input)
         let openProbe = started.seconds
-        let plan = try SegmentPlanner.makePlan(info, rate: request.rate, segmentSeconds: request.segmentSeconds)
+        let segmentSeconds = request.segmentSeconds
+            ?? ExtractRequest.automaticSegmentSeconds(videoSeconds: info.videoEndSeconds, jobs: request.jobs)
+        let plan = try SegmentPlanner.makePlan(info, rate: request.rate, segmentSeconds: segmentSeconds)
         let planned = started.seconds
         let total = Int(plan.totalSamples)
 

@@ -41,8 +41,8 @@ public struct ExtractCommand: ParsableCommand {
     @Option(help: "Segments decoded in parallel (default: number of cores).")
     public var jobs: Int = ExtractRequest.defaultJobs
 
-    @Option(help: "Target segment length in seconds.")
-    public var segmentSeconds: Double = 10
+    @Option(help: "Target segment length in seconds (default: about 8 segments per worker, 2 to 10 s).")
+    public var segmentSeconds: Double?
 
     @Option(name: [.short, .long], help: "The ZIP file to write.")
     public var output: String
@@ -104,7 +104,7 @@ public struct ExtractCommand: ParsableCommand {
             throw FrameFlowError(.invalidOptions, "--max-width/--max-height must be between 0 and 16384")
         }
         guard jobs >= 1, jobs <= 256 else { throw FrameFlowError(.invalidOptions, "--jobs must be between 1 and 256") }
-        guard segmentSeconds.isFinite, segmentSeconds > 0 else {
+        if let segmentSeconds, !(segmentSeconds.isFinite && segmentSeconds > 0) {
             throw FrameFlowError(.invalidOptions, "--segment-seconds must be positive")
         }
         guard output.lowercased().hasSuffix(".zip") else {
