@@ -24,6 +24,11 @@ public struct ExtractProfile: Sendable {
     public var plan: Double
     /// Starting the worker threads (each opens the input and a decoder) to their end.
     public var workersWall: Double
+    /// Opening the input and the decoder, summed over the worker threads.
+    public var workerOpen: Double = 0
+    /// Each worker thread's time from its start to its last segment's end: the spread between
+    /// them is the tail imbalance (threads idle while the last segments finish).
+    public var workerBusy: [Double] = []
     /// Seek, decode, convert, encode and spool (deliver) time of the workers.
     public var workers: SegmentStats
     /// Assembling the ZIP from the spooled frames.

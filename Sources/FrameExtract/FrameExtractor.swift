@@ -31,7 +31,9 @@ public enum FrameExtractor {
         let source = try FileByteSource(path: request.input)
         let info = try MediaProbe.probe(source: source, formatHint: request.input)
         let openProbe = started.seconds
-        let plan = try SegmentPlanner.makePlan(info, rate: request.rate, segmentSeconds: request.segmentSeconds)
+        let segmentSeconds = request.segmentSeconds
+            ?? ExtractRequest.automaticSegmentSeconds(videoSeconds: info.videoEndSeconds, jobs: request.jobs)
+        let plan = try SegmentPlanner.makePlan(info, rate: request.rate, segmentSeconds: segmentSeconds)
         let planned = started.seconds
         let total = Int(plan.totalSamples)
 
@@ -76,8 +78,11 @@ public enum FrameExtractor {
             codec: info.codec, width: display.width, height: display.height, rate: request.rate,
             format: options.format, frames: frames))
         let stats = state.stats.withLock { $0 }
-        let profile = ExtractProfile(openProbe: openProbe, plan: planned - openProbe, workersWall: workersWall, workers: stats,
+        let times = state.workerTimes.withLock { $0 }
+        var profile = ExtractProfile(openProbe: openProbe, plan: planned - openProbe, workersWall: workersWall, workers: stats,
                                      archive: archiving.seconds, total: started.seconds)
+        profile.workerOpen = times.reduce(0) { $0 + $1.open }
+        profile.workerBusy = times.map(\.busy).sorted()
         return ExtractSummary(frames: total, segments: plan.segments.count, decodedFrames: stats.decodedFrames,
                               sourceFrames: info.frameCount, bytesRead: stats.bytesRead, output: request.output, profile: profile)
     }
@@ -89,8 +94,12 @@ public enum FrameExtractor {
     /// One worker: takes the next segment until none is left or someone failed.
     private static func work(state: WorkState, plan: SegmentPlan, source: FileByteSource, hint: String, options: OutputOptions,
                              spool: URL, progress: (@Sendable (ExtractProgress) -> Void)?) {
+        let busy = Stopwatch()
+        var opening: Double = 0
+        defer { state.workerTimes.withLock { $0.append((opening, busy.seconds)) } }
         do {
             let decoder = try SegmentDecoder(source: source, formatHint: hint)
+            opening = busy.seconds
             while let index = state.nextSegment(), !state.failed.load(ordering: .relaxed) {
                 let spec = plan.segments[index]
                 let stats = try decoder.run(spec, options: options, isCancelled: { state.failed.load(ordering: .relaxed) }) { frame in

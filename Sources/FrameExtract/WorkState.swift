@@ -13,6 +13,8 @@ final class WorkState: Sendable {
     let failure = Mutex<FrameFlowError?>(nil)
     let seconds: Mutex<[Double?]>
     let stats = Mutex(SegmentStats())
+    /// Per worker: seconds opening its decoder, seconds from its start to its end.
+    let workerTimes = Mutex<[(open: Double, busy: Double)]>([])
 
     init(total: Int, segments: Int) {
         self.total = total

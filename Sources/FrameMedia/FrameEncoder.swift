@@ -23,6 +23,17 @@ final class FrameEncoder {
     private(set) var encodeSeconds: Double = 0
     /// Encoders refuse non-increasing timestamps, so each picture gets the next one.
     private var nextPTS: Int64 = 0
+    /// Convert `yuv420p` to the JPEG path's `yuvj420p` by table (``RangeTables``) where swscale
+    /// would only map each sample (same size); tests switch it off to compare.
+    var useRangeTables = true
+    /// Pictures converted by table rather than by swscale.
+    private(set) var tableConversions = 0
+    /// Tables per source format and colour properties (nil: swscale is not a per-sample map there).
+    private var rangeTables: [RangeKey: RangeTables?] = [:]
+
+    private struct RangeKey: Hashable {
+        var format: Int32, range: UInt32, space: UInt32
+    }
 
     private struct EncoderKey: Equatable {
         var format: ImageFormat, width: Int32, height: Int32, quality: UInt8, pixel: Int32
@@ -80,6 +91,33 @@ final class FrameEncoder {
 
     private func convert(_ frame: UnsafeMutablePointer<AVFrame>, width: Int32, height: Int32, format: AVPixelFormat) throws(MediaError) {
         let srcFormat = AVPixelFormat(rawValue: frame.pointee.format)
+        if useRangeTables, width == frame.pointee.width, height == frame.pointee.height, RangeTables.applies(from: srcFormat, to: format),
+           let tables = try rangeTables(like: frame) {
+            let out = converted!
+            try tables.convert(frame, into: out)
+            out.pointee.color_range = AVCOL_RANGE_JPEG
+            out.pointee.sample_aspect_ratio = frame.pointee.sample_aspect_ratio
+            tableConversions += 1
+            return
+        }
+        try scale(frame, into: converted!, width: width, height: height, format: format)
+    }
+
+    /// The tables for pictures like `frame`, read from swscale the first time.
+    private func rangeTables(like frame: UnsafeMutablePointer<AVFrame>) throws(MediaError) -> RangeTables? {
+        let key = RangeKey(format: frame.pointee.format, range: frame.pointee.color_range.rawValue, space: frame.pointee.colorspace.rawValue)
+        if let known = rangeTables[key] { return known }
+        let derived = try RangeTables.derive(like: frame) { src, dst throws(MediaError) in
+            try scale(src, into: dst, width: src.pointee.width, height: src.pointee.height, format: AV_PIX_FMT_YUVJ420P)
+        }
+        rangeTables[key] = .some(derived)
+        return derived
+    }
+
+    /// Converts with swscale, the way the ffmpeg tool's scale filter does.
+    private func scale(_ frame: UnsafeMutablePointer<AVFrame>, into out: UnsafeMutablePointer<AVFrame>, width: Int32, height: Int32,
+                       format: AVPixelFormat) throws(MediaError) {
+        let srcFormat = AVPixelFormat(rawValue: frame.pointee.format)
         sws = sws_getCachedContext(sws, frame.pointee.width, frame.pointee.height, srcFormat,
                                    width, height, format, SWS_BICUBIC, nil, nil, nil)
         guard let sws else { throw MediaError(.encodeFailed, "cannot convert from pixel format \(frame.pointee.format)") }
@@ -95,7 +133,6 @@ final class FrameEncoder {
             }
             sws_setColorspaceDetails(sws, inTable, srcRange, table, 1, brightness, contrast, saturation)
         }
-        let out = converted!
         if out.pointee.width != width || out.pointee.height != height || out.pointee.format != format.rawValue {
             av_frame_unref(out)
             out.pointee.width = width

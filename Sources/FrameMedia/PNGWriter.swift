@@ -13,15 +13,19 @@ import FrameCore
 /// sample aspect ratio is known), IDAT, IEND. One instance per thread: it reuses its buffers
 /// and compressor.
 final class PNGWriter {
-    /// libdeflate effort (1-12). 2 keeps noisy frames within 10 % of the tool's file size.
-    static let compressionLevel: Int32 = 2
+    /// libdeflate effort (1-12). Level 1 (libdeflate's hash-table match finder) costs 0.6x level 2's
+    /// time for files 3-4 % larger: on the bench's 1080p footage 36 ms against 60 ms of CPU per
+    /// frame, 0.71x against 0.69x the tool's size; on grainy test pattern (`PNGWriterTests`)
+    /// 1.02x against 0.99x. Its worst case seen is a lightly grained flat test pattern at 1.11x
+    /// (level 2: 1.08x) per frame, which the bench's mixed scenes never reach (ZIP ~0.74x).
+    static let compressionLevel: Int32 = 1
 
     private let compressor: OpaquePointer
     /// Filtered rows (filter byte + row), reused between pictures of the same size.
     private var filtered: [UInt8] = []
 
-    init() throws(MediaError) {
-        guard let c = libdeflate_alloc_compressor(Self.compressionLevel) else {
+    init(level: Int32 = PNGWriter.compressionLevel) throws(MediaError) {
+        guard let c = libdeflate_alloc_compressor(level) else {
             throw MediaError(.internalError, "out of memory (PNG compressor)")
         }
         compressor = c

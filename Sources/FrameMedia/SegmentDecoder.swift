@@ -17,6 +17,10 @@ public final class SegmentDecoder {
     private let threads: Int32
     /// Work-saving switches (tests turn them off to measure them).
     var tuning = SegmentWalk.Tuning()
+    /// Whether the JPEG path converts by table where that is exact (``RangeTables``).
+    var useRangeTables = true
+    /// Pictures the encoder converted by table so far.
+    var tableConversions: Int { encoder?.tableConversions ?? 0 }
 
     /// Opens `source`; `formatHint` may be a file name or an extension.
     public init(source: any ByteSource, formatHint: String? = nil, threads: Int = 1) throws(MediaError) {
@@ -43,6 +47,7 @@ public final class SegmentDecoder {
         let encoder: FrameEncoder
         if let existing = self.encoder { encoder = existing } else { encoder = try FrameEncoder() }
         self.encoder = encoder
+        encoder.useRangeTables = useRangeTables
         let rotation = MediaProbe.clockwiseRotation(try stream(spec))
         let tb = spec.timeBase
         let (convertBefore, encodeBefore) = (encoder.convertSeconds, encoder.encodeSeconds)

@@ -41,8 +41,8 @@ public struct ExtractCommand: ParsableCommand {
     @Option(help: "Segments decoded in parallel (default: number of cores).")
     public var jobs: Int = ExtractRequest.defaultJobs
 
-    @Option(help: "Target segment length in seconds.")
-    public var segmentSeconds: Double = 10
+    @Option(help: "Target segment length in seconds (default: about 8 segments per worker, 2 to 10 s).")
+    public var segmentSeconds: Double?
 
     @Option(name: [.short, .long], help: "The ZIP file to write.")
     public var output: String
@@ -71,15 +71,23 @@ public struct ExtractCommand: ParsableCommand {
                     summary.frames, summary.segments, summary.decodedFrames, summary.sourceFrames, perSample,
                     Double(summary.bytesRead) / 1e6, Date().timeIntervalSince(started)).utf8))
                 let p = summary.profile, w = p.workers
+                let busy = p.workerBusy.map { String(format: "%.2f", $0) }.joined(separator: "/")
                 FileHandle.standardError.write(Data(String(
-                    format: "extract profile: open+probe %.2f s, plan %.2f s, workers %.2f s wall (%d threads: %d seeks, %d GOP tails skipped; seek %.2f s, decode %.2f s, convert %.2f s, encode %.2f s, spool %.2f s), archive %.2f s, total %.2f s\n",
-                    p.openProbe, p.plan, p.workersWall, request.jobs, w.seeks, w.gopTailsSkipped, w.seekSeconds, w.decodeSeconds, w.convertSeconds,
-                    w.encodeSeconds, w.deliverSeconds, p.archive, p.total).utf8))
+                    format: "extract profile: open+probe %.2f s, plan %.2f s, workers %.2f s wall (%d threads, busy \(busy) s: open %.2f s, %d seeks, %d GOP tails skipped; seek %.2f s, decode %.2f s, convert %.2f s, encode %.2f s, spool %.2f s), archive %.2f s, total %.2f s, cpu %.2f s\n",
+                    p.openProbe, p.plan, p.workersWall, p.workerBusy.count, p.workerOpen, w.seeks, w.gopTailsSkipped, w.seekSeconds,
+                    w.decodeSeconds, w.convertSeconds, w.encodeSeconds, w.deliverSeconds, p.archive, p.total, Self.processCPUSeconds()).utf8))
             }
         } catch {
             bar.finish()
             Self.fail(error, status: 1)
         }
+    }
+
+    /// User + system CPU seconds of this process so far (all threads).
+    static func processCPUSeconds() -> Double {
+        var t = timespec()
+        guard clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t) == 0 else { return 0 }
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     func makeRequest() throws(FrameFlowError) -> ExtractRequest {
@@ -96,7 +104,7 @@ public struct ExtractCommand: ParsableCommand {
             throw FrameFlowError(.invalidOptions, "--max-width/--max-height must be between 0 and 16384")
         }
         guard jobs >= 1, jobs <= 256 else { throw FrameFlowError(.invalidOptions, "--jobs must be between 1 and 256") }
-        guard segmentSeconds.isFinite, segmentSeconds > 0 else {
+        if let segmentSeconds, !(segmentSeconds.isFinite && segmentSeconds > 0) {
             throw FrameFlowError(.invalidOptions, "--segment-seconds must be positive")
         }
         guard output.lowercased().hasSuffix(".zip") else {

@@ -73,6 +73,28 @@ struct FrameExtractorTests {
         // Stages are parts of their wall times: the workers' sum is bounded by threads x wall.
         #expect(w.seekSeconds + w.decodeSeconds + w.convertSeconds + w.encodeSeconds + w.deliverSeconds <= 2 * p.workersWall + 0.01)
         #expect(p.openProbe + p.plan + p.workersWall + p.archive <= p.total + 0.001)
+        // Each worker's open and busy time: the spread of busy times is the tail imbalance.
+        #expect(p.workerBusy.count == 2 && p.workerBusy == p.workerBusy.sorted())
+        #expect(p.workerBusy.allSatisfy { $0 > 0 && $0 <= p.workersWall + 0.001 })
+        #expect(p.workerOpen > 0 && p.workerOpen <= p.workerBusy.reduce(0, +))
+    }
+
+    @Test("the automatic segment length gives each worker several segments, 2 to 10 s long")
+    func automaticSegments() throws {
+        #expect(ExtractRequest.automaticSegmentSeconds(videoSeconds: 60, jobs: 2) == 3.75)
+        #expect(ExtractRequest.automaticSegmentSeconds(videoSeconds: 3600, jobs: 2) == 10)
+        #expect(ExtractRequest.automaticSegmentSeconds(videoSeconds: 5, jobs: 4) == 2)
+        #expect(ExtractRequest.automaticSegmentSeconds(videoSeconds: .nan, jobs: 2) == 10)
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = try Self.makeVideo(dir)
+        let fixed = try FrameExtractor.run(ExtractRequest(input: input, rate: Rational(1, 1), jobs: 2, segmentSeconds: 10,
+                                                          output: dir.appendingPathComponent("fixed.zip")))
+        let automatic = try FrameExtractor.run(ExtractRequest(input: input, rate: Rational(1, 1), jobs: 2,
+                                                              output: dir.appendingPathComponent("auto.zip")))
+        // Ten-second segments leave one of two workers without work; the automatic ones give both some.
+        #expect(fixed.segments == 1 && automatic.segments >= 2, "\(fixed.segments) vs \(automatic.segments) segments")
+        #expect(try Self.entries(dir.appendingPathComponent("auto.zip")).map(\.1) == Self.entries(dir.appendingPathComponent("fixed.zip")).map(\.1))
     }
 
     @Test("the archive does not depend on the number of workers or the segment length")
@@ -81,7 +103,7 @@ struct FrameExtractorTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let input = try Self.makeVideo(dir)
         var results: [[(String, Data)]] = []
-        for (jobs, seconds) in [(1, 1000.0), (3, 1.0), (2, 3.0)] {
+        for (jobs, seconds) in [(1, 1000.0), (3, 1.0), (2, 3.0), (2, nil)] as [(Int, Double?)] {
             let out = dir.appendingPathComponent("o\(jobs).zip")
             _ = try FrameExtractor.run(ExtractRequest(input: input, rate: Rational(1, 1), jobs: jobs, segmentSeconds: seconds, output: out))
             results.append(try Self.entries(out))

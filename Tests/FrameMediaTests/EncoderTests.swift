@@ -31,6 +31,54 @@ struct EncoderTests {
         #expect(ours.map(\.sampleIndex) == Array(0..<6))
     }
 
+    /// Every sample of `path` at 1 fps as JPEG, with the table conversion on or off, and how many
+    /// pictures went through tables.
+    static func jpegs(_ path: String, tables: Bool, options: OutputOptions = OutputOptions(format: .jpeg, quality: 2))
+        throws -> (files: [[UInt8]], byTable: Int) {
+        let info = try MediaProbe.probe(path: path)
+        let decoder = try SegmentDecoder(path: path)
+        decoder.useRangeTables = tables
+        var files: [[UInt8]] = []
+        for spec in try SegmentPlanner.plan(info, rate: Rational(1, 1), segmentSeconds: 2) {
+            _ = try decoder.run(spec, options: options) { files.append($0.data) }
+        }
+        return (files, decoder.tableConversions)
+    }
+
+    static let rangeTableCases: [VideoCase] = [
+        .lavfi("h264 limited range", "lim.mp4", seconds: 3, ["-c:v", "libx264", "-pix_fmt", "yuv420p"]),
+        // Full range flagged: the decoder hands out yuvj420p.
+        .lavfi("h264 full range", "full.mp4", seconds: 3, ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-color_range", "pc"]),
+        // Odd sizes: the chroma planes round up.
+        .lavfi("ffv1 161x121", "odd.mkv", size: "161x121", seconds: 3, ["-c:v", "ffv1", "-pix_fmt", "yuv420p"]),
+        .lavfi("mjpeg", "mjpeg.avi", seconds: 3, ["-c:v", "mjpeg", "-pix_fmt", "yuvj420p", "-q:v", "3"]),
+    ]
+
+    @Test("JPEG colour conversion by table writes swscale's bytes (limited and full range, odd sizes)", arguments: rangeTableCases)
+    func rangeTables(_ video: VideoCase) throws {
+        let dir = try Fixtures.makeDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = try video.make(in: dir)
+        let on = try Self.jpegs(path, tables: true)
+        let off = try Self.jpegs(path, tables: false)
+        #expect(on.files.count == 3)
+        #expect(on.files == off.files, "\(video.name): JPEGs differ with and without tables")
+        #expect(on.byTable == on.files.count && off.byTable == 0)
+        // Scaled pictures need swscale's filters: no tables there.
+        let scaled = try Self.jpegs(path, tables: true, options: OutputOptions(format: .jpeg, quality: 2, maxWidth: 80))
+        #expect(scaled.byTable == 0 && scaled.files.count == 3)
+    }
+
+    @Test("range tables are refused when the conversion is not a per-sample map")
+    func rangeTablesCheckTheirAssumption() throws {
+        // A conversion that mixes neighbouring samples (a horizontal blur) cannot be a table.
+        let blurred = try RangeTables.derive { row, x, width in UInt8((Int(row[x]) + Int(row[min(x + 1, width - 1)])) / 2) }
+        #expect(blurred == nil)
+        // One that does not depend on the sample's row or plane beyond its value can.
+        let inverted = try RangeTables.derive { row, x, _ in 255 - row[x] }
+        #expect(inverted == RangeTables(luma: (0...255).map { 255 - $0 }, chroma: (0...255).map { 255 - $0 }))
+    }
+
     @Test("PNG files decode to the same RGB pictures as ffmpeg's PNG output")
     func pngMatchesFFmpeg() throws {
         let dir = try Fixtures.makeDirectory()

@@ -67,6 +67,29 @@ struct PNGWriterTests {
         }
     }
 
+    @Test("the default level (libdeflate's fastest) costs a few percent of size against level 2, same pixels")
+    func fastestLevel() throws {
+        // Structured content with grain: a gradient, flat bands and noise, like decoded footage.
+        let (width, height) = (320, 180)
+        var noise = Self.pixels(count: width * height * 3, seed: 9)
+        for y in 0..<height {
+            for x in 0..<(width * 3) {
+                let base = y < height / 2 ? (x / 3 + y) & 0xFF : ((x / 48) * 40) & 0xFF
+                noise[y * width * 3 + x] = UInt8(truncatingIfNeeded: base + Int(noise[y * width * 3 + x] & 7))
+            }
+        }
+        func encode(_ writer: PNGWriter) throws -> [UInt8] {
+            try noise.withUnsafeBufferPointer {
+                try writer.encode(pixels: $0.baseAddress!, lineSize: width * 3, width: width, height: height, channels: 3, aspect: nil)
+            }
+        }
+        #expect(PNGWriter.compressionLevel == 1)
+        let fast = try encode(PNGWriter()), level2 = try encode(PNGWriter(level: 2))
+        #expect(Double(fast.count) <= 1.06 * Double(level2.count), "\(fast.count) vs \(level2.count) at level 2")
+        // Same filtered rows, so the same IDAT once inflated: only the deflate effort differs.
+        #expect(Self.chunks(fast).map(\.0) == Self.chunks(level2).map(\.0))
+    }
+
     @Test("on grainy footage the files stay within 10 % of ffmpeg's PNG size, and decode to its pixels")
     func sizeNearFFmpeg() throws {
         let dir = try Fixtures.makeDirectory()

@@ -107,14 +107,21 @@ def pyav_seek(path, rate, out):
         tb = stream.time_base
         for index in picks:
             target = Fraction(index) / fps
-            # Seek to the keyframe at or before the target, decode forward to it.
-            container.seek(int(target / tb) + (stream.start_time or 0), stream=stream, backward=True, any_frame=False)
-            chosen = None
-            for frame in container.decode(stream):
-                decoded += 1
-                if frame.time is not None and frame.time > float(target) + 0.5 / float(fps):
-                    break
-                chosen = frame
+            # Seek to the keyframe at or before the target, decode forward to it. A seek can land
+            # past the target (HEVC: the keyframe's leading pictures come first, or the index is
+            # coarse); then seek a second earlier and try again.
+            chosen, back = None, 0
+            while chosen is None:
+                position = max(Fraction(0), target - back)
+                container.seek(int(position / tb) + (stream.start_time or 0), stream=stream, backward=True, any_frame=False)
+                for frame in container.decode(stream):
+                    decoded += 1
+                    if frame.time is not None and frame.time > float(target) + 0.5 / float(fps):
+                        break
+                    chosen = frame
+                if chosen is None and position == 0:
+                    raise RuntimeError("no frame at or before %s s" % float(target))
+                back += 1
             out.add(chosen.to_ndarray(format="bgr24"))
     return decoded
 
