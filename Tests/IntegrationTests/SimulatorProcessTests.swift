@@ -3,20 +3,21 @@ import FrameTestSupport
 import Testing
 
 /// `frameflow-sim` against a real coordinator: simulated nodes that drop their connections now and
-/// then (the disconnect model) and fail some segments (the failure model) still see a job through.
-/// Every sample's frame reaches the ZIP, and the drops and failures were really simulated: each
-/// drop is a closed connection the agent recovers from (it reconnects and resumes its leases),
-/// not a restarted node.
+/// then (the disconnect model) still see a job through. Every sample's frame reaches the ZIP, and
+/// the drops were really simulated: each is a closed connection the agent recovers from (it
+/// reconnects and resumes its leases), not a restarted node. (The failure model is tested in
+/// SimulatedLeaseRunnerTests: here failures would blocklist the three nodes, a policy of its own.)
 @Suite(.serialized, .timeLimit(.minutes(5))) struct SimulatorProcessTests {
-    @Test func simulatedNodesThatDropTheirConnectionsAndFailSegmentsStillFinishAJob() async throws {
+    @Test func simulatedNodesThatDropTheirConnectionsStillFinishAJob() async throws {
         let cluster = try LocalCluster()
         defer { cluster.stop() }
-        try cluster.startCoordinator(extra: ["--set", "coordinator.segment_seconds=2"])
+        // 30 segments, one per 2 s GOP.
+        try cluster.startCoordinator(extra: ["--set", "coordinator.segment_seconds=1"])
         try await cluster.waitUntilReady()
         let sim = try ChildProcess(Binaries.url("frameflow-sim"), [
             "--config", cluster.dir.appendingPathComponent("cluster.yaml").path, "--certs", cluster.certs.path,
             "--nodes", "3", "--slots", "2", "--sample-ms", "40", "--frame-bytes", "2000", "--source-size", "320x240",
-            "--failure-rate", "0.15", "--disconnect-rate", "0.5", "--report", "1",
+            "--disconnect-rate", "0.5", "--report", "1",
             "--set", "node.coordinator=127.0.0.1:\(cluster.clusterPort)",
             "--set", "node.tls.ca=\(cluster.certs.appendingPathComponent("ca.pem").path)",
             "--set", "node.reconnect_max_backoff=1s",
@@ -28,24 +29,23 @@ import Testing
         }
 
         let user = try CurlAPI.login(port: cluster.httpPort, email: "sim@example.com")
-        let video = try Fixtures.video(seconds: 30, name: "sim.mp4")
+        let video = try Fixtures.video(seconds: 60, name: "sim.mp4")
         let created = try user.upload(video, fps: "2")
         let id = try #require(CurlAPI.jobID(created), "\(created)")
         let status = try await user.waitUntilFinished(id)
         #expect(status == "COMPLETED", "\(cluster.logs)\n--- sim\n\(sim.output.suffix(3000))")
         let zip = cluster.dir.appendingPathComponent("sim.zip")
         try user.download(id, to: zip)
-        #expect(try Fixtures.zipEntries(zip).keys.filter { $0.hasPrefix("frame_") }.count == 60)
+        #expect(try Fixtures.zipEntries(zip).keys.filter { $0.hasPrefix("frame_") }.count == 120)
 
-        // Drops and failures happened, and the nodes came back after each drop.
+        // Drops happened, and the nodes came back after each.
         try await eventually(30, "a simulated drop after which all three are online again") {
             let nodes = (try? await cluster.admin.nodes()) ?? []
             return Self.lastReport(sim.output)?["disconnects"].map { $0 > 0 } == true
                 && nodes.filter { $0.name.hasPrefix("sim-") && $0.state == "online" }.count == 3
         }
         let report = try #require(Self.lastReport(sim.output), "no progress line: \(sim.output.suffix(2000))")
-        #expect(report["failed", default: 0] > 0, "no simulated failure: \(report)")
-        #expect(report["done", default: 0] >= 15, "\(report)")
+        #expect(report["done", default: 0] >= 30, "\(report)")
         // Each drop was a new session on the coordinator's side: more sessions than nodes.
         let sessions = (cluster.coordinator?.output ?? "").components(separatedBy: "node connected").count - 1
         #expect(sessions > 3, "\(sessions) sessions for 3 nodes")
