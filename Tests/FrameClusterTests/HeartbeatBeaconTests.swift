@@ -1,4 +1,5 @@
 import FrameCore
+import Foundation
 import FrameWire
 import NIOCore
 import NIOEmbedded
@@ -137,5 +138,154 @@ import Testing
         #expect(try channel.readInbound(as: Message.self) == goodbye)
         #expect(noted.sequences.withLock { $0 } == [2, 3])
         _ = try channel.finish()
+    }
+}
+
+/// Silence counts only while this side reads (issue 13: nodes declared lost at 1,000 busy nodes
+/// because their sessions, waiting on the database, had stopped reading their heartbeats).
+@Suite struct SilenceWatchTests {
+    let t0 = NIODeadline.uptimeNanoseconds(1_000_000_000)
+    let timeout = TimeAmount.seconds(5)
+
+    @Test func aPeerSilentWhileWeReadIsReportedOnce() {
+        var watch = SilenceWatch(since: t0)
+        watch.readRequested(at: t0)
+        watch.heard(at: t0 + .seconds(1))
+        let fired1 = watch.check(now: t0 + .seconds(5), timeout: timeout)
+        #expect(!fired1)
+        let fired2 = watch.check(now: t0 + .seconds(6), timeout: timeout)
+        #expect(fired2)
+        let fired3 = watch.check(now: t0 + .seconds(7), timeout: timeout)
+        #expect(!fired3, "reported once")
+    }
+
+    @Test func noSilenceIsCountedWhileWeDoNotRead() {
+        var watch = SilenceWatch(since: t0)
+        watch.readRequested(at: t0)
+        // A frame comes, its cycle ends, and our side does not ask again (the session's buffer is full).
+        watch.heard(at: t0 + .seconds(1))
+        watch.readCycleEnded(at: t0 + .seconds(1))
+        #expect(watch.paused)
+        let fired4 = watch.check(now: t0 + .seconds(60), timeout: timeout)
+        #expect(!fired4, "we stopped reading: the peer is not silent")
+        // Reading again: the peer has a whole timeout from now.
+        watch.readRequested(at: t0 + .seconds(60))
+        #expect(!watch.paused)
+        let fired5 = watch.check(now: t0 + .milliseconds(64_999), timeout: timeout)
+        #expect(!fired5)
+        let fired6 = watch.check(now: t0 + .seconds(65), timeout: timeout)
+        #expect(fired6)
+    }
+
+    @Test func aReadDuringTheCycleKeepsTheCountGoing() {
+        var watch = SilenceWatch(since: t0)
+        watch.readRequested(at: t0)
+        // Asked again after the cycle's frame: the channel still reads after the cycle.
+        watch.heard(at: t0 + .milliseconds(400))
+        watch.readRequested(at: t0 + .milliseconds(500))
+        watch.readCycleEnded(at: t0 + .seconds(1))
+        #expect(!watch.paused)
+        let fired7 = watch.check(now: t0 + .seconds(6), timeout: timeout)
+        #expect(fired7)
+        // The next cycle without a read in it pauses, as usual.
+        var next = SilenceWatch(since: t0)
+        next.readRequested(at: t0)
+        next.readRequested(at: t0 + .milliseconds(500))
+        next.readCycleEnded(at: t0 + .seconds(1))
+        next.heard(at: t0 + .seconds(2))
+        next.readCycleEnded(at: t0 + .seconds(2))
+        #expect(next.paused)
+        // A cycle with only part of a frame keeps the read that started it: still counting.
+        var partial = SilenceWatch(since: t0)
+        partial.readRequested(at: t0)
+        partial.readCycleEnded(at: t0 + .seconds(1))
+        #expect(!partial.paused)
+        let fired = partial.check(now: t0 + .seconds(6), timeout: timeout)
+        #expect(fired)
+    }
+
+    @Test func aChannelThatNeverAsksToReadIsCountedThroughout() {
+        // EmbeddedChannel driven by hand: no `read` ever, so cycles never pause the count.
+        var watch = SilenceWatch(since: t0)
+        watch.readCycleEnded(at: t0 + .seconds(1))
+        #expect(!watch.paused)
+        let fired8 = watch.check(now: t0 + .seconds(6), timeout: timeout)
+        #expect(fired8)
+    }
+
+    /// Through the pipeline: a session that does not take its inbound messages holds back the
+    /// channel's reads (``ReadGate`` does what NIOAsyncChannel's handler does with a full buffer);
+    /// its node is not declared lost for that, and is once reading resumes and it stays silent.
+    @Test func aSessionBehindOnItsWorkDoesNotLoseItsNode() throws {
+        let loop = EmbeddedEventLoop()
+        let clock = HeartbeatClock(interval: .seconds(1), readTimeout: .seconds(5))
+        let head = ReadCounter()
+        let gate = ReadGate()
+        let channel = EmbeddedChannel(handlers: [head, HeartbeatBeacon(clock: clock), ReadIdleCloser(), gate], loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        // What a socket channel does with autoRead: ask to read at once and after every cycle.
+        channel.read()
+        let lease = LeaseRef(jobID: UUID(), segment: 0, epoch: 1)
+        func cycle(_ i: Int) throws {
+            try channel.writeInbound(Message.read(Read(requestID: UInt32(i), lease: lease, offset: 0, length: 1)))
+            channel.read()
+        }
+        try cycle(0)
+        #expect(head.reads == 2)
+        // The session's buffer is full: it holds the next read back, as long as it is behind.
+        gate.isOpen = false
+        try cycle(1)
+        #expect(head.reads == 2, "the read was held back")
+        loop.advanceTime(by: .seconds(60))
+        #expect(channel.isActive, "not declared lost while our side does not read")
+        // The session catches up: the held read goes out, and a node silent from then on is lost.
+        gate.open()
+        #expect(head.reads == 3)
+        loop.advanceTime(by: .milliseconds(4_900))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(350))
+        #expect(!channel.isActive, "silent for a timeout of our reading")
+        #expect(throws: TransportError.heartbeatTimeout) { try channel.throwIfErrorCaught() }
+    }
+
+    @Test func withoutTheGateASilentNodeIsStillLost() throws {
+        let loop = EmbeddedEventLoop()
+        let clock = HeartbeatClock(interval: .seconds(1), readTimeout: .seconds(5))
+        let channel = EmbeddedChannel(handlers: [HeartbeatBeacon(clock: clock), ReadIdleCloser()], loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.read()
+        try channel.writeInbound(Message.heartbeat(Heartbeat(sequence: 0, activeLeases: 0, framesTotal: 0)))
+        channel.read()
+        loop.advanceTime(by: .milliseconds(4_900))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .milliseconds(350))
+        #expect(!channel.isActive)
+    }
+}
+
+/// Counts the `read`s that reach it (placed first: what the socket is asked).
+final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = Any
+    private(set) var reads = 0
+    func read(context: ChannelHandlerContext) {
+        reads += 1
+        context.read()
+    }
+}
+
+/// Holds `read` back while closed and lets one held read through when opened, as
+/// NIOAsyncChannel's handler does while its consumer's buffer is above the high watermark.
+final class ReadGate: ChannelOutboundHandler, @unchecked Sendable {
+    typealias OutboundIn = Any
+    var isOpen = true
+    private var held = false
+    private var context: ChannelHandlerContext?
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func read(context: ChannelHandlerContext) {
+        if isOpen { context.read() } else { held = true }
+    }
+    func open() {
+        isOpen = true
+        if held { held = false; context?.read() }
     }
 }

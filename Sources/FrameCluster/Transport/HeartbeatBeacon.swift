@@ -162,8 +162,7 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
     private var started = false
     private var onHeartbeat: (@Sendable (Heartbeat) -> Bool)?
     private var sequence: UInt64 = 0
-    private var lastRead = NIODeadline.uptimeNanoseconds(0)
-    private var silenceReported = false
+    private var silence = SilenceWatch(since: .uptimeNanoseconds(0))
     /// This beacon's index in its loop clock's members, while it is one (kept by ``LoopClock``).
     fileprivate(set) var slot: Int?
 
@@ -198,9 +197,22 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        lastRead = context.eventLoop.now
+        silence.heard(at: context.eventLoop.now)
         if let onHeartbeat, case .heartbeat(let hb) = unwrapInboundIn(data), onHeartbeat(hb) { return }
         context.fireChannelRead(data)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        // Bytes came in (a frame still being received counts too); the demand that read them is used up.
+        silence.readCycleEnded(at: context.eventLoop.now)
+        context.fireChannelReadComplete()
+    }
+
+    /// The outbound `read` is this side asking for more: the session's inbound stream holds it back
+    /// while its buffer is full (NIOAsyncChannel's backpressure), and lets it through once drained.
+    public func read(context: ChannelHandlerContext) {
+        silence.readRequested(at: context.eventLoop.now)
+        context.read()
     }
 
     public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
@@ -222,7 +234,7 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
 
     private func join(_ context: ChannelHandlerContext) {
         guard loopClock == nil else { return }
-        lastRead = context.eventLoop.now
+        silence = SilenceWatch(since: context.eventLoop.now)
         let loopClock = clock.clock(for: context.eventLoop)
         self.loopClock = loopClock
         loopClock.join(self)
@@ -242,8 +254,67 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
 
     /// The clock's sweep: reports a silence of at least `timeout`, once.
     fileprivate func checkSilence(now: NIODeadline, timeout: TimeAmount) {
-        guard !silenceReported, let context, now - lastRead >= timeout else { return }
-        silenceReported = true
+        guard let context, silence.check(now: now, timeout: timeout) else { return }
         context.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
+    }
+}
+
+/// Whether a peer has been silent for too long: the decision of ``HeartbeatBeacon``'s sweep.
+///
+/// Silence counts only while this side is reading. When the session falls behind (its handler
+/// waits on the database, say), NIOAsyncChannel's backpressure holds back the outbound `read`,
+/// so the socket is not read and the node's HEARTBEATs wait in the kernel behind its FRAMEs:
+/// counting that time declared live nodes lost under load (9,650 heartbeat timeouts at 1,000
+/// busy simulated nodes). So a read cycle that ends without a new `read` pauses the count, and
+/// the next `read` restarts it: the peer gets a whole timeout of our reading to be heard.
+///
+/// A channel that has never asked to read (an `EmbeddedChannel` driven by hand) is counted
+/// throughout, as before; a real channel asks at once (autoRead) and then on every cycle.
+public struct SilenceWatch: Sendable, Equatable {
+    /// When the peer was last heard from, or reading last resumed, whichever is later.
+    public private(set) var since: NIODeadline
+    /// True between a read cycle's end and the next `read`, once reads are seen at all.
+    public private(set) var paused = false
+    /// Whether the silence was reported (it is, once).
+    public private(set) var reported = false
+    private var readsSeen = false
+    /// Whether a `read` passed since the last cycle's end: then the channel is still asked to read.
+    private var requestedSinceCycle = false
+
+    public init(since: NIODeadline) {
+        self.since = since
+    }
+
+    /// A frame arrived. The socket read it came from used up the read demand made before it.
+    public mutating func heard(at now: NIODeadline) {
+        since = max(since, now)
+        requestedSinceCycle = false
+    }
+
+    /// A read cycle ended (bytes arrived, a frame perhaps only in part). NIO reads the socket
+    /// again only after a new `read`, unless one came after the cycle's frames: without it,
+    /// reading stops until the next ``readRequested(at:)``. (A cycle of a partial frame keeps
+    /// the demand that started it, so it goes on counting: the conservative side.)
+    public mutating func readCycleEnded(at now: NIODeadline) {
+        since = max(since, now)
+        if readsSeen && !requestedSinceCycle { paused = true }
+        requestedSinceCycle = false
+    }
+
+    /// This side asks to read: if it had stopped, the silence is counted from now.
+    public mutating func readRequested(at now: NIODeadline) {
+        readsSeen = true
+        requestedSinceCycle = true
+        if paused {
+            paused = false
+            since = max(since, now)
+        }
+    }
+
+    /// The sweep at `now`: true (once) when the peer has been silent for `timeout` of our reading.
+    public mutating func check(now: NIODeadline, timeout: TimeAmount) -> Bool {
+        guard !reported, !paused, now - since >= timeout else { return false }
+        reported = true
+        return true
     }
 }
