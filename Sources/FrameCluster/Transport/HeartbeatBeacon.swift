@@ -1,5 +1,5 @@
 import FrameWire
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 
 /// The coordinator's heartbeat timing for every session of one listener: per event loop, one
@@ -20,7 +20,7 @@ public final class HeartbeatClock: Sendable {
     /// How often the loop's sessions are checked for silence: a quarter of the timeout, at most
     /// 250 ms, so a lost node is noticed within the timeout plus that (proto-spec/heartbeats.md).
     public let sweepInterval: TimeAmount
-    private let loops = NIOLockedValueBox<[ObjectIdentifier: LoopClock]>([:])
+    private let loops = Mutex<[ObjectIdentifier: LoopClock]>([:])
 
     public init(interval: TimeAmount, readTimeout: TimeAmount?) {
         self.interval = interval
@@ -30,7 +30,7 @@ public final class HeartbeatClock: Sendable {
 
     /// The clock of `loop` (made on first use; it holds timers only while it has sessions).
     func clock(for loop: any EventLoop) -> LoopClock {
-        loops.withLockedValue { loops in
+        loops.withLock { loops in
             if let clock = loops[ObjectIdentifier(loop)] { return clock }
             let clock = LoopClock(loop: loop, interval: interval, readTimeout: readTimeout, sweepInterval: sweepInterval)
             loops[ObjectIdentifier(loop)] = clock
@@ -39,7 +39,7 @@ public final class HeartbeatClock: Sendable {
     }
 
     /// Timers scheduled now over all loops (two per loop with sessions): for tests.
-    var scheduledTimers: Int { loops.withLockedValue { $0.values.reduce(0) { $0 + $1.timerCount } } }
+    var scheduledTimers: Int { loops.withLock { $0.values.reduce(0) { $0 + $1.timerCount } } }
 }
 
 /// One event loop's share of a ``HeartbeatClock``: its sessions, its beat timer and its sweep.

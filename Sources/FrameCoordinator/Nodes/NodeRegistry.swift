@@ -3,7 +3,7 @@ import FrameWire
 import FrameStore
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// The coordinator's view of which nodes are connected right now.
 ///
@@ -48,7 +48,7 @@ public actor NodeRegistry {
     public let heartbeatRefresh: TimeInterval
     /// Liveness the sessions noted (from their event loops, without a hop onto this actor),
     /// applied by ``applyNoted()`` before anything here reads or writes it.
-    private nonisolated let noted = NIOLockedValueBox<[String: Noted]>([:])
+    private nonisolated let noted = Mutex<[String: Noted]>([:])
     public let directory: any NodeDirectory
     private let logger: Logger
 
@@ -111,7 +111,7 @@ public actor NodeRegistry {
     /// Notes that a frame arrived on the session; applied with the next read or flush.
     public nonisolated func recordFrame(name: String, sessionID: UInt64) {
         let now = Date()
-        noted.withLockedValue { noted in
+        noted.withLock { noted in
             // Session ids only grow: an older session's late frame never hides a newer one's.
             if let existing = noted[name], existing.sessionID > sessionID { return }
             if noted[name]?.sessionID == sessionID {
@@ -126,7 +126,7 @@ public actor NodeRegistry {
     /// the session's event loop for every heartbeat, so it only records it under a lock.
     public nonisolated func recordHeartbeat(name: String, sessionID: UInt64, _ heartbeat: Heartbeat) {
         let now = Date()
-        noted.withLockedValue { noted in
+        noted.withLock { noted in
             if let existing = noted[name], existing.sessionID > sessionID { return }
             noted[name] = Noted(sessionID: sessionID, lastFrameAt: now, heartbeat: (heartbeat, now))
         }
@@ -136,7 +136,7 @@ public actor NodeRegistry {
     /// Every method that reads the live figures, the drain state or the pending heartbeats runs
     /// it first, so none sees them older than the last frame noted.
     private func applyNoted() {
-        let batch = noted.withLockedValue { noted in defer { noted = [:] }; return noted }
+        let batch = noted.withLock { noted in defer { noted = [:] }; return noted }
         for (name, note) in batch where live[name]?.sessionID == note.sessionID {
             // Computed first: reading `live` inside an assignment through `live[name]?` is an
             // overlapping access.

@@ -6,7 +6,7 @@ import FrameStore
 import FrameWire
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -96,7 +96,7 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     private nonisolated let peerEndings: AsyncStream<JobRecord>?
     /// Nodes that sent a heartbeat since the last renewal flush, noted off this actor
     /// (``heartbeat(from:)``) and handed to the book by ``flushRenewals()``.
-    private nonisolated let heartbeatsNoted = NIOLockedValueBox<Set<String>>([])
+    private nonisolated let heartbeatsNoted = Mutex<Set<String>>([])
     /// Background work for ``run()``'s task group.
     private nonisolated let work: AsyncStream<@Sendable () async -> Void>
     private nonisolated let workInput: AsyncStream<@Sendable () async -> Void>.Continuation
@@ -182,7 +182,7 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
 
     /// One statement renews the leases of every node that heartbeated since the last flush.
     func flushRenewals() async {
-        for name in heartbeatsNoted.withLockedValue({ noted in defer { noted = [] }; return noted }) { book.heartbeat(name) }
+        for name in heartbeatsNoted.withLock({ noted in defer { noted = [] }; return noted }) { book.heartbeat(name) }
         let names = book.takeRenewals()
         guard !names.isEmpty else { return }
         do {
@@ -342,7 +342,7 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
     /// session's event loop: no hop onto this actor per heartbeat; the flush takes the notes.
     public nonisolated func heartbeat(from node: String) {
         metrics.heartbeats.increment()
-        heartbeatsNoted.withLockedValue { _ = $0.insert(node) }
+        heartbeatsNoted.withLock { _ = $0.insert(node) }
     }
 
     public func receive(_ message: Message, from node: String) async {

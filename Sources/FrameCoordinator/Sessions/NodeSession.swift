@@ -4,7 +4,7 @@ import FrameSession
 import FrameWire
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 
 /// One node's connection, from the first frame to the close.
@@ -35,7 +35,7 @@ struct NodeSession {
         var mayResume = true
         // Whether it ended with a normal GOODBYE (the node left on purpose).
         var graceful = false
-        let closedByUs = NIOLockedValueBox(false)
+        let closedByUs = ClosedByUs()
         // Cleanup runs inside executeThenClose, before the TLS shutdown: closing
         // waits for the peer's close_notify, which a stopped node never sends.
         let cleanup: @Sendable (String?, String, Bool, Bool) async -> Void = { [registry, work, logger] name, reason, resume, graceful in
@@ -63,7 +63,7 @@ struct NodeSession {
                     try? await outbound.write(message)
                 }
                 let close: @Sendable (ErrorCode?, String) async -> Void = { code, text in
-                    closedByUs.withLockedValue { $0 = true }
+                    closedByUs.flag.store(true, ordering: .relaxed)
                     if let code {
                         if code == .duplicateSession {
                             try? await outbound.write(.goodbye(Goodbye(code: code.rawValue, message: text)))
@@ -158,7 +158,7 @@ struct NodeSession {
           } catch {
               endReason = "connection error: \(error)"
           }
-          if closedByUs.withLockedValue({ $0 }) { mayResume = false }
+          if closedByUs.flag.load(ordering: .relaxed) { mayResume = false }
           await cleanup(nodeName, endReason, mayResume, graceful)
         }
     }
@@ -170,4 +170,9 @@ struct NodeSession {
         try? await outbound.write(.error(ErrorMessage(code: code.rawValue, fatal: true, message: text, lease: nil)))
         try? await channel.close(mode: .all)
     }
+}
+
+/// Set when this side closed the session (revoked, replaced, shutting down): then it may not resume.
+private final class ClosedByUs: Sendable {
+    let flag = Atomic<Bool>(false)
 }
