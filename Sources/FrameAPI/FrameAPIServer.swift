@@ -40,7 +40,7 @@ public struct FrameAPIServer: Sendable {
     public init(
         configuration: APIConfiguration, database: Database, ingestor: any VideoIngestor,
         canceller: any JobCanceller, logger: Logger, threadPool: NIOThreadPool = .singleton,
-        archives: (any ArchiveStore)? = nil
+        archives: (any ArchiveStore)? = nil, tusPieces: (any TusPieceStore)? = nil, stagingID: String? = nil
     ) async {
         var configuration = configuration
         if configuration.jwtSecret == nil {
@@ -65,9 +65,11 @@ public struct FrameAPIServer: Sendable {
         self.archiveStore = archives ?? DirectoryArchiveStore(resultsDirectory: configuration.resultsDirectory)
         self.threadPool = threadPool
         self.logger = logger
-        tus = TusUploads(
+        var tus = TusUploads(
             configuration: configuration, store: TusUploadStore(database: database), jobs: jobs, ingestor: ingestor,
-            threadPool: threadPool, locks: TusLocks(), logger: logger)
+            threadPool: threadPool, locks: TusLocks(), logger: logger, pieces: tusPieces)
+        if let stagingID { tus.stagingID = stagingID }
+        self.tus = tus
     }
 
     /// Adds `/auth/...`, `/videos...` and `/downloads/{id}` to `router`.

@@ -197,6 +197,16 @@ final class UploadFile: @unchecked Sendable {
         }
     }
 
+    /// The file's size, or nil when there is no such file.
+    static func size(_ path: String, threadPool: NIOThreadPool) async throws -> Int64? {
+        try await threadPool.runIfActive {
+            var info = stat()
+            if stat(path, &info) == 0 { return Int64(info.st_size) }
+            if errno == ENOENT { return nil }
+            throw Self.error(errno, "cannot stat \(path)")
+        }
+    }
+
     /// Removes a file; a missing one is not an error.
     static func remove(_ path: String, threadPool: NIOThreadPool) async throws {
         try await threadPool.runIfActive {

@@ -22,7 +22,7 @@ public enum Migrations {
     /// Arbitrary but fixed key for `pg_advisory_xact_lock` ("FrameFlo" in ASCII).
     static let lockKey: Int64 = 0x4672_616D_6546_6C6F
 
-    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8, migration11, migration12]
+    public static let all: [Migration] = [migration1, migration2, migration3, migration4, migration5, migration6, migration7, migration8, migration11, migration12, migration13]
 
     /// The highest version this build knows.
     public static var latestVersion: Int { all.map(\.version).max() ?? 0 }
@@ -406,5 +406,24 @@ public enum Migrations {
         WHERE j.assembling_by IS NOT NULL AND j.assembly_claimed_by IS NULL AND j.status = 'PROCESSING'
         """,
         "ALTER TABLE jobs DROP COLUMN assembling_by, DROP COLUMN assembling_since",
+    ])
+
+    /// Resumable uploads any coordinator can continue (issue 14). With sources in an object store the
+    /// coordinators share no disk, so each durable stretch of a tus upload is also stored as an
+    /// object (a "piece"), recorded in `tus_upload_pieces` in the same transaction that advances the
+    /// offset. `tus_uploads.staged_by` names the process whose local partial file holds every
+    /// acknowledged byte; another coordinator rebuilds its own copy from the pieces before it appends
+    /// or finishes. Piece rows outlive their objects only until a sweep has deleted the objects.
+    static let migration13 = Migration(version: 13, name: "tus pieces in the object store", statements: [
+        "ALTER TABLE tus_uploads ADD COLUMN staged_by text",
+        """
+        CREATE TABLE tus_upload_pieces (
+            upload_id  uuid NOT NULL REFERENCES tus_uploads (id) ON DELETE CASCADE,
+            first_byte bigint NOT NULL CHECK (first_byte >= 0),
+            end_byte   bigint NOT NULL CHECK (end_byte > first_byte),
+            key        text NOT NULL,
+            PRIMARY KEY (upload_id, first_byte)
+        )
+        """,
     ])
 }

@@ -35,10 +35,13 @@ public struct TusUploadRecord: Sendable, Hashable {
     public var createdAt: Date
     public var expiresAt: Date
     public var finishedAt: Date?
+    /// The process whose local partial file holds every acknowledged byte (set only when pieces
+    /// are kept in an object store; nil before the first piece).
+    public var stagedBy: String?
 
     static let columns = """
         id, user_id, filename, ext, length, received, options::text AS options, metadata, state, error_code,
-        error_message, created_at, expires_at, finished_at
+        error_message, created_at, expires_at, finished_at, staged_by
         """
 
     init(row: PostgresRow) throws {
@@ -56,10 +59,23 @@ public struct TusUploadRecord: Sendable, Hashable {
         createdAt = try row.date("created_at")
         expiresAt = try row.date("expires_at")
         finishedAt = try row.optionalDate("finished_at")
+        stagedBy = try row.optionalString("staged_by")
     }
 
     /// All bytes are stored (the job may still have to be committed).
     public var isComplete: Bool { received == length }
+}
+
+/// One stretch of a resumable upload's bytes kept as an object (see ``TusUploadStore/pieces(id:)``).
+public struct TusUploadPiece: Sendable, Hashable {
+    /// The upload's bytes this object holds.
+    public var bytes: Range<Int64>
+    public var key: String
+
+    public init(bytes: Range<Int64>, key: String) {
+        self.bytes = bytes
+        self.key = key
+    }
 }
 
 /// Resumable uploads (tus): creation under a per-user cap, the durable offset,
@@ -119,6 +135,62 @@ public struct TusUploadStore: Sendable {
                 UPDATE tus_uploads SET received = $3::bigint, expires_at = $4::timestamptz, updated_at = now()
                 WHERE id = $1::uuid AND state = 'receiving' AND received = $2::bigint
                 """, id, from, to, expiresAt).affectedRows == 1
+        }
+    }
+
+    /// ``advance(id:from:to:expiresAt:)`` for an upload whose bytes `from..<to` were also stored as
+    /// the object `pieceKey`: the piece is recorded and `stagedBy` named the holder of a complete
+    /// local copy, in the same transaction, only if the offset moved.
+    public func advance(id: UUID, from: Int64, to: Int64, expiresAt: Date, stagedBy: String, pieceKey: String) async throws -> Bool {
+        try await database.transaction { conn in
+            let moved = try conn.query("""
+                UPDATE tus_uploads SET received = $3::bigint, expires_at = $4::timestamptz, staged_by = $5, updated_at = now()
+                WHERE id = $1::uuid AND state = 'receiving' AND received = $2::bigint
+                """, id, from, to, expiresAt, stagedBy).affectedRows == 1
+            guard moved else { return false }
+            try conn.query("""
+                INSERT INTO tus_upload_pieces (upload_id, first_byte, end_byte, key) VALUES ($1::uuid, $2::bigint, $3::bigint, $4)
+                """, id, from, to, pieceKey)
+            return true
+        }
+    }
+
+    /// Names `stagedBy` as the holder of a complete local copy (after it rebuilt one from the
+    /// pieces), if the upload is still at `received`; false otherwise.
+    @discardableResult
+    public func markStaged(id: UUID, received: Int64, by stagedBy: String) async throws -> Bool {
+        try await database.withConnection { conn in
+            try conn.query("""
+                UPDATE tus_uploads SET staged_by = $3 WHERE id = $1::uuid AND received = $2::bigint
+                """, id, received, stagedBy).affectedRows == 1
+        }
+    }
+
+    /// The recorded pieces of an upload, in byte order.
+    public func pieces(id: UUID) async throws -> [TusUploadPiece] {
+        try await database.withConnection { conn in
+            try conn.query("""
+                SELECT first_byte, end_byte, key FROM tus_upload_pieces WHERE upload_id = $1::uuid ORDER BY first_byte
+                """, id).rows.map {
+                TusUploadPiece(bytes: try $0.int64("first_byte")..<(try $0.int64("end_byte")), key: try $0.string("key"))
+            }
+        }
+    }
+
+    /// Forgets the piece rows of an upload (once their objects are deleted).
+    public func forgetPieces(id: UUID) async throws {
+        try await database.withConnection { conn in
+            try conn.query("DELETE FROM tus_upload_pieces WHERE upload_id = $1::uuid", id)
+        }
+    }
+
+    /// Ended uploads whose pieces are still recorded: their objects are to be deleted.
+    public func endedWithPieces(limit: Int = 100) async throws -> [UUID] {
+        try await database.withConnection { conn in
+            try conn.query("""
+                SELECT DISTINCT p.upload_id FROM tus_upload_pieces p JOIN tus_uploads u ON u.id = p.upload_id
+                WHERE u.state <> 'receiving' LIMIT $1::int
+                """, limit).rows.map { try $0.uuid("upload_id") }
         }
     }
 

@@ -10,7 +10,10 @@ import Testing
     @Test func sigtermHandsLeasesBackSaysGoodbyeAndExitsZero() async throws {
         let cluster = try LocalCluster()
         defer { cluster.stop() }
-        try cluster.startCoordinator(extra: ["--set", "coordinator.segment_seconds=2"])
+        // 10 s segments (100 frames each at fps=10): a lease runs for a second or more, so the
+        // SIGTERM below lands while one is running. With 2 s segments (about 0.35 s each) both of
+        // the node's leases could finish between the check and the signal, leaving nothing to hand back.
+        try cluster.startCoordinator(extra: ["--set", "coordinator.segment_seconds=10"])
         try await cluster.waitUntilReady()
         // Grace 0: whatever runs at the SIGTERM is handed back, so the test knows there is some.
         let node = try cluster.startNode("stop-a", extra: ["--slots", "2", "--set", "node.shutdown_grace=0s"])

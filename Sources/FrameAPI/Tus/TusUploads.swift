@@ -22,6 +22,13 @@ import Synchronization
 /// the job is committed is the partial name removed and the upload marked done. A crash
 /// anywhere in between leaves the partial file and a complete `receiving` row, and the next
 /// finish (the client's HEAD, or the sweeper) either finds the committed job or ingests again.
+///
+/// With a ``TusPieceStore`` (sources in an object store: coordinators that share no disk), every
+/// durable stretch is also stored as a piece before the offset moves, and the row names the
+/// process whose partial file is complete (`staged_by` = ``stagingID``). Any other coordinator
+/// rebuilds its partial file from the pieces before it appends or finishes, so a client may send
+/// each chunk to a different coordinator. Without one, a partial file shorter than the offset
+/// is refused rather than extended with zeros.
 struct TusUploads: Sendable {
     let configuration: APIConfiguration
     let store: TusUploadStore
@@ -30,6 +37,10 @@ struct TusUploads: Sendable {
     let threadPool: NIOThreadPool
     let locks: TusLocks
     let logger: Logger
+    var pieces: (any TusPieceStore)? = nil
+    /// This process's name in `tus_uploads.staged_by` (unique per process: a restarted coordinator
+    /// does not trust a copy it may not have finished writing).
+    var stagingID: String = "api-\(UUID().uuidString.lowercased())"
 
     var partialDirectory: URL { configuration.uploadsDirectory.appendingPathComponent("partial", isDirectory: true) }
 
@@ -84,6 +95,7 @@ struct TusUploads: Sendable {
     /// kept even when the client goes away mid-chunk. The caller holds the upload's lock.
     func append(_ record: TusUploadRecord, body: RequestBody, checksum: Tus.Checksum?) async throws -> Int64 {
         try await UploadFile.makeDirectory(partialDirectory.path, threadPool: threadPool)
+        try await ensureStaged(record)
         let file = try await UploadFile.openForAppend(path: partialPath(record.id), at: record.received, threadPool: threadPool)
         var sha1 = Insecure.SHA1()
         var written = record.received
@@ -146,10 +158,97 @@ struct TusUploads: Sendable {
         do { offset = try await file.checkpoint() } catch { healthy = false; throw error }
         guard offset != from else { return offset }
         let expires = Date().addingTimeInterval(configuration.tusExpiry.seconds)
-        guard try await store.advance(id: record.id, from: from, to: offset, expiresAt: expires) else {
+        let advanced: Bool
+        if let pieces {
+            // The piece is durable in the store before the offset acknowledges its bytes. A store
+            // that is away is the client's 503 (nothing more acknowledged), not a cut-off chunk.
+            let key: String
+            do {
+                key = try await pieces.store(upload: record.id, file: URL(fileURLWithPath: partialPath(record.id)), bytes: from..<offset)
+            } catch {
+                throw APIError.from(error)
+            }
+            advanced = try await store.advance(id: record.id, from: from, to: offset, expiresAt: expires, stagedBy: stagingID, pieceKey: key)
+        } else {
+            advanced = try await store.advance(id: record.id, from: from, to: offset, expiresAt: expires)
+        }
+        guard advanced else {
             throw APIError(.gone, .uploadExpired, "the upload was terminated or expired while this chunk arrived")
         }
         return offset
+    }
+
+    // MARK: The local copy
+
+    /// Makes sure this process's partial file holds every acknowledged byte of `record` before it
+    /// is appended to or finished: rebuilt from the pieces when another coordinator (or an earlier
+    /// run of this one) took the last chunk; refused when nothing can rebuild it.
+    func ensureStaged(_ record: TusUploadRecord) async throws {
+        guard record.received > 0 else { return }
+        let local = try await UploadFile.size(partialPath(record.id), threadPool: threadPool) ?? 0
+        if let pieces {
+            if record.stagedBy == stagingID, local >= record.received { return }
+            let recorded = try await store.pieces(id: record.id)
+            if TusPieces.cover(recorded, upTo: record.received) {
+                try await rebuild(record, from: recorded, pieces)
+                return
+            }
+            // An upload begun before pieces were kept: its partial file is the only copy.
+            if record.stagedBy == nil, local >= record.received { return }
+        } else if local >= record.received {
+            return
+        }
+        logger.error("resumable upload bytes missing: coordinators that share no disk need storage.s3.uploads: s3", metadata: [
+            "upload": "\(record.id)", "offset": "\(record.received)", "local_bytes": "\(local)",
+        ])
+        throw APIError(.internalServerError, .ioError,
+                       "this coordinator does not have the upload's \(record.received) acknowledged bytes (only \(local)); "
+                       + "coordinators that share no disk need the object store for uploads (storage.s3.uploads: s3)")
+    }
+
+    /// Writes the pieces into a fresh partial file, fsyncs it and records this process as its holder.
+    private func rebuild(_ record: TusUploadRecord, from recorded: [TusUploadPiece], _ pieces: any TusPieceStore) async throws {
+        let started = ContinuousClock.now
+        try await UploadFile.makeDirectory(partialDirectory.path, threadPool: threadPool)
+        let file = try await UploadFile.openForAppend(path: partialPath(record.id), at: 0, threadPool: threadPool)
+        do {
+            for piece in recorded where piece.bytes.upperBound <= record.received {
+                var got: Int64 = 0
+                try await pieces.fetch(key: piece.key) { buffer in
+                    got += Int64(buffer.readableBytes)
+                    guard got <= Int64(piece.bytes.count) else { return }
+                    try await file.write(buffer)
+                }
+                guard got == Int64(piece.bytes.count) else {
+                    throw APIError(.internalServerError, .ioError,
+                                   "the stored piece \(piece.key) holds \(got) bytes, not the \(piece.bytes.count) recorded")
+                }
+            }
+            _ = try await file.checkpoint()
+        } catch {
+            await file.abandon()
+            throw APIError.from(error)
+        }
+        await file.abandon()
+        try await store.markStaged(id: record.id, received: record.received, by: stagingID)
+        logger.info("resumable upload copy rebuilt from the object store", metadata: [
+            "upload": "\(record.id)", "bytes": "\(record.received)", "pieces": "\(recorded.count)",
+            "rebuild_ms": "\((ContinuousClock.now - started).milliseconds)",
+        ])
+    }
+
+    /// Deletes the upload's pieces and then their rows; when the store is away the rows stay and
+    /// the sweep tries again.
+    func discardPieces(_ id: UUID) async {
+        guard let pieces else { return }
+        do {
+            try await pieces.discard(upload: id)
+            try await store.forgetPieces(id: id)
+        } catch {
+            logger.warning("could not delete a resumable upload's pieces; the upload sweep will retry", metadata: [
+                "upload": "\(id)", "error": "\(error)",
+            ])
+        }
     }
 
     // MARK: Finish
@@ -166,8 +265,10 @@ struct TusUploads: Sendable {
             }
             try await store.finish(id: record.id, state: .done)
             try? await UploadFile.remove(partialPath(record.id), threadPool: threadPool)
+            await discardPieces(record.id)
             return job.id
         }
+        try await ensureStaged(record)
         let clock = ContinuousClock()
         let started = clock.now
         let directory = configuration.uploadsDirectory.appendingPathComponent(record.id.uuidString.lowercased(), isDirectory: true)
@@ -188,6 +289,7 @@ struct TusUploads: Sendable {
             if apiError.status.code < 500 {
                 try? await store.finish(id: record.id, state: .refused, errorCode: apiError.code, errorMessage: apiError.detail)
                 try? await UploadFile.remove(partialPath(record.id), threadPool: threadPool)
+                await discardPieces(record.id)
             }
             logger.info("resumable upload refused", metadata: [
                 "upload": "\(record.id)", "file": "\(record.filename)", "code": "\(apiError.code.name)",
@@ -197,6 +299,7 @@ struct TusUploads: Sendable {
         // The job is committed: from here a failure only delays the bookkeeping (the next finish finds the job).
         try await store.finish(id: record.id, state: .done)
         try? await UploadFile.remove(partialPath(record.id), threadPool: threadPool)
+        await discardPieces(record.id)
         logger.notice("upload accepted", metadata: [
             "job": "\(record.id)", "user": "\(record.userID)", "bytes": "\(record.length)", "via": "tus",
             "finish_ms": "\((clock.now - started).milliseconds)",
@@ -211,6 +314,7 @@ struct TusUploads: Sendable {
     func expire(_ id: UUID) async throws -> Bool {
         guard try await store.expire(id: id) else { return false }
         try await UploadFile.remove(partialPath(id), threadPool: threadPool)
+        await discardPieces(id)
         logger.info("resumable upload expired", metadata: ["upload": "\(id)"])
         return true
     }
@@ -220,14 +324,16 @@ struct TusUploads: Sendable {
         if record.state == .receiving {
             guard try await store.finish(id: record.id, state: .terminated) else { return }
             try await UploadFile.remove(partialPath(record.id), threadPool: threadPool)
+            await discardPieces(record.id)
         } else {
             try await store.terminateFinished(id: record.id)
         }
     }
 
-    /// One pass of the expiry sweep: expires due uploads (finishing complete ones instead), and
+    /// One pass of the expiry sweep: expires due uploads (finishing complete ones instead),
     /// removes partial files no receiving upload owns (left by a crash between a finish's commit
-    /// and its clean-up). Returns how many uploads it expired.
+    /// and its clean-up), and deletes the pieces of ended uploads that a store outage left behind.
+    /// Returns how many uploads it expired.
     @discardableResult
     func sweep() async throws -> Int {
         var expired = 0
@@ -250,7 +356,23 @@ struct TusUploads: Sendable {
                 try? await UploadFile.remove(partialPath(id), threadPool: threadPool)
             }
         }
+        if pieces != nil {
+            for id in try await store.endedWithPieces() { await discardPieces(id) }
+        }
         return expired
+    }
+}
+
+/// The rule for rebuilding a local copy from recorded pieces.
+enum TusPieces {
+    /// Whether `pieces` (in byte order) cover `0..<received` without a gap or an overlap.
+    static func cover(_ pieces: [TusUploadPiece], upTo received: Int64) -> Bool {
+        var next: Int64 = 0
+        for piece in pieces where piece.bytes.upperBound <= received {
+            guard piece.bytes.lowerBound == next else { return false }
+            next = piece.bytes.upperBound
+        }
+        return next == received
     }
 }
 

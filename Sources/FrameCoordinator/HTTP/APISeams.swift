@@ -63,9 +63,15 @@ extension CoordinatorService {
             logger.info("coordinator.jwt_secret is not set: using the secret kept in \(file.path)")
         }
         let publishing = PublishingIngestor(base: ingestor, feed: base.jobFeed)
+        // Sources in the bucket means coordinators that may share no disk: tus uploads keep their
+        // bytes there too, so any coordinator can take the next chunk.
+        let tusPieces = (sources as? S3SourceStore).map {
+            S3TusPieceStore(client: $0.client, partSize: $0.partSize, threadPool: .singleton)
+        }
         let api = await FrameAPIServer(
             configuration: apiConfig, database: database, ingestor: publishing,
-            canceller: SchedulerCanceller(scheduler: scheduler, sources: sources, logger: logger), logger: logger, archives: archives)
+            canceller: SchedulerCanceller(scheduler: scheduler, sources: sources, logger: logger), logger: logger, archives: archives,
+            tusPieces: tusPieces, stagingID: base.coordinatorID)
         return CoordinatorService(
             config: config, directory: PostgresNodeDirectory(database: database, coordinator: base.coordinatorID),
             scheduler: scheduler, ingestor: ingestor, sweeper: base.sweeper, recovery: base.recovery, layout: base.layout,

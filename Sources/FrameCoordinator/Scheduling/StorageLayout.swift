@@ -50,6 +50,14 @@ public enum ObjectKeys {
     public static func upload(_ job: UUID, ext: String) -> String { uploadFolder(job) + "input.\(ext)" }
     /// `uploads/<job>/`: everything stored for `job`'s upload (deleted as a whole).
     public static func uploadFolder(_ job: UUID) -> String { "uploads/\(job.lowercased)/" }
+    /// `uploads/<id>/tus/`: the pieces of resumable upload `id` (its id is the job's), deleted
+    /// once the upload ends.
+    public static func tusPieces(_ upload: UUID) -> String { uploadFolder(upload) + "tus/" }
+    /// One piece: the upload's bytes `bytes`, with a token so that two writers racing for the same
+    /// offset never overwrite each other's object.
+    public static func tusPiece(_ upload: UUID, bytes: Range<Int64>, token: String) -> String {
+        tusPieces(upload) + String(format: "%016llx-%016llx-", bytes.lowerBound, bytes.upperBound) + token
+    }
     /// `uploads/`: where every job's upload lives (stale multipart uploads are looked for here).
     public static let uploadsRoot = "uploads/"
     /// `archives/<job>.zip`: the finished archive of `job`.

@@ -130,22 +130,33 @@ enum ObjectFileUpload {
     /// Reads of the file: small next to a part, so memory is one part plus one read.
     static let readBytes = 1 << 20
 
-    /// Stores `file` as `key`; returns once the object is complete. Any failure aborts the
-    /// multipart upload before it is rethrown.
+    /// Stores `file` (or only its bytes `bytes`) as `key`; returns once the object is complete.
+    /// Any failure aborts the multipart upload before it is rethrown.
     static func upload(
-        client: S3Client, key: String, file: URL, partSize: Int, contentType: String, threadPool: NIOThreadPool
+        client: S3Client, key: String, file: URL, bytes: Range<Int64>? = nil, partSize: Int, contentType: String,
+        threadPool: NIOThreadPool
     ) async throws -> (bytes: Int64, parts: Int) {
         let size = try await threadPool.runIfActive {
             (try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.int64Value ?? 0
         }
-        var writer = S3MultipartWriter(client: client, key: key, partSize: partSize, expectedSize: size, contentType: contentType)
+        let range = bytes ?? 0..<size
+        guard range.upperBound <= size else {
+            throw S3Error.invalidResponse("\(file.lastPathComponent) has \(size) bytes, not the \(range.upperBound) to store")
+        }
+        var writer = S3MultipartWriter(client: client, key: key, partSize: partSize, expectedSize: Int64(range.count), contentType: contentType)
         let handle = try FileHandle(forReadingFrom: file)
         defer { try? handle.close() }
         do {
-            while true {
+            if range.lowerBound > 0 {
+                try await threadPool.runIfActive { try handle.seek(toOffset: UInt64(range.lowerBound)) }
+            }
+            var left = Int64(range.count)
+            while left > 0 {
                 // Blocking reads stay on the thread pool, never on the cooperative pool.
-                let data = try await threadPool.runIfActive { try handle.read(upToCount: readBytes) ?? Data() }
+                let want = Int(min(Int64(readBytes), left))
+                let data = try await threadPool.runIfActive { try handle.read(upToCount: want) ?? Data() }
                 if data.isEmpty { break }
+                left -= Int64(data.count)
                 try await writer.write(ByteBuffer(bytes: data))
             }
             try await writer.finish()
