@@ -75,7 +75,11 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
         let status = Self.status(for: coded.code)
         let api = APIError(status, coded.code, publicDetail(of: error, coded), cause: "\(error)")
         // Nothing was acknowledged: the client is told when trying again makes sense.
-        return coded.code == .objectStoreUnavailable ? api.retryAfter(objectStoreRetryAfter) : api
+        switch coded.code {
+        case .objectStoreUnavailable: return api.retryAfter(objectStoreRetryAfter)
+        case .databaseUnavailable: return api.retryAfter(databaseRetryAfter)
+        default: return api
+        }
     }
 
     /// What a client may read of a seam's error. The store's own texts carry SQL, constraint names
@@ -97,6 +101,9 @@ public struct APIError: HTTPResponseError, Sendable, CustomStringConvertible {
     /// `Retry-After` of a 503 `OBJECT_STORE_UNAVAILABLE`: long enough for a store restart to be
     /// worth the client's retry, short enough that an upload tool does not give up.
     static let objectStoreRetryAfter: Duration = .seconds(5)
+    /// `Retry-After` of a 503 `DATABASE_UNAVAILABLE`: a busy pool frees up within seconds, and a
+    /// restarting database is back about as soon.
+    static let databaseRetryAfter: Duration = .seconds(2)
 
     /// The HTTP status each code is answered with.
     static func status(for code: ErrorCode) -> HTTPResponse.Status {

@@ -34,12 +34,15 @@ public final class Database: Sendable {
         public var connectTimeoutSeconds: Int
         /// Client-side limit on one statement; past it the connection is dropped and the caller gets `unavailable`.
         public var statementTimeout: Duration
+        /// Connections the ``DatabaseLane/bulk`` lane never holds, kept for interactive callers.
+        public var reservedForInteractive: Int
 
         public init(
             maxConnections: Int = 8, unavailableTimeout: Duration = .seconds(5),
             initialBackoff: Duration = .milliseconds(50), maxBackoff: Duration = .seconds(2),
-            connectTimeoutSeconds: Int = 5, statementTimeout: Duration = .seconds(60)
+            connectTimeoutSeconds: Int = 5, statementTimeout: Duration = .seconds(60), reservedForInteractive: Int = 2
         ) {
+            self.reservedForInteractive = reservedForInteractive
             self.statementTimeout = statementTimeout
             self.maxConnections = max(1, maxConnections)
             self.unavailableTimeout = unavailableTimeout
@@ -52,7 +55,7 @@ public final class Database: Sendable {
     let url: String
     let configuration: Configuration
     let logger: Logger
-    private let state = Mutex(PoolState())
+    private let state: Mutex<PoolState>
     /// Where libpq runs: `maxConnections` threads, started at init, shut down by ``shutdown()`` or deinit.
     private let threads: NIOThreadPool
 
@@ -64,6 +67,8 @@ public final class Database: Sendable {
         self.url = url
         self.configuration = configuration
         self.logger = logger
+        state = Mutex(PoolState(machine: ConnectionPoolMachine(
+            maxConnections: configuration.maxConnections, reservedForInteractive: configuration.reservedForInteractive)))
         threads = NIOThreadPool(numberOfThreads: configuration.maxConnections)
         threads.start()
     }
@@ -80,20 +85,21 @@ public final class Database: Sendable {
     /// `body` is synchronous on purpose: it may issue several statements (or a
     /// ``PostgresConnection/transaction(_:)``) without hopping threads. Throws
     /// `unavailable` when no connection could be had within `timeout`
-    /// (default: the configuration's `unavailableTimeout`).
+    /// (default: the configuration's `unavailableTimeout`). `lane` is the caller's
+    /// (``DatabaseLane``): bulk callers never take the connections reserved for interactive ones.
     @discardableResult
     public func withConnection<T: Sendable>(
-        timeout: Duration? = nil,
+        lane: DatabaseLane = .interactive, timeout: Duration? = nil,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
         let deadline = ContinuousClock.now + (timeout ?? configuration.unavailableTimeout)
-        let slot = try await acquire(deadline: deadline)
+        let slot = try await acquire(lane, deadline: deadline)
         do {
             let value = try await run(on: slot, deadline: deadline, body)
-            release(slot)
+            release(slot, lane: lane)
             return value
         } catch {
-            release(slot)
+            release(slot, lane: lane)
             throw error
         }
     }
@@ -102,11 +108,13 @@ public final class Database: Sendable {
     /// PostgreSQL aborts it as a deadlock victim or serialization failure;
     /// such a transaction had no effect, so running it again is safe.
     @discardableResult
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(
+        lane: DatabaseLane = .interactive, _ body: @escaping @Sendable (PostgresConnection) throws -> T
+    ) async throws -> T {
         var attempt = 0
         while true {
             do {
-                return try await withConnection { conn in try conn.transaction(body) }
+                return try await withConnection(lane: lane) { conn in try conn.transaction(body) }
             } catch let error as StoreError where error.isTransient && attempt < 4 {
                 attempt += 1
                 logger.debug("retrying transaction after \(error)", metadata: ["attempt": "\(attempt)"])
@@ -128,20 +136,11 @@ public final class Database: Sendable {
     /// Closes idle connections and fails waiting callers; connections in use
     /// are closed when they are returned. Later calls fail with `unavailable`.
     public func shutdown() async {
-        let (idle, waiters) = state.withLock { s -> ([ConnectionSlot], [CheckedContinuation<ConnectionSlot, any Error>]) in
-            s.isShutdown = true
-            let idle = s.idle
-            s.idle.removeAll()
-            s.open -= idle.count
-            // Callers not parked yet find the verdict when they park.
-            var parked: [CheckedContinuation<ConnectionSlot, any Error>] = []
-            for i in s.waiters.indices where s.waiters[i].isUndecided {
-                if let c = s.waiters[i].continuation { parked.append(c) } else { s.waiters[i].outcome = .failure(Self.shutDown) }
-            }
-            s.waiters.removeAll { $0.continuation != nil && $0.isUndecided }
-            return (idle, parked)
+        let (idle, parked) = state.withLock { s -> ([ConnectionSlot], [CheckedContinuation<ConnectionSlot, any Error>]) in
+            let (idle, failed) = s.machine.shutdown()
+            return (idle, failed.compactMap { s.parked.removeValue(forKey: $0) })
         }
-        for w in waiters { w.resume(throwing: Self.shutDown) }
+        for c in parked { c.resume(throwing: Self.shutDown) }
         for slot in idle { await close(slot) }
         // Statements still running finish on their threads; queued ones fail as `unavailable`.
         threads.shutdownGracefully { _ in }
@@ -156,26 +155,11 @@ public final class Database: Sendable {
 
     // MARK: Pool internals
 
-    /// A caller waiting for a connection. It is registered before it parks, so a
-    /// connection released (or a deadline, or shutdown) in between is kept in
-    /// `outcome` for it to find when it parks.
-    struct Waiter {
-        let id: UInt64
-        var continuation: CheckedContinuation<ConnectionSlot, any Error>?
-        var outcome: Result<ConnectionSlot, StoreError>?
-
-        var isUndecided: Bool {
-            if case .none = outcome { return true }
-            return false
-        }
-    }
-
+    /// The pool's decisions (``ConnectionPoolMachine``), the continuations of the callers parked
+    /// on them, and the shared reconnect back-off.
     struct PoolState {
-        var idle: [ConnectionSlot] = []
-        var open = 0
-        var waiters: [Waiter] = []
-        var nextID: UInt64 = 0
-        var isShutdown = false
+        var machine: ConnectionPoolMachine<ConnectionSlot>
+        var parked: [UInt64: CheckedContinuation<ConnectionSlot, any Error>] = [:]
         /// Consecutive failed connection attempts; drives the shared back-off.
         var connectFailures = 0
         /// No new connection attempt before this instant (shared back-off gate).
@@ -183,26 +167,28 @@ public final class Database: Sendable {
         var lastConnectError = ""
     }
 
-    /// A free connection at once, or the first one released before `deadline`.
+    private static func slot(_ grant: ConnectionPoolMachine<ConnectionSlot>.Grant) -> ConnectionSlot {
+        switch grant {
+        case .slot(let slot): slot
+        case .open: ConnectionSlot()
+        }
+    }
+
+    private func error(_ failure: ConnectionPoolMachine<ConnectionSlot>.Failure) -> StoreError {
+        switch failure {
+        case .timedOut: .unavailable("no database connection free within the timeout (pool of \(configuration.maxConnections))")
+        case .shutdown: Self.shutDown
+        }
+    }
+
+    /// A free connection at once, or the first one released to this caller before `deadline`.
     ///
     /// The deadline is a child task of this call (cancelled as soon as a
     /// connection comes), so no timer outlives its caller; a cancelled caller
     /// stops waiting at once.
-    private func acquire(deadline: ContinuousClock.Instant) async throws -> ConnectionSlot {
-        enum Decision { case ready(ConnectionSlot), wait(UInt64), shutdown }
-        let decision = state.withLock { s -> Decision in
-            if s.isShutdown { return .shutdown }
-            if let slot = s.idle.popLast() { return .ready(slot) }
-            s.nextID += 1
-            if s.open < configuration.maxConnections {
-                s.open += 1
-                return .ready(ConnectionSlot())
-            }
-            s.waiters.append(Waiter(id: s.nextID))
-            return .wait(s.nextID)
-        }
-        switch decision {
-        case .ready(let slot): return slot
+    private func acquire(_ lane: DatabaseLane, deadline: ContinuousClock.Instant) async throws -> ConnectionSlot {
+        switch state.withLock({ $0.machine.acquire(lane) }) {
+        case .granted(let grant): return Self.slot(grant)
         case .shutdown: throw Self.shutDown
         case .wait(let id):
             return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -221,15 +207,13 @@ public final class Database: Sendable {
     private func park(_ id: UInt64) async throws -> ConnectionSlot {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ConnectionSlot, any Error>) in
             let decided = state.withLock { s -> Result<ConnectionSlot, StoreError>? in
-                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else {
-                    return .failure(.unavailable("lost track of a database pool waiter"))
+                switch s.machine.park(id) {
+                case .decided(let outcome): return outcome.map(Self.slot).mapError(error)
+                case .unknown: return .failure(.unavailable("lost track of a database pool waiter"))
+                case .suspend:
+                    s.parked[id] = continuation
+                    return nil
                 }
-                if let outcome = s.waiters[i].outcome {
-                    s.waiters.remove(at: i)
-                    return outcome
-                }
-                s.waiters[i].continuation = continuation
-                return nil
             }
             if let decided { continuation.resume(with: decided.mapError { $0 as any Error }) }
         }
@@ -237,47 +221,23 @@ public final class Database: Sendable {
 
     /// Waiter `id`'s deadline passed (or its caller was cancelled): it fails, unless it got a connection first.
     private func expire(_ id: UInt64) {
-        let timedOut = StoreError.unavailable(
-            "no database connection free within the timeout (pool of \(configuration.maxConnections))")
         let parked = state.withLock { s -> CheckedContinuation<ConnectionSlot, any Error>? in
-            guard let i = s.waiters.firstIndex(where: { $0.id == id }), s.waiters[i].isUndecided else { return nil }
-            guard let c = s.waiters[i].continuation else {
-                s.waiters[i].outcome = .failure(timedOut)
-                return nil
-            }
-            s.waiters.remove(at: i)
-            return c
+            guard case .failParked(let id) = s.machine.expire(id) else { return nil }
+            return s.parked.removeValue(forKey: id)
         }
-        parked?.resume(throwing: timedOut)
+        parked?.resume(throwing: error(.timedOut))
     }
 
-    private func release(_ slot: ConnectionSlot) {
-        enum Next { case close, idle, resume(CheckedContinuation<ConnectionSlot, any Error>) }
-        let next = state.withLock { s -> Next in
-            if s.isShutdown {
-                s.open -= 1
-                return .close
+    private func release(_ slot: ConnectionSlot, lane: DatabaseLane) {
+        let (closing, resumed) = state.withLock { s -> (ConnectionSlot?, [(CheckedContinuation<ConnectionSlot, any Error>, ConnectionSlot)]) in
+            switch s.machine.release(slot, lane: lane) {
+            case .close(let slot): return (slot, [])
+            case .resume(let grants):
+                return (nil, grants.compactMap { grant in s.parked.removeValue(forKey: grant.id).map { ($0, Self.slot(grant.grant)) } })
             }
-            guard let i = s.waiters.firstIndex(where: \.isUndecided) else {
-                s.idle.append(slot)
-                return .idle
-            }
-            guard let c = s.waiters[i].continuation else {
-                // Registered but not parked yet: it takes the connection when it parks.
-                s.waiters[i].outcome = .success(slot)
-                return .idle
-            }
-            s.waiters.remove(at: i)
-            return .resume(c)
         }
-        switch next {
-        case .close:
-            threads.submit { _ in slot.connection = nil }
-        case .idle:
-            break
-        case .resume(let c):
-            c.resume(returning: slot)
-        }
+        if let closing { threads.submit { _ in closing.connection = nil } }
+        for (continuation, slot) in resumed { continuation.resume(returning: slot) }
     }
 
     /// Closes a slot's connection on the pool's threads.

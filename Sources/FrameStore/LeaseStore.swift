@@ -116,13 +116,17 @@ public struct LeaseRelease: Sendable, Hashable {
 /// to `job_events`. The SQL guards come from ``SegmentState`` and ``JobStatus``.
 public struct LeaseStore: Sendable {
     let database: Database
+    let lane: DatabaseLane
     public let policy: LeasePolicy
     /// The coordinator whose sessions this store grants and resumes leases for
     /// (`segments.coordinator`): when that coordinator dies, a survivor takes exactly
     /// these leases back (``CoordinatorStore/takeOverExpired(by:limit:)``). Nil: not recorded.
     public let coordinator: String?
 
-    public init(database: Database, policy: LeasePolicy = LeasePolicy(), coordinator: String? = nil) {
+    /// The scheduler's statements run in the bulk lane: at a thousand busy nodes they could
+    /// otherwise hold every connection while an upload waits for one (and gets a 503).
+    public init(database: Database, policy: LeasePolicy = LeasePolicy(), coordinator: String? = nil, lane: DatabaseLane = .bulk) {
+        self.lane = lane
         self.database = database
         self.policy = policy
         self.coordinator = coordinator
@@ -133,7 +137,7 @@ public struct LeaseStore: Sendable {
     /// scheduler asks it before offering work to every idle node, so that an
     /// idle cluster costs one statement per tick instead of one claim per node.
     public func hasClaimable() async throws -> Bool {
-        try await database.withConnection { conn in
+        try await database.withConnection(lane: lane) { conn in
             try !conn.query(prepared: """
                 SELECT 1 FROM jobs j
                 WHERE j.status IN (\(Self.schedulableSQL)) AND EXISTS (
@@ -178,7 +182,7 @@ public struct LeaseStore: Sendable {
         guard limit > 0 else { return [] }
         let ttl = policy.ttl.seconds
         let limit = min(limit, 10_000)
-        return try await database.transaction { conn in
+        return try await database.transaction(lane: lane) { conn in
             try conn.query(prepared: Self.claimStatement, node, limit, ttl, Self.claimSlack, coordinator)
                 .rows.map(Self.grantedLease(row:))
         }
@@ -298,7 +302,7 @@ public struct LeaseStore: Sendable {
     /// spot leases the node thinks it has but lost.
     public func renew(node: String) async throws -> [LeaseRef] {
         let ttl = policy.ttl.seconds
-        return try await database.withConnection { conn in
+        return try await database.withConnection(lane: lane) { conn in
             try conn.query("""
                 UPDATE segments SET lease_expires_at = now() + make_interval(secs => $2::float8)
                 WHERE node = $1 AND state = 'leased'
@@ -317,7 +321,7 @@ public struct LeaseStore: Sendable {
         guard !nodes.isEmpty else { return 0 }
         let ttl = policy.ttl.seconds
         let names = try PostgresJSON(nodes)
-        return try await database.withConnection { conn in
+        return try await database.withConnection(lane: lane) { conn in
             // Rows locked in key order: one statement touching the leases of many nodes must not
             // deadlock with the completions and failures that lock one of them each.
             try conn.query(prepared: """
@@ -335,7 +339,7 @@ public struct LeaseStore: Sendable {
 
     /// The leases a node currently holds.
     public func leases(node: String) async throws -> [LeaseRef] {
-        try await database.withConnection { conn in
+        try await database.withConnection(lane: lane) { conn in
             try conn.query("SELECT job_id, idx, epoch FROM segments WHERE node = $1 AND state = 'leased'", node)
                 .rows.map(Self.leaseRef(row:)).sorted(by: Self.order)
         }
@@ -343,7 +347,7 @@ public struct LeaseStore: Sendable {
 
     /// Whether `lease` is the current lease held by `node` (e.g. to accept a FRAME).
     public func isCurrent(_ lease: LeaseRef, node: String) async throws -> Bool {
-        try await database.withConnection { conn in
+        try await database.withConnection(lane: lane) { conn in
             try !conn.query("""
                 SELECT 1 FROM segments WHERE job_id = $1::uuid AND idx = $2::int AND epoch = $3::bigint
                   AND node = $4 AND state = 'leased'
@@ -364,7 +368,7 @@ public struct LeaseStore: Sendable {
     public func requeue(
         node: String, reason: String, code: ErrorCode = .heartbeatTimeout, chargeAttempt: Bool = true
     ) async throws -> LeaseRelease {
-        try await database.transaction { conn in
+        try await database.transaction(lane: lane) { conn in
             try Self.release(
                 conn, condition: "node = $4", extra: [node], skipLocked: false, limit: Int.max,
                 kind: .leaseRequeued, reason: reason, code: code, countLoss: chargeAttempt)
@@ -375,7 +379,7 @@ public struct LeaseStore: Sendable {
     /// was not at fault, e.g. a resumed lease whose frames were lost in the
     /// blip). Returns false if it was not the current lease.
     public func giveBack(_ lease: LeaseRef, node: String, reason: String) async throws -> Bool {
-        try await database.transaction { conn in
+        try await database.transaction(lane: lane) { conn in
             try !Self.release(
                 conn, condition: "job_id = $4::uuid AND idx = $5::int AND epoch = $6::bigint AND node = $7",
                 extra: [lease.jobID.uuidString.lowercased(), "\(lease.storeSegment)", "\(lease.storeEpoch)", node],
@@ -400,7 +404,7 @@ public struct LeaseStore: Sendable {
     public func resume(node: String, held: [LeaseRef]) async throws -> (resumed: [GrantedLease], released: LeaseRelease) {
         let ttl = policy.ttl.seconds
         let schedulable = PostgresConnection.textArray(JobStatus.allCases.filter(\.isSchedulable))
-        return try await database.transaction { conn in
+        return try await database.transaction(lane: lane) { conn in
             var resumed: [GrantedLease] = []
             for ref in held.sorted(by: Self.order) {
                 guard let row = try conn.query("""
@@ -451,7 +455,7 @@ public struct LeaseStore: Sendable {
     /// The reaper: takes back leases past `lease_expires_at` (their node
     /// stopped renewing), charging a node loss and counting a node failure.
     public func expireOverdue(limit: Int = 1000) async throws -> LeaseRelease {
-        try await database.transaction { conn in
+        try await database.transaction(lane: lane) { conn in
             let result = try Self.release(
                 conn, condition: "lease_expires_at < now()", extra: [], skipLocked: true, limit: limit,
                 kind: .leaseExpired, reason: "lease expired", code: .heartbeatTimeout, countLoss: true)
@@ -470,7 +474,7 @@ public struct LeaseStore: Sendable {
         if let slice, slice.segment != lease.segment || slice.epoch != lease.epoch {
             throw StoreError.invalidState("slice of segment \(slice.segment) epoch \(slice.epoch) given for lease \(lease)")
         }
-        return try await database.transaction { conn in
+        return try await database.transaction(lane: lane) { conn in
             // Lock the job row first (same order as cancel) so that concurrent
             // completions of one job serialise and the last one sees all done.
             guard try conn.query(prepared: "SELECT 1 FROM jobs WHERE id = $1::uuid FOR UPDATE", lease.jobID).first != nil else {
@@ -544,7 +548,7 @@ public struct LeaseStore: Sendable {
     /// fails with NO_ELIGIBLE_NODE instead of waiting for ever.
     public func fail(_ lease: LeaseRef, node: String, code: ErrorCode, message: String) async throws -> FailureOutcome {
         let policy = self.policy
-        return try await database.transaction { conn in
+        return try await database.transaction(lane: lane) { conn in
             guard let job = try conn.query(
                 "SELECT max_attempts FROM jobs WHERE id = $1::uuid FOR UPDATE", lease.jobID).first
             else { return .stale(current: nil) }

@@ -107,6 +107,7 @@ struct AuthTests {
             let response = try await client.execute(uri: "/videos", method: .get, headers: h.auth(token))
             #expect(response.status == .serviceUnavailable)
             #expect(response.problemCode == "DATABASE_UNAVAILABLE")
+            #expect(response.headers[.retryAfter] == "2", "a 503 says when to try again")
         }
     }
 }

@@ -1,6 +1,7 @@
 import FrameCore
 import Foundation
 @testable import FrameStore
+import Synchronization
 import Testing
 
 /// Runs scripts/lib/postgres.sh functions in a child bash, for tests that
@@ -94,6 +95,35 @@ struct DatabasePoolTests {
             try await slow
             await tight.shutdown()
             await #expect(throws: StoreError.self) { try await tight.withConnection { try $0.query("SELECT 1") } }
+        }
+    }
+
+    @Test("bulk callers never hold the connections reserved for interactive ones")
+    func bulkLane() async throws {
+        try await TestDatabase.withFresh { _, url in
+            let db = Database(
+                url: url, configuration: .init(maxConnections: 3, unavailableTimeout: .seconds(10), reservedForInteractive: 2),
+                logger: TestDatabase.logger)
+            let bulkDone = Atomic<Bool>(false)
+            async let slow: Void = db.withConnection(lane: .bulk) { conn in
+                try conn.query("SELECT pg_sleep(4)")
+                bulkDone.store(true, ordering: .sequentiallyConsistent)
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            // A second bulk caller waits for the bulk lane although the pool could open two more connections.
+            do {
+                try await db.withConnection(lane: .bulk, timeout: .seconds(1)) { try $0.query("SELECT 1") }
+                Issue.record("a bulk caller got a connection reserved for interactive ones")
+            } catch let error as StoreError {
+                #expect(error.code == .databaseUnavailable)
+            }
+            // Interactive callers are served at once, while the bulk one still runs.
+            try await db.withConnection { try $0.query("SELECT 1") }
+            try await db.transaction { try $0.query("SELECT 1") }
+            #expect(bulkDone.load(ordering: .sequentiallyConsistent) == false)
+            try await slow
+            try await db.withConnection(lane: .bulk) { try $0.query("SELECT 1") }
+            await db.shutdown()
         }
     }
 
