@@ -248,6 +248,52 @@ import Testing
         #expect(throws: TransportError.heartbeatTimeout) { try channel.throwIfErrorCaught() }
     }
 
+    /// The node's leases must not expire for this side's delay: frames, and a session this side
+    /// stopped reading, count as life at each sweep (``HeartbeatBeacon/Start/onAlive``); a quiet
+    /// session that is read, or one heard only by heartbeats, does not.
+    @Test func framesAndAnUnreadSessionAreLifeAtEachSweep() throws {
+        final class Count: Sendable { let value = Atomic<Int>(0) }
+        let alive = Count()
+        let loop = EmbeddedEventLoop()
+        let clock = HeartbeatClock(interval: .seconds(1), readTimeout: .seconds(5))
+        #expect(clock.sweepInterval == .milliseconds(250))
+        let gate = ReadGate()
+        let channel = EmbeddedChannel(handlers: [HeartbeatBeacon(clock: clock), ReadIdleCloser(), gate], loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.triggerUserOutboundEvent(HeartbeatBeacon.Start(onHeartbeat: { _ in true }, onAlive: {
+            alive.value.add(1, ordering: .relaxed)
+        })).wait()
+        func count() -> Int { alive.value.load(ordering: .relaxed) }
+        channel.read()
+        // Heartbeats alone: the heartbeat path renews, the sweep adds nothing.
+        try channel.writeInbound(Message.heartbeat(Heartbeat(sequence: 1, activeLeases: 0, framesTotal: 0)))
+        channel.read()
+        loop.advanceTime(by: .milliseconds(250))
+        #expect(count() == 0)
+        // Frames: once per sweep, however many came.
+        let lease = LeaseRef(jobID: UUID(), segment: 0, epoch: 1)
+        for i in 0..<3 {
+            try channel.writeInbound(Message.read(Read(requestID: UInt32(i), lease: lease, offset: 0, length: 1)))
+            channel.read()
+        }
+        loop.advanceTime(by: .milliseconds(250))
+        #expect(count() == 1)
+        loop.advanceTime(by: .milliseconds(250))
+        #expect(count() == 1, "nothing new since the last sweep")
+        // This side stops reading (the session is behind): life at every sweep while it lasts.
+        gate.isOpen = false
+        try channel.writeInbound(Message.read(Read(requestID: 9, lease: lease, offset: 0, length: 1)))
+        channel.read()
+        loop.advanceTime(by: .milliseconds(250))
+        loop.advanceTime(by: .milliseconds(250))
+        loop.advanceTime(by: .milliseconds(250))
+        #expect(count() == 4)
+        gate.open()
+        loop.advanceTime(by: .milliseconds(250))
+        #expect(count() == 4, "reading again and nothing heard: no more life")
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
     @Test func withoutTheGateASilentNodeIsStillLost() throws {
         let loop = EmbeddedEventLoop()
         let clock = HeartbeatClock(interval: .seconds(1), readTimeout: .seconds(5))

@@ -151,8 +151,13 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
     public struct Start: Sendable {
         /// Takes an inbound HEARTBEAT on the event loop (true) or hands it to the session (false).
         public var onHeartbeat: (@Sendable (Heartbeat) -> Bool)?
-        public init(onHeartbeat: (@Sendable (Heartbeat) -> Bool)? = nil) {
+        /// Called by the sweep, on the event loop, for a session that showed life since the last
+        /// sweep other than by a heartbeat: a frame arrived, or this side stopped reading it
+        /// (backpressure; its heartbeats wait behind its frames). At most once per sweep.
+        public var onAlive: (@Sendable () -> Void)?
+        public init(onHeartbeat: (@Sendable (Heartbeat) -> Bool)? = nil, onAlive: (@Sendable () -> Void)? = nil) {
             self.onHeartbeat = onHeartbeat
+            self.onAlive = onAlive
         }
     }
 
@@ -161,6 +166,9 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
     private var context: ChannelHandlerContext?
     private var started = false
     private var onHeartbeat: (@Sendable (Heartbeat) -> Bool)?
+    private var onAlive: (@Sendable () -> Void)?
+    /// A frame other than a heartbeat arrived since the last sweep.
+    private var framesSinceSweep = false
     private var sequence: UInt64 = 0
     private var silence = SilenceWatch(since: .uptimeNanoseconds(0))
     /// This beacon's index in its loop clock's members, while it is one (kept by ``LoopClock``).
@@ -198,7 +206,11 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         silence.heard(at: context.eventLoop.now)
-        if let onHeartbeat, case .heartbeat(let hb) = unwrapInboundIn(data), onHeartbeat(hb) { return }
+        if case .heartbeat(let hb) = unwrapInboundIn(data) {
+            if let onHeartbeat, onHeartbeat(hb) { return }
+        } else {
+            framesSinceSweep = true
+        }
         context.fireChannelRead(data)
     }
 
@@ -223,6 +235,7 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
         if !started, context.channel.isActive {
             started = true
             onHeartbeat = start.onHeartbeat
+            onAlive = start.onAlive
         }
         promise?.succeed()
     }
@@ -243,6 +256,7 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
     private func leave() {
         loopClock?.leave(self)
         onHeartbeat = nil
+        onAlive = nil
     }
 
     /// The clock's beat: one HEARTBEAT, if started and still open.
@@ -252,8 +266,11 @@ public final class HeartbeatBeacon: ChannelDuplexHandler, RemovableChannelHandle
         context.writeAndFlush(wrapOutboundOut(.heartbeat(Heartbeat(sequence: sequence, activeLeases: 0, framesTotal: 0))), promise: nil)
     }
 
-    /// The clock's sweep: reports a silence of at least `timeout`, once.
+    /// The clock's sweep: tells ``Start/onAlive`` of life other than heartbeats, and reports a
+    /// silence of at least `timeout`, once.
     fileprivate func checkSilence(now: NIODeadline, timeout: TimeAmount) {
+        if let onAlive, framesSinceSweep || silence.paused { onAlive() }
+        framesSinceSweep = false
         guard let context, silence.check(now: now, timeout: timeout) else { return }
         context.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.read)
     }

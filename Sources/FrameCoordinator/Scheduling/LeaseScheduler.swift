@@ -345,6 +345,12 @@ public actor LeaseScheduler: NodeWorkHandler, Service {
         heartbeatsNoted.withLock { _ = $0.insert(node) }
     }
 
+    /// Renews like a heartbeat (without counting one): under load the node's heartbeats wait
+    /// unread behind its frames, and its leases must not expire for this side's delay.
+    public nonisolated func stillWorking(_ node: String) {
+        heartbeatsNoted.withLock { _ = $0.insert(node) }
+    }
+
     public func receive(_ message: Message, from node: String) async {
         switch message {
         case .read(let read): await serveRead(read, node: node)

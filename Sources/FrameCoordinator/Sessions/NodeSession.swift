@@ -110,12 +110,13 @@ struct NodeSession {
                             // by the same rule the state machine applies; one that fails it comes on to
                             // the machine, which refuses it.
                             let name = hello.nodeName
-                            try await channel.triggerUserOutboundEvent(HeartbeatBeacon.Start { [registry, work] hb in
+                            // Frames, and a session this side is not reading, renew the node's leases too.
+                            try await channel.triggerUserOutboundEvent(HeartbeatBeacon.Start(onHeartbeat: { [registry, work] hb in
                                 guard case .accept = NodeMessageRules.check(.heartbeat(hb)) else { return false }
                                 registry.recordHeartbeat(name: name, sessionID: sessionID, hb)
                                 work?.heartbeat(from: name)
                                 return true
-                            })
+                            }, onAlive: { [work] in work?.stillWorking(name) }))
                         case .reject(let code, let text):
                             logger.warning("node rejected", metadata: ["code": "\(code.name)", "reason": "\(text)"])
                             endReason = "rejected: \(code.name)"

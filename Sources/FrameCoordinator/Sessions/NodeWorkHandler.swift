@@ -30,9 +30,17 @@ public protocol NodeWorkHandler: Sendable {
     /// A heartbeat from a node: renew its leases. Called on the session's event loop for
     /// every heartbeat of every node, so it must only note it (no waiting, no I/O).
     func heartbeat(from node: String)
+    /// Evidence of life other than a heartbeat, noted on the session's event loop like one: the
+    /// node's frames arrived since the last check, or its session is waiting for this coordinator
+    /// to read it (its heartbeats are queued behind its frames then). Its leases are renewed, not
+    /// left to expire because this side fell behind. Must only note it.
+    func stillWorking(_ node: String)
 }
 
 extension NodeWorkHandler {
+    /// Handlers that do not renew leases on evidence of life ignore it.
+    public func stillWorking(_ node: String) {}
+
     public func nodeJoined(name: String, session: UInt64, slots: Int, labels: [String: String], heldLeases: [LeaseRef],
                            protocolVersion: UInt16, send: @escaping @Sendable (Message) async -> Void) async -> [LeaseRef] {
         await nodeJoined(name: name, session: session, slots: slots, labels: labels, heldLeases: heldLeases, send: send)
