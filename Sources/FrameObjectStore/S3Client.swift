@@ -302,6 +302,19 @@ public struct S3Client: Sendable {
         return (head, target)
     }
 
+    /// How many times a request is sent when the store does not answer it (a reset or refused
+    /// connection) or answers 5xx: S3 endpoints drop a connection now and then under load, and
+    /// every request FrameFlow sends may be repeated (PUT, part uploads and copies, DELETE, GET,
+    /// HEAD, list; a repeated CreateMultipartUpload leaves an upload the sweep aborts, a repeated
+    /// CompleteMultipartUpload of one that completed answers NoSuchUpload and the caller redoes it).
+    static let attempts = 3
+
+    /// About 100 ms, then 400 ms, with jitter so that many callers do not retry in step.
+    static func retryDelay(after attempt: Int) -> Duration {
+        let base = 100 * (1 << (2 * (attempt - 1)))
+        return .milliseconds(base / 2 + Int.random(in: 0...base))
+    }
+
     /// One request with a small answer (at most `collect` bytes), mapped to an `S3Error` unless 2xx.
     func request(
         _ method: String, key: String?, query: [(name: String, value: String)] = [], headers: [(String, String)] = [],
@@ -312,9 +325,21 @@ public struct S3Client: Sendable {
         let transport = self.transport
         let logger = self.logger
         let what = "\(method) \(key ?? "(bucket)")"
+        // The retries stay inside the request's time limit: a store that hangs is not asked again.
         let response = try await withTimeout(configuration.requestTimeout, "object store \(what)") {
-            try await transport.execute(head: head, body: body) { response, reader in
-                Response(status: Int(response.status.code), headers: response.headers, body: try await reader.collect(upTo: collect))
+            var attempt = 1
+            while true {
+                do {
+                    let response = try await transport.execute(head: head, body: body) { response, reader in
+                        Response(status: Int(response.status.code), headers: response.headers, body: try await reader.collect(upTo: collect))
+                    }
+                    guard response.status >= 500, attempt < Self.attempts else { return response }
+                    logger.debug("s3 request answered \(response.status); retrying", metadata: ["request": "\(what)", "attempt": "\(attempt)"])
+                } catch S3Error.unavailable(let why) where attempt < Self.attempts && !Task.isCancelled {
+                    logger.debug("s3 request failed; retrying", metadata: ["request": "\(what)", "attempt": "\(attempt)", "error": "\(why)"])
+                }
+                try await Task.sleep(for: Self.retryDelay(after: attempt))
+                attempt += 1
             }
         }
         logger.trace("s3 request", metadata: ["request": "\(what)", "status": "\(response.status)"])

@@ -217,6 +217,30 @@ import FrameTestSupport
         }
     }
 
+    /// A store that resets a connection now and then (seen on CI under parallel load: "I/O on
+    /// closed channel" in the middle of a part copy): the request is sent again, up to
+    /// ``S3Client/attempts`` times in all, and only then is the store unavailable.
+    @Test func aDroppedConnectionIsRetriedAndOnlyTooManyFail() async throws {
+        guard let direct = try await client("retry") else { return }
+        let proxy = try TCPProxy(targetPort: direct.configuration.endpoint.port ?? 80)
+        defer { proxy.stop() }
+        var configuration = direct.configuration
+        configuration.endpoint = URL(string: "http://127.0.0.1:\(proxy.port)")!
+        let s3 = try S3Client(configuration: configuration)
+        let body = Self.pattern(10_000, seed: 9)
+        proxy.dropNext(S3Client.attempts - 1)
+        try await s3.putObject("retried", body: body)
+        #expect(try await direct.getObject("retried") == body, "stored on the last attempt")
+        proxy.dropNext(S3Client.attempts)
+        do {
+            try await s3.putObject("refused", body: body)
+            Issue.record("a put succeeded although every attempt was dropped")
+        } catch let error as S3Error {
+            guard case .unavailable = error else { Issue.record("unexpected \(error)"); return }
+        }
+        #expect(try await direct.headObject("refused") == nil)
+    }
+
     @Test func unreachableStoreIsUnavailable() async throws {
         guard var configuration = S3LiveStore.configuration(bucket: "ff-down") else { print("skipped: \(S3LiveStore.skipReason!)"); return }
         configuration.endpoint = URL(string: "http://127.0.0.1:9")!  // discard: nothing listens

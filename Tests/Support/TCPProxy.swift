@@ -16,6 +16,7 @@ public final class TCPProxy: @unchecked Sendable {
     private let listener: Int32
     private let lock = NSLock()
     private var isCut = false
+    private var toDrop = 0
     private var stopped = false
     private var sockets: Set<Int32> = []
     /// Connections accepted and relayed so far.
@@ -50,6 +51,12 @@ public final class TCPProxy: @unchecked Sendable {
         for fd in open { shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
+    /// Closes the next `count` connections as soon as they are accepted, then relays again: a
+    /// server that resets a few connections under load.
+    public func dropNext(_ count: Int) {
+        lock.withLock { toDrop = count }
+    }
+
     /// Accepts and relays connections again.
     public func resume() {
         lock.withLock { isCut = false }
@@ -76,7 +83,13 @@ public final class TCPProxy: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            let refuse: Bool = lock.withLock { isCut || stopped }
+            let refuse: Bool = lock.withLock {
+                if toDrop > 0 {
+                    toDrop -= 1
+                    return true
+                }
+                return isCut || stopped
+            }
             if refuse {
                 close(client)
                 continue
