@@ -8,6 +8,7 @@ import HummingbirdTesting
 import HTTPTypes
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 @testable import FrameCoordinator
 @testable import FrameObjectStore
@@ -26,8 +27,24 @@ import Testing
         let app: Application<RouterResponder<APIRequestContext>>
     }
 
+    /// The bucket's piece store, counting the pieces fetched (each one a download for a rebuild).
+    final class CountingPieces: TusPieceStore {
+        let store: S3TusPieceStore
+        let fetched = Atomic<Int>(0)
+        init(_ store: S3TusPieceStore) { self.store = store }
+        func store(upload: UUID, file: URL, bytes: Range<Int64>) async throws -> String {
+            try await store.store(upload: upload, file: file, bytes: bytes)
+        }
+        func fetch(key: String, into sink: (ByteBuffer) async throws -> Void) async throws {
+            fetched.add(1, ordering: .relaxed)
+            try await store.fetch(key: key, into: sink)
+        }
+        func discard(upload: UUID) async throws { try await store.discard(upload: upload) }
+    }
+
     static func coordinator(
-        _ name: String, root: URL, database: Database, client: S3Client?, withPieces: Bool, logger: Logger
+        _ name: String, root: URL, database: Database, client: S3Client?, withPieces: Bool, logger: Logger,
+        counting: CountingPieces? = nil
     ) async throws -> Coordinator {
         let dir = root.appendingPathComponent(name)
         let layout = StorageLayout(uploads: dir.appendingPathComponent("uploads"), spool: dir.appendingPathComponent("spool"),
@@ -35,7 +52,8 @@ import Testing
         try layout.prepare()
         let sources: any SourceStore = client.map { S3SourceStore(client: $0, layout: layout, partSize: 5 << 20, logger: logger) }
             ?? LocalSourceStore(layout: layout)
-        let pieces = withPieces ? client.map { S3TusPieceStore(client: $0, partSize: 5 << 20, threadPool: .singleton) } : nil
+        let pieces: (any TusPieceStore)? = counting
+            ?? (withPieces ? client.map { S3TusPieceStore(client: $0, partSize: 5 << 20, threadPool: .singleton) } : nil)
         let api = await FrameAPIServer(
             configuration: APIConfiguration(
                 uploadsDirectory: layout.uploads, resultsDirectory: layout.results,
@@ -100,8 +118,11 @@ import Testing
         defer { try? FileManager.default.removeItem(at: root) }
         let database = Database(url: try await TestDatabase.create(), logger: logger)
         try await database.migrate()
-        let a = try await Self.coordinator("a", root: root, database: database, client: client, withPieces: true, logger: logger)
-        let b = try await Self.coordinator("b", root: root, database: database, client: client, withPieces: true, logger: logger)
+        let counted = CountingPieces(S3TusPieceStore(client: client, partSize: 5 << 20, threadPool: .singleton))
+        let a = try await Self.coordinator("a", root: root, database: database, client: client, withPieces: true, logger: logger,
+                                           counting: counted)
+        let b = try await Self.coordinator("b", root: root, database: database, client: client, withPieces: true, logger: logger,
+                                           counting: counted)
         let video = try Data(contentsOf: try Fixtures.video(seconds: 4, name: "tuslb.mp4"))
         let third = video.count / 3
         let chunks = [video.prefix(third), video.dropFirst(third).prefix(third), video.dropFirst(2 * third)].map { Data($0) }
@@ -122,6 +143,8 @@ import Testing
                 let final = try await Self.patch(viaA, token, path, offset: 2 * third, chunks[2])
                 #expect(final.status == .noContent, "\(String(buffer: final.body))")
                 #expect(final.headers[Self.field("FrameFlow-Video-Id")] == id.uuidString.lowercased())
+                // B fetched A's piece, A then fetched both to rebuild; the finish right after reused A's copy.
+                #expect(counted.fetched.load(ordering: .relaxed) == 3, "pieces fetched: each rebuild once, none at the finish")
 
                 // The job's source in the bucket is the uploaded file, byte for byte.
                 let source = try await client.getObject(ObjectKeys.upload(id, ext: "mp4"))

@@ -71,7 +71,7 @@ struct TusRoutes {
         if withBody || length == 0 {
             guard uploads.locks.tryLock(record.id) else { throw Self.busy }
             defer { uploads.locks.unlock(record.id) }
-            if withBody { record.received = try await uploads.append(record, body: request.body, checksum: checksum) }
+            if withBody { try await uploads.append(&record, body: request.body, checksum: checksum) }
             headers[.uploadOffset] = String(record.received)
             if record.isComplete { headers[.frameflowVideoID] = try await uploads.finish(record).uuidString.lowercased() }
         }
@@ -124,7 +124,7 @@ struct TusRoutes {
             throw APIError(.contentTooLarge, .uploadTooLarge,
                            "the chunk (\(declared) bytes at \(offset)) goes past the upload's length of \(record.length) bytes")
         }
-        record.received = try await uploads.append(record, body: request.body, checksum: checksum)
+        try await uploads.append(&record, body: request.body, checksum: checksum)
         headers[.uploadOffset] = String(record.received)
         if record.isComplete {
             headers[.frameflowVideoID] = try await uploads.finish(record).uuidString.lowercased()

@@ -88,12 +88,20 @@ struct TusUploads: Sendable {
 
     // MARK: Chunks
 
+    /// Appends `body` at the upload's durable offset and moves `record` to the new one. Afterwards
+    /// this process's partial file holds every acknowledged byte (``ensureStaged(_:)`` saw to it
+    /// first), so `record` names this process as the holder and a finish right after rebuilds nothing.
+    func append(_ record: inout TusUploadRecord, body: RequestBody, checksum: Tus.Checksum?) async throws {
+        record.received = try await append(record, body: body, checksum: checksum)
+        if pieces != nil { record.stagedBy = stagingID }
+    }
+
     /// Appends `body` at the upload's durable offset; returns the new durable offset.
     ///
     /// With a checksum the chunk is all or nothing: it is made durable only if it arrived whole and
     /// matches (460 CHECKSUM_MISMATCH otherwise, and the offset stays). Without one, what arrived is
     /// kept even when the client goes away mid-chunk. The caller holds the upload's lock.
-    func append(_ record: TusUploadRecord, body: RequestBody, checksum: Tus.Checksum?) async throws -> Int64 {
+    private func append(_ record: TusUploadRecord, body: RequestBody, checksum: Tus.Checksum?) async throws -> Int64 {
         try await UploadFile.makeDirectory(partialDirectory.path, threadPool: threadPool)
         try await ensureStaged(record)
         let file = try await UploadFile.openForAppend(path: partialPath(record.id), at: record.received, threadPool: threadPool)
