@@ -63,6 +63,25 @@ import Testing
         return Coordinator(api: api, layout: layout, app: Application(router: api.makeRouter(), logger: logger))
     }
 
+    /// A fresh migrated database, a scratch directory and a logger for one test; both go afterwards.
+    static func withDatabase(
+        _ stem: String, label: String, level: Logger.Level, _ body: (URL, Database, Logger) async throws -> Void
+    ) async throws {
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("\(stem)-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let database = Database(url: try await TestDatabase.create(), logger: logger)
+        try await database.migrate()
+        do {
+            try await body(root, database, logger)
+        } catch {
+            await database.shutdown()
+            throw error
+        }
+        await database.shutdown()
+    }
+
     static func field(_ name: String) -> HTTPField.Name { HTTPField.Name(name)! }
 
     static func token(_ client: some TestClientProtocol, _ email: String) async throws -> String {
@@ -112,94 +131,84 @@ import Testing
 
     @Test func chunksSentToDifferentCoordinatorsMakeTheSameSourceAndLeaveNoPieces() async throws {
         guard let client = try await ObjectStorageSourceTests.liveClient("tuslb") else { return }
-        var logger = Logger(label: "test.tus.lb")
-        logger.logLevel = .error
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ff-tuslb-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let database = Database(url: try await TestDatabase.create(), logger: logger)
-        try await database.migrate()
-        let counted = CountingPieces(S3TusPieceStore(client: client, partSize: 5 << 20, threadPool: .singleton))
-        let a = try await Self.coordinator("a", root: root, database: database, client: client, withPieces: true, logger: logger,
-                                           counting: counted)
-        let b = try await Self.coordinator("b", root: root, database: database, client: client, withPieces: true, logger: logger,
-                                           counting: counted)
-        let video = try Data(contentsOf: try Fixtures.video(seconds: 4, name: "tuslb.mp4"))
-        let third = video.count / 3
-        let chunks = [video.prefix(third), video.dropFirst(third).prefix(third), video.dropFirst(2 * third)].map { Data($0) }
-        let store = TusUploadStore(database: database)
+        try await Self.withDatabase("ff-tuslb", label: "test.tus.lb", level: .error) { root, database, logger in
+            let counted = CountingPieces(S3TusPieceStore(client: client, partSize: 5 << 20, threadPool: .singleton))
+            let a = try await Self.coordinator("a", root: root, database: database, client: client, withPieces: true, logger: logger,
+                                               counting: counted)
+            let b = try await Self.coordinator("b", root: root, database: database, client: client, withPieces: true, logger: logger,
+                                               counting: counted)
+            let video = try Data(contentsOf: try Fixtures.video(seconds: 4, name: "tuslb.mp4"))
+            let third = video.count / 3
+            let chunks = [video.prefix(third), video.dropFirst(third).prefix(third), video.dropFirst(2 * third)].map { Data($0) }
+            let store = TusUploadStore(database: database)
 
-        try await a.app.test(.router) { viaA in
-            try await b.app.test(.router) { viaB in
-                let token = try await Self.token(viaA, "lb@example.com")
-                let (path, id) = try await Self.create(viaA, token, length: video.count)
-                // A takes the first chunk, B the second (it has none of the bytes), A the last (B took the one before).
-                #expect(try await Self.patch(viaA, token, path, offset: 0, chunks[0]).status == .noContent)
-                #expect(try await Self.offset(viaB, token, path) == String(chunks[0].count), "B reports the offset A acknowledged")
-                #expect(try await Self.patch(viaB, token, path, offset: chunks[0].count, chunks[1]).status == .noContent)
-                let rebuiltOnB = try Data(contentsOf: URL(fileURLWithPath: b.api.tus.partialPath(id)))
-                #expect(rebuiltOnB == video.prefix(2 * third), "B's copy is A's bytes plus its own chunk")
-                #expect(try await store.get(id: id)?.stagedBy == "coordinator-b")
-                #expect(try await store.pieces(id: id).map(\.bytes) == [0..<Int64(third), Int64(third)..<Int64(2 * third)])
-                let final = try await Self.patch(viaA, token, path, offset: 2 * third, chunks[2])
-                #expect(final.status == .noContent, "\(String(buffer: final.body))")
-                #expect(final.headers[Self.field("FrameFlow-Video-Id")] == id.uuidString.lowercased())
-                // B fetched A's piece, A then fetched both to rebuild; the finish right after reused A's copy.
-                #expect(counted.fetched.load(ordering: .relaxed) == 3, "pieces fetched: each rebuild once, none at the finish")
+            try await a.app.test(.router) { viaA in
+                try await b.app.test(.router) { viaB in
+                    let token = try await Self.token(viaA, "lb@example.com")
+                    let (path, id) = try await Self.create(viaA, token, length: video.count)
+                    // A takes the first chunk, B the second (it has none of the bytes), A the last (B took the one before).
+                    #expect(try await Self.patch(viaA, token, path, offset: 0, chunks[0]).status == .noContent)
+                    #expect(try await Self.offset(viaB, token, path) == String(chunks[0].count), "B reports the offset A acknowledged")
+                    #expect(try await Self.patch(viaB, token, path, offset: chunks[0].count, chunks[1]).status == .noContent)
+                    let rebuiltOnB = try Data(contentsOf: URL(fileURLWithPath: b.api.tus.partialPath(id)))
+                    #expect(rebuiltOnB == video.prefix(2 * third), "B's copy is A's bytes plus its own chunk")
+                    #expect(try await store.get(id: id)?.stagedBy == "coordinator-b")
+                    #expect(try await store.pieces(id: id).map(\.bytes) == [0..<Int64(third), Int64(third)..<Int64(2 * third)])
+                    let final = try await Self.patch(viaA, token, path, offset: 2 * third, chunks[2])
+                    #expect(final.status == .noContent, "\(String(buffer: final.body))")
+                    #expect(final.headers[Self.field("FrameFlow-Video-Id")] == id.uuidString.lowercased())
+                    // B fetched A's piece, A then fetched both to rebuild; the finish right after reused A's copy.
+                    #expect(counted.fetched.load(ordering: .relaxed) == 3, "pieces fetched: each rebuild once, none at the finish")
 
-                // The job's source in the bucket is the uploaded file, byte for byte.
-                let source = try await client.getObject(ObjectKeys.upload(id, ext: "mp4"))
-                #expect(Data(source.readableBytesView) == video)
-                let job = try #require(try await JobStore(database: database).get(id: id))
-                #expect(job.sizeBytes == Int64(video.count))
-                // The pieces and their rows are gone, and so are both partial files.
-                #expect(try await client.listObjects(prefix: ObjectKeys.tusPieces(id)).objects.isEmpty)
-                #expect(try await store.pieces(id: id).isEmpty)
-                #expect(!FileManager.default.fileExists(atPath: a.api.tus.partialPath(id)))
-                _ = try await b.api.sweepExpiredUploads()
-                #expect(!FileManager.default.fileExists(atPath: b.api.tus.partialPath(id)), "B's stale copy goes with B's sweep")
+                    // The job's source in the bucket is the uploaded file, byte for byte.
+                    let source = try await client.getObject(ObjectKeys.upload(id, ext: "mp4"))
+                    #expect(Data(source.readableBytesView) == video)
+                    let job = try #require(try await JobStore(database: database).get(id: id))
+                    #expect(job.sizeBytes == Int64(video.count))
+                    // The pieces and their rows are gone, and so are both partial files.
+                    #expect(try await client.listObjects(prefix: ObjectKeys.tusPieces(id)).objects.isEmpty)
+                    #expect(try await store.pieces(id: id).isEmpty)
+                    #expect(!FileManager.default.fileExists(atPath: a.api.tus.partialPath(id)))
+                    _ = try await b.api.sweepExpiredUploads()
+                    #expect(!FileManager.default.fileExists(atPath: b.api.tus.partialPath(id)), "B's stale copy goes with B's sweep")
 
+                }
             }
         }
-        await database.shutdown()
     }
 
     @Test func aCompleteUploadIsFinishedByACoordinatorThatHoldsNoneOfIt() async throws {
         guard let client = try await ObjectStorageSourceTests.liveClient("tusfin") else { return }
-        var logger = Logger(label: "test.tus.fin")
-        logger.logLevel = .error
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ff-tusfin-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let database = Database(url: try await TestDatabase.create(), logger: logger)
-        try await database.migrate()
-        let a = try await Self.coordinator("a", root: root, database: database, client: client, withPieces: true, logger: logger)
-        let b = try await Self.coordinator("b", root: root, database: database, client: client, withPieces: true, logger: logger)
-        let video = try Data(contentsOf: try Fixtures.video(seconds: 4, name: "tusfin.mp4"))
-        let store = TusUploadStore(database: database)
-        try await a.app.test(.router) { viaA in
-            try await b.app.test(.router) { viaB in
-                let token = try await Self.token(viaA, "fin@example.com")
-                let (path, id) = try await Self.create(viaA, token, length: video.count)
-                let record = try #require(try await store.get(id: id))
-                // All bytes durable through A (its piece recorded), then A dies before the job is
-                // committed: what A's append leaves when its finish never ran.
-                let file = URL(fileURLWithPath: a.api.tus.partialPath(id))
-                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try video.write(to: file)
-                let key = try await S3TusPieceStore(client: client, partSize: 5 << 20, threadPool: .singleton)
-                    .store(upload: id, file: file, bytes: 0..<Int64(video.count))
-                #expect(try await store.advance(id: id, from: 0, to: record.length, expiresAt: record.expiresAt,
-                                                stagedBy: "coordinator-a", pieceKey: key))
-                try FileManager.default.removeItem(at: file)
-                // B's HEAD finishes it from the piece.
-                let head = try await viaB.execute(uri: path, method: .head, headers: Self.tusHeaders(token))
-                #expect(head.status == .ok)
-                #expect(head.headers[Self.field("FrameFlow-Video-Id")] == id.uuidString.lowercased())
-                let source = try await client.getObject(ObjectKeys.upload(id, ext: "mp4"))
-                #expect(Data(source.readableBytesView) == video)
-                #expect(try await client.listObjects(prefix: ObjectKeys.tusPieces(id)).objects.isEmpty)
+        try await Self.withDatabase("ff-tusfin", label: "test.tus.fin", level: .error) { root, database, logger in
+            let a = try await Self.coordinator("a", root: root, database: database, client: client, withPieces: true, logger: logger)
+            let b = try await Self.coordinator("b", root: root, database: database, client: client, withPieces: true, logger: logger)
+            let video = try Data(contentsOf: try Fixtures.video(seconds: 4, name: "tusfin.mp4"))
+            let store = TusUploadStore(database: database)
+            try await a.app.test(.router) { viaA in
+                try await b.app.test(.router) { viaB in
+                    let token = try await Self.token(viaA, "fin@example.com")
+                    let (path, id) = try await Self.create(viaA, token, length: video.count)
+                    let record = try #require(try await store.get(id: id))
+                    // All bytes durable through A (its piece recorded), then A dies before the job is
+                    // committed: what A's append leaves when its finish never ran.
+                    let file = URL(fileURLWithPath: a.api.tus.partialPath(id))
+                    try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try video.write(to: file)
+                    let key = try await S3TusPieceStore(client: client, partSize: 5 << 20, threadPool: .singleton)
+                        .store(upload: id, file: file, bytes: 0..<Int64(video.count))
+                    #expect(try await store.advance(id: id, from: 0, to: record.length, expiresAt: record.expiresAt,
+                                                    stagedBy: "coordinator-a", pieceKey: key))
+                    try FileManager.default.removeItem(at: file)
+                    // B's HEAD finishes it from the piece.
+                    let head = try await viaB.execute(uri: path, method: .head, headers: Self.tusHeaders(token))
+                    #expect(head.status == .ok)
+                    #expect(head.headers[Self.field("FrameFlow-Video-Id")] == id.uuidString.lowercased())
+                    let source = try await client.getObject(ObjectKeys.upload(id, ext: "mp4"))
+                    #expect(Data(source.readableBytesView) == video)
+                    #expect(try await client.listObjects(prefix: ObjectKeys.tusPieces(id)).objects.isEmpty)
+                }
             }
         }
-        await database.shutdown()
     }
 
     @Test func aChunkWhilePiecesCannotBeStoredIs503AndAcknowledgesNothing() async throws {
@@ -207,63 +216,53 @@ import Testing
         let proxy = try TCPProxy(targetPort: client.configuration.endpoint.port ?? 80)
         defer { proxy.stop() }
         let through = try ObjectStorageSourceTests.proxied(client, proxy)
-        var logger = Logger(label: "test.tus.down")
-        logger.logLevel = .critical
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ff-tusdown-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let database = Database(url: try await TestDatabase.create(), logger: logger)
-        try await database.migrate()
-        let a = try await Self.coordinator("a", root: root, database: database, client: through, withPieces: true, logger: logger)
-        let video = try Data(contentsOf: try Fixtures.video(seconds: 4, name: "tusdown.mp4"))
-        let half = video.count / 2
-        try await a.app.test(.router) { viaA in
-            let token = try await Self.token(viaA, "down@example.com")
-            let (path, id) = try await Self.create(viaA, token, length: video.count)
-            #expect(try await Self.patch(viaA, token, path, offset: 0, Data(video.prefix(half))).status == .noContent)
-            proxy.cut()
-            let refused = try await Self.patch(viaA, token, path, offset: half, Data(video.dropFirst(half)))
-            #expect(refused.status == .serviceUnavailable)
-            #expect(refused.headers[.retryAfter] == "5")
-            let problem = try JSONSerialization.jsonObject(with: Data(refused.body.readableBytesView)) as? [String: Any]
-            #expect(problem?["code"] as? String == "OBJECT_STORE_UNAVAILABLE")
-            #expect(try await Self.offset(viaA, token, path) == String(half), "no byte acknowledged that only this disk holds")
-            proxy.resume()
-            let resumed = try await Self.patch(viaA, token, path, offset: half, Data(video.dropFirst(half)))
-            #expect(resumed.status == .noContent, "\(String(buffer: resumed.body))")
-            let source = try await client.getObject(ObjectKeys.upload(id, ext: "mp4"))
-            #expect(Data(source.readableBytesView) == video)
-            #expect(try await client.listObjects(prefix: ObjectKeys.tusPieces(id)).objects.isEmpty, "the losing attempt's piece goes too")
+        try await Self.withDatabase("ff-tusdown", label: "test.tus.down", level: .critical) { root, database, logger in
+            let a = try await Self.coordinator("a", root: root, database: database, client: through, withPieces: true, logger: logger)
+            let video = try Data(contentsOf: try Fixtures.video(seconds: 4, name: "tusdown.mp4"))
+            let half = video.count / 2
+            try await a.app.test(.router) { viaA in
+                let token = try await Self.token(viaA, "down@example.com")
+                let (path, id) = try await Self.create(viaA, token, length: video.count)
+                #expect(try await Self.patch(viaA, token, path, offset: 0, Data(video.prefix(half))).status == .noContent)
+                proxy.cut()
+                let refused = try await Self.patch(viaA, token, path, offset: half, Data(video.dropFirst(half)))
+                #expect(refused.status == .serviceUnavailable)
+                #expect(refused.headers[.retryAfter] == "5")
+                let problem = try JSONSerialization.jsonObject(with: Data(refused.body.readableBytesView)) as? [String: Any]
+                #expect(problem?["code"] as? String == "OBJECT_STORE_UNAVAILABLE")
+                #expect(try await Self.offset(viaA, token, path) == String(half), "no byte acknowledged that only this disk holds")
+                proxy.resume()
+                let resumed = try await Self.patch(viaA, token, path, offset: half, Data(video.dropFirst(half)))
+                #expect(resumed.status == .noContent, "\(String(buffer: resumed.body))")
+                let source = try await client.getObject(ObjectKeys.upload(id, ext: "mp4"))
+                #expect(Data(source.readableBytesView) == video)
+                #expect(try await client.listObjects(prefix: ObjectKeys.tusPieces(id)).objects.isEmpty, "the losing attempt's piece goes too")
+            }
         }
-        await database.shutdown()
     }
 
     @Test func withoutPiecesACoordinatorMissingTheBytesRefusesTheChunkAndWritesNoZeros() async throws {
-        var logger = Logger(label: "test.tus.nopieces")
-        logger.logLevel = .critical
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("ff-tusnp-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let database = Database(url: try await TestDatabase.create(), logger: logger)
-        try await database.migrate()
-        let a = try await Self.coordinator("a", root: root, database: database, client: nil, withPieces: false, logger: logger)
-        let b = try await Self.coordinator("b", root: root, database: database, client: nil, withPieces: false, logger: logger)
-        let video = try Data(contentsOf: try Fixtures.video(seconds: 4, name: "tusnp.mp4"))
-        let half = video.count / 2
-        try await a.app.test(.router) { viaA in
-            try await b.app.test(.router) { viaB in
-                let token = try await Self.token(viaA, "np@example.com")
-                let (path, id) = try await Self.create(viaA, token, length: video.count)
-                #expect(try await Self.patch(viaA, token, path, offset: 0, Data(video.prefix(half))).status == .noContent)
-                let refused = try await Self.patch(viaB, token, path, offset: half, Data(video.dropFirst(half)))
-                #expect(refused.status == .internalServerError)
-                let problem = try JSONSerialization.jsonObject(with: Data(refused.body.readableBytesView)) as? [String: Any]
-                #expect(problem?["code"] as? String == "IO_ERROR")
-                #expect(try await Self.offset(viaA, token, path) == String(half), "nothing more acknowledged")
-                #expect(!FileManager.default.fileExists(atPath: b.api.tus.partialPath(id)), "no zero-filled copy on B")
-                // The coordinator that holds the bytes still finishes the upload.
-                #expect(try await Self.patch(viaA, token, path, offset: half, Data(video.dropFirst(half))).status == .noContent)
-                #expect(try Data(contentsOf: a.layout.input(id, ext: "mp4")) == video)
+        try await Self.withDatabase("ff-tusnp", label: "test.tus.nopieces", level: .critical) { root, database, logger in
+            let a = try await Self.coordinator("a", root: root, database: database, client: nil, withPieces: false, logger: logger)
+            let b = try await Self.coordinator("b", root: root, database: database, client: nil, withPieces: false, logger: logger)
+            let video = try Data(contentsOf: try Fixtures.video(seconds: 4, name: "tusnp.mp4"))
+            let half = video.count / 2
+            try await a.app.test(.router) { viaA in
+                try await b.app.test(.router) { viaB in
+                    let token = try await Self.token(viaA, "np@example.com")
+                    let (path, id) = try await Self.create(viaA, token, length: video.count)
+                    #expect(try await Self.patch(viaA, token, path, offset: 0, Data(video.prefix(half))).status == .noContent)
+                    let refused = try await Self.patch(viaB, token, path, offset: half, Data(video.dropFirst(half)))
+                    #expect(refused.status == .internalServerError)
+                    let problem = try JSONSerialization.jsonObject(with: Data(refused.body.readableBytesView)) as? [String: Any]
+                    #expect(problem?["code"] as? String == "IO_ERROR")
+                    #expect(try await Self.offset(viaA, token, path) == String(half), "nothing more acknowledged")
+                    #expect(!FileManager.default.fileExists(atPath: b.api.tus.partialPath(id)), "no zero-filled copy on B")
+                    // The coordinator that holds the bytes still finishes the upload.
+                    #expect(try await Self.patch(viaA, token, path, offset: half, Data(video.dropFirst(half))).status == .noContent)
+                    #expect(try Data(contentsOf: a.layout.input(id, ext: "mp4")) == video)
+                }
             }
         }
-        await database.shutdown()
     }
 }
