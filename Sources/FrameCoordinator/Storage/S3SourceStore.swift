@@ -97,12 +97,7 @@ public struct S3SourceStore: SourceStore {
 
     public func delete(job: UUID) async throws {
         cache.forget(job: job)
-        var token: String?
-        repeat {
-            let page = try await client.listObjects(prefix: ObjectKeys.uploadFolder(job), continuationToken: token)
-            for object in page.objects { try await client.deleteObject(object.key) }
-            token = page.next
-        } while token != nil
+        try await client.deleteAll(prefix: ObjectKeys.uploadFolder(job))
     }
 
     public func sweepAbandoned() async throws { try await abortAbandonedUploads() }

@@ -32,11 +32,6 @@ struct S3TusPieceStore: TusPieceStore {
     }
 
     func discard(upload: UUID) async throws {
-        var token: String?
-        repeat {
-            let page = try await client.listObjects(prefix: ObjectKeys.tusPieces(upload), continuationToken: token)
-            for object in page.objects { try await client.deleteObject(object.key) }
-            token = page.next
-        } while token != nil
+        try await client.deleteAll(prefix: ObjectKeys.tusPieces(upload))
     }
 }
